@@ -1,0 +1,18 @@
+# frozen_string_literal: true
+
+# Shimizu Order Suite's RestaurantChannel (hafaloha.md §4) without the logging: streams
+# "restaurant_channel_<restaurant_id>" from the connection identifier, never reads params,
+# rejects when restaurant_id is blank, has no actions. Like the original, subscribed and
+# unsubscribed are public methods.
+class RestaurantChannel < ApplicationCable::Channel
+  def subscribed
+    if restaurant_id.present?
+      stream_from "restaurant_channel_#{restaurant_id}"
+    else
+      reject
+    end
+  end
+
+  def unsubscribed
+  end
+end

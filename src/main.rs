@@ -1,0 +1,116 @@
+//! The `ferrocable` binary: flags → configuration → logging → bind → serve → exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferrocable::cli::{Cli, Commands, ConfigCommand};
+use ferrocable::config::{self, AuthMode, RawConfig, Settings};
+use ferrocable::{server, telemetry};
+
+/// sysexits.h: configuration error.
+const EX_CONFIG: u8 = 64;
+/// sysexits.h: cannot bind or set up a service.
+const EX_UNAVAILABLE: u8 = 69;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = config::load(cli.global.config.as_deref(), &cli.global.overrides())
+        .and_then(|raw| Settings::from_raw(&raw).map(|settings| (raw, settings)));
+    let (raw, settings) = match loaded {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("ferrocable: invalid configuration: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    match cli.command {
+        Some(Commands::Config(ConfigCommand::Check)) => {
+            println!(
+                "configuration ok: listen {}, mount {}, broker {}, auth {}, {} channel(s)",
+                settings.listen,
+                settings.mount_path,
+                match &settings.broker {
+                    config::BrokerSettings::Memory => "in-process".to_string(),
+                    config::BrokerSettings::Redis { channel_prefix, .. } =>
+                        format!("redis (prefix {channel_prefix:?})"),
+                },
+                match raw.auth.mode {
+                    AuthMode::Jwt => format!("jwt {}", raw.auth.algorithm),
+                    AuthMode::None => "none".to_string(),
+                },
+                settings.channels.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Commands::Config(ConfigCommand::Print)) => {
+            print!("{}", raw.to_masked_toml());
+            ExitCode::SUCCESS
+        }
+        Some(Commands::Serve) | None => serve(raw, settings),
+    }
+}
+
+fn serve(raw: RawConfig, settings: Settings) -> ExitCode {
+    telemetry::init(&settings.logging);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferrocable: cannot start the runtime: {e}");
+            return ExitCode::from(EX_UNAVAILABLE);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(address = %settings.listen, cause = %e, "cannot listen");
+                return ExitCode::from(EX_UNAVAILABLE);
+            }
+        };
+        let address = listener.local_addr().unwrap_or(settings.listen);
+        if raw.auth.mode == AuthMode::None {
+            tracing::warn!(
+                "auth.mode = \"none\": EVERY CONNECTION IS ACCEPTED WITHOUT A TOKEN. \
+                 This is for development only; set auth.mode = \"jwt\" and SECRET_KEY_BASE in production."
+            );
+        }
+        tracing::info!(
+            %address,
+            mount = %settings.mount_path,
+            broker = match &settings.broker {
+                config::BrokerSettings::Memory => "in-process",
+                config::BrokerSettings::Redis { .. } => "redis",
+            },
+            channels = settings.channels.len(),
+            version = env!("CARGO_PKG_VERSION"),
+            "ferrocable listening"
+        );
+        match server::run(listener, settings, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(cause = %e, "server failed");
+                ExitCode::from(EX_UNAVAILABLE)
+            }
+        }
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,226 @@
+//! Client commands (protocol.md §3) and subscription identifiers, decoded from text.
+//!
+//! Rails answers every malformed command with silence and a log line; [`CommandError`] and
+//! [`IdentifierError`] carry what that log line needs.
+
+use super::MAX_JSON_DEPTH;
+use super::json::{self, ParseError, Value};
+
+/// A command the server acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `{"command":"subscribe","identifier":"..."}`
+    Subscribe {
+        /// The identifier exactly as sent: the subscription's key.
+        identifier: String,
+    },
+    /// `{"command":"unsubscribe","identifier":"..."}`; a non-string identifier never matches.
+    Unsubscribe {
+        /// Subscription key, if it was a string.
+        identifier: Option<String>,
+    },
+    /// `{"command":"message","identifier":"...","data":"..."}`
+    Message {
+        /// Subscription key, if it was a string.
+        identifier: Option<String>,
+        /// The `data` string, if it was one.
+        data: Option<String>,
+    },
+}
+
+/// Why a frame is not a command (each is logged and ignored, as Rails does).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    /// Not JSON at all (Rails: `JSON::ParserError`).
+    #[error("not JSON: {0}")]
+    NotJson(ParseError),
+    /// JSON, but not an object (Rails: `NoMethodError`/`TypeError`).
+    #[error("not a JSON object")]
+    NotAnObject,
+    /// No known `command` (Rails: "Received unrecognized command").
+    #[error("unrecognized command")]
+    Unrecognized,
+    /// `subscribe` whose identifier is missing or not a string (Rails: `TypeError`).
+    #[error("identifier is not a string")]
+    IdentifierNotString,
+}
+
+/// Decodes one text frame.
+pub fn parse_command(text: &[u8]) -> Result<Command, CommandError> {
+    let value = json::parse(text, MAX_JSON_DEPTH).map_err(CommandError::NotJson)?;
+    if !matches!(value, Value::Object(_)) {
+        return Err(CommandError::NotAnObject);
+    }
+    let identifier = value
+        .get("identifier")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match value.get("command").and_then(Value::as_str) {
+        Some("subscribe") => Ok(Command::Subscribe {
+            identifier: identifier.ok_or(CommandError::IdentifierNotString)?,
+        }),
+        Some("unsubscribe") => Ok(Command::Unsubscribe { identifier }),
+        Some("message") => Ok(Command::Message {
+            identifier,
+            data: value.get("data").and_then(Value::as_str).map(str::to_owned),
+        }),
+        _ => Err(CommandError::Unrecognized),
+    }
+}
+
+/// A decoded subscription identifier: `{"channel":"ChatChannel","room":"1"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRef {
+    /// The channel class name.
+    pub channel: String,
+    /// The whole identifier object (params are read from it by key).
+    pub params: Value,
+}
+
+/// Why an identifier names no channel (logged, nothing sent).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IdentifierError {
+    /// Not JSON.
+    #[error("identifier is not JSON: {0}")]
+    NotJson(ParseError),
+    /// JSON but not an object.
+    #[error("identifier is not a JSON object")]
+    NotAnObject,
+    /// No string `channel` key.
+    #[error("identifier has no channel")]
+    NoChannel,
+}
+
+/// Decodes an identifier the way Rails finds its channel class.
+pub fn parse_identifier(identifier: &str) -> Result<ChannelRef, IdentifierError> {
+    let value =
+        json::parse(identifier.as_bytes(), MAX_JSON_DEPTH).map_err(IdentifierError::NotJson)?;
+    if !matches!(value, Value::Object(_)) {
+        return Err(IdentifierError::NotAnObject);
+    }
+    let channel = value
+        .get("channel")
+        .and_then(Value::as_str)
+        .ok_or(IdentifierError::NoChannel)?
+        .to_owned();
+    Ok(ChannelRef {
+        channel,
+        params: value,
+    })
+}
+
+/// What a `message` command's `data` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionCall {
+    /// `data["action"]`, or `None` for Rails' `receive`.
+    pub action: Option<String>,
+    /// The decoded data, `action` included (Rails passes it on whole).
+    pub data: Value,
+}
+
+/// Decodes a `message` command's `data` string.
+pub fn parse_action(data: &str) -> Result<ActionCall, IdentifierError> {
+    let value = json::parse(data.as_bytes(), MAX_JSON_DEPTH).map_err(IdentifierError::NotJson)?;
+    if !matches!(value, Value::Object(_)) {
+        return Err(IdentifierError::NotAnObject);
+    }
+    // Rails: `data["action"].presence || :receive`.
+    let action = value
+        .get("action")
+        .and_then(Value::to_ruby_string)
+        .filter(|a| !a.trim().is_empty());
+    Ok(ActionCall {
+        action,
+        data: value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stock_client_commands() {
+        let id = r#"{"channel":"ChatChannel","room":"1"}"#;
+        let sub = format!(r#"{{"command":"subscribe","identifier":{}}}"#, quote(id));
+        assert_eq!(
+            parse_command(sub.as_bytes()).unwrap(),
+            Command::Subscribe {
+                identifier: id.into()
+            }
+        );
+        let msg = format!(
+            r#"{{"command":"message","identifier":{},"data":"{{\"action\":\"speak\"}}"}}"#,
+            quote(id)
+        );
+        assert_eq!(
+            parse_command(msg.as_bytes()).unwrap(),
+            Command::Message {
+                identifier: Some(id.into()),
+                data: Some(r#"{"action":"speak"}"#.into())
+            }
+        );
+    }
+
+    fn quote(s: &str) -> String {
+        let mut out = Vec::new();
+        json::write_str(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn error_paths_are_values() {
+        assert!(matches!(
+            parse_command(b"{not json"),
+            Err(CommandError::NotJson(_))
+        ));
+        assert_eq!(parse_command(b"null"), Err(CommandError::NotAnObject));
+        assert_eq!(parse_command(b"[1]"), Err(CommandError::NotAnObject));
+        assert_eq!(parse_command(b"\"x\""), Err(CommandError::NotAnObject));
+        assert_eq!(
+            parse_command(br#"{"type":"pong"}"#),
+            Err(CommandError::Unrecognized)
+        );
+        assert_eq!(
+            parse_command(br#"{"command":"frobnicate"}"#),
+            Err(CommandError::Unrecognized)
+        );
+        assert_eq!(
+            parse_command(br#"{"command":"subscribe","identifier":5}"#),
+            Err(CommandError::IdentifierNotString)
+        );
+        assert_eq!(
+            parse_command(br#"{"command":"unsubscribe","identifier":5}"#),
+            Ok(Command::Unsubscribe { identifier: None })
+        );
+    }
+
+    #[test]
+    fn identifiers() {
+        let r = parse_identifier(r#"{"room":"<1>","channel":"ChatChannel"}"#).unwrap();
+        assert_eq!(r.channel, "ChatChannel");
+        assert_eq!(r.params.get("room").and_then(Value::as_str), Some("<1>"));
+        assert!(matches!(
+            parse_identifier("nope"),
+            Err(IdentifierError::NotJson(_))
+        ));
+        assert_eq!(parse_identifier("[1]"), Err(IdentifierError::NotAnObject));
+        assert_eq!(
+            parse_identifier(r#"{"room":1}"#),
+            Err(IdentifierError::NoChannel)
+        );
+        assert_eq!(
+            parse_identifier(r#"{"channel":5}"#),
+            Err(IdentifierError::NoChannel)
+        );
+    }
+
+    #[test]
+    fn actions() {
+        let a = parse_action(r#"{"text":"hi","action":"speak"}"#).unwrap();
+        assert_eq!(a.action.as_deref(), Some("speak"));
+        assert_eq!(parse_action(r#"{"text":"hi"}"#).unwrap().action, None);
+        assert_eq!(parse_action(r#"{"action":""}"#).unwrap().action, None);
+        assert_eq!(parse_action("[1]"), Err(IdentifierError::NotAnObject));
+    }
+}

@@ -1,0 +1,209 @@
+//! The accept loop, the ping timer, and shutdown in phases.
+//!
+//! [`run`] wires the parts together and serves until the `shutdown` future resolves, then:
+//! 1. stops accepting (the listener is dropped) and answers new upgrades with 503;
+//! 2. tells every client `{"type":"disconnect","reason":"server_restart","reconnect":true}`
+//!    and closes, and asks idle HTTP connections to finish;
+//! 3. waits for sessions to drain, up to `server.shutdown_timeout_secs`, and logs how the
+//!    drain ended. Returning ends the process with status 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::broker::Broker;
+use crate::broker::redis::RedisBroker;
+use crate::config::{BrokerSettings, Settings};
+use crate::http::{self, AppState};
+use crate::hub::{Hub, HubOptions, Registry};
+use crate::outbox::Frame;
+use crate::protocol::outgoing;
+use crate::session::SessionContext;
+use crate::stats::Stats;
+
+/// How long a client may take to send its HTTP request headers (slow-loris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A fatal server error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The broker could not be set up.
+    #[error("broker: {0}")]
+    Broker(String),
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let settings = Arc::new(settings);
+    let stats = Arc::new(Stats::default());
+    let external = matches!(settings.broker, BrokerSettings::Redis { .. });
+    let hub = Arc::new(Hub::new(
+        external,
+        stats.clone(),
+        HubOptions {
+            remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
+        },
+    ));
+    let stop_background = CancellationToken::new();
+    let (broker, subscriber) = match &settings.broker {
+        BrokerSettings::Memory => (Broker::Memory(hub.clone()), None),
+        BrokerSettings::Redis {
+            url,
+            channel_prefix,
+        } => {
+            let redis = RedisBroker::new(url, channel_prefix).map_err(ServerError::Broker)?;
+            let task = redis.spawn_subscriber(hub.clone(), stop_background.clone());
+            (Broker::Redis(Box::new(redis)), Some(task))
+        }
+    };
+    let registry = Arc::new(Registry::default());
+    let sessions = Arc::new(SessionContext::new(
+        hub.clone(),
+        registry.clone(),
+        stats,
+        settings.channels.clone(),
+        Arc::new(broker),
+        settings.protocol.clone(),
+        settings.limits.clone(),
+        true,
+    ));
+    let state = Arc::new(AppState::new(settings.clone(), sessions.clone()));
+    let pinger = tokio::spawn(ping_forever(
+        registry.clone(),
+        settings.protocol.ping_interval,
+        stop_background.clone(),
+    ));
+
+    let http_tasks = TaskTracker::new();
+    let stop_http = CancellationToken::new();
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    serve_http(tcp, peer, &state, &http_tasks, &stop_http);
+                }
+                Err(e) if is_per_connection_error(&e) => {}
+                Err(e) => {
+                    // Typically EMFILE: wait for descriptors to free up instead of spinning.
+                    error!(cause = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
+        }
+    }
+
+    let started = Instant::now();
+    drop(listener);
+    let told = sessions.begin_shutdown();
+    info!(
+        connections = told,
+        deadline_secs = settings.shutdown_timeout.as_secs(),
+        "shutting down: stopped accepting, sent server_restart to every client"
+    );
+    stop_http.cancel();
+    http_tasks.close();
+    state.session_tasks.close();
+    let drained = tokio::time::timeout(settings.shutdown_timeout, async {
+        state.session_tasks.wait().await;
+        http_tasks.wait().await;
+    })
+    .await;
+    match drained {
+        Ok(()) => info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "drained: every connection closed"
+        ),
+        Err(_) => warn!(
+            remaining = registry.len(),
+            "shutdown deadline passed with connections still open; exiting anyway"
+        ),
+    }
+    stop_background.cancel();
+    pinger.abort();
+    if let Some(task) = subscriber {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+    Ok(())
+}
+
+fn serve_http(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    state: &Arc<AppState>,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) {
+    // Frames are small and latency matters more than packet count; batching is done by
+    // the session's single flush per backlog.
+    let _ = tcp.set_nodelay(true);
+    let state = state.clone();
+    let stop = stop.clone();
+    tasks.spawn(async move {
+        let service = service_fn(move |req| http::handle(req, state.clone(), peer));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .auto_date_header(false)
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, cause = %e, "HTTP connection ended with an error");
+                }
+            }
+            _ = stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    });
+}
+
+/// Accept errors that concern one connection only (it vanished during the handshake).
+fn is_per_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
+/// Rails' single beat timer: one ping frame, built once, queued for every connection.
+async fn ping_forever(registry: Arc<Registry>, every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let frame = Frame::from(outgoing::ping(now));
+        registry.for_each(|conn| {
+            conn.push(frame.clone());
+        });
+    }
+}

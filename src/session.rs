@@ -1,0 +1,556 @@
+//! One WebSocket connection, from welcome to close, in one task.
+//!
+//! The task waits on two things: an inbound frame, or a wake-up from its [`ConnHandle`]
+//! (frames queued by the hub, the ping timer, its own replies, or a close request). Queued
+//! frames are written in one batch and flushed once, so a burst costs one syscall. The
+//! session is generic over the WebSocket `Sink + Stream`, so it can be driven by any
+//! transport in tests.
+//!
+//! Rails' error behaviour (protocol.md §3) is kept: every malformed or unknown command is
+//! logged and ignored, the connection stays open. Only WebSocket-level violations close it,
+//! with the code websocket-driver uses (1007 invalid UTF-8, 1009 too big, 1002 protocol).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use hyper_tungstenite::tungstenite::Error as WsError;
+use hyper_tungstenite::tungstenite::Message;
+use hyper_tungstenite::tungstenite::protocol::CloseFrame;
+use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tracing::{debug, info, warn};
+
+use crate::auth::{AuthError, Identity};
+use crate::broker::Broker;
+use crate::channels::{Action, ChannelRegistry, ChannelSpec, INTERNAL_STREAM_PREFIX};
+use crate::config::{Limits, ProtocolSettings};
+use crate::hub::{Hub, Registry};
+use crate::outbox::{CloseRequest, ConnHandle, Frame, PendingConfirm};
+use crate::protocol::incoming::{self, Command, CommandError};
+use crate::protocol::json::{self, Value};
+use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
+use crate::stats::Stats;
+
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Longest command text quoted in a log line.
+const LOG_TEXT_MAX: usize = 300;
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct SessionContext {
+    /// Stream index.
+    pub hub: Arc<Hub>,
+    /// Welcomed connections (pings, shutdown).
+    pub registry: Arc<Registry>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Channel rules.
+    pub channels: Arc<ChannelRegistry>,
+    /// Where action broadcasts go.
+    pub broker: Arc<Broker>,
+    /// Wire behaviour.
+    pub protocol: ProtocolSettings,
+    /// Bounds.
+    pub limits: Limits,
+    /// Listen on `action_cable/<connection identifier>` for remote disconnects.
+    pub remote_disconnect: bool,
+    next_id: AtomicU64,
+    /// Set once shutdown begins. Paired with the registry (see [`SessionContext::begin_shutdown`]).
+    shutting_down: AtomicBool,
+}
+
+impl SessionContext {
+    /// Bundles the shared parts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        hub: Arc<Hub>,
+        registry: Arc<Registry>,
+        stats: Arc<Stats>,
+        channels: Arc<ChannelRegistry>,
+        broker: Arc<Broker>,
+        protocol: ProtocolSettings,
+        limits: Limits,
+        remote_disconnect: bool,
+    ) -> SessionContext {
+        SessionContext {
+            hub,
+            registry,
+            stats,
+            channels,
+            broker,
+            protocol,
+            limits,
+            remote_disconnect,
+            next_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// A fresh connection number.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Tells every welcomed connection to go away with `server_restart`. A session that
+    /// registers concurrently either is seen here or sees the flag itself (both sides write
+    /// then read, sequentially consistent), so nobody is missed.
+    pub fn begin_shutdown(&self) -> usize {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let mut told = 0;
+        self.registry.for_each(|conn| {
+            conn.close(server_restart());
+            told += 1;
+        });
+        told
+    }
+}
+
+fn server_restart() -> CloseRequest {
+    CloseRequest::Disconnect {
+        reason: DisconnectReason::ServerRestart,
+        reconnect: "true".into(),
+    }
+}
+
+struct Subscription {
+    identifier: EscapedIdentifier,
+    channel: Arc<ChannelSpec>,
+    streams: Box<[Arc<str>]>,
+    pending: Arc<PendingConfirm>,
+    /// Kept only for channels with actions (their templates may read params).
+    params: Option<Value>,
+}
+
+/// Why the session loop ended.
+enum End {
+    /// The peer closed or vanished.
+    PeerGone,
+    /// Someone asked us to close (shutdown, remote disconnect, too slow).
+    Requested(CloseRequest),
+    /// The peer broke the WebSocket protocol; close with this code.
+    Violation(CloseCode, &'static str),
+    /// A write stayed blocked too long.
+    WriteTimeout,
+}
+
+/// Runs a connection whose upgrade already happened. `auth` is the outcome of checking the
+/// upgrade request; a refusal gets Rails' unauthorized disconnect and close.
+pub async fn run<S>(ws: S, ctx: Arc<SessionContext>, id: u64, auth: Result<Identity, AuthError>)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let conn = Arc::new(ConnHandle::new(id, ctx.limits.max_outbound_bytes));
+    let identity = match auth {
+        Ok(identity) => identity,
+        Err(cause) => {
+            ctx.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+            info!(cause = %cause, "An unauthorized connection attempt was rejected");
+            let mut ws = ws;
+            let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
+            close_politely(&mut ws, Some(Frame::from(frame)), ctx.limits.write_timeout).await;
+            return;
+        }
+    };
+    let mut session = Session {
+        ws,
+        ctx: ctx.clone(),
+        conn,
+        identity,
+        subscriptions: HashMap::new(),
+        internal_stream: None,
+        registered: false,
+    };
+    session.serve().await;
+}
+
+struct Session<S> {
+    ws: S,
+    ctx: Arc<SessionContext>,
+    conn: Arc<ConnHandle>,
+    identity: Identity,
+    subscriptions: HashMap<String, Subscription>,
+    internal_stream: Option<Arc<str>>,
+    registered: bool,
+}
+
+impl<S> Session<S>
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    async fn serve(&mut self) {
+        let welcome = VecDeque::from([Frame::from_static(outgoing::WELCOME)]);
+        if self.write(welcome).await.is_err() {
+            return;
+        }
+        self.register();
+        let end = self.event_loop().await;
+        match end {
+            End::PeerGone => debug!("connection closed by the client"),
+            End::Requested(request) => {
+                let frame = match &request {
+                    CloseRequest::Disconnect { reason, reconnect } => {
+                        Some(Frame::from(outgoing::disconnect(*reason, reconnect)))
+                    }
+                    CloseRequest::CloseOnly => None,
+                    CloseRequest::TooSlow => {
+                        self.ctx
+                            .stats
+                            .slow_disconnects
+                            .fetch_add(1, Ordering::Relaxed);
+                        warn!(
+                            limit = self.ctx.limits.max_outbound_bytes,
+                            "client too slow: outbound queue full, disconnecting"
+                        );
+                        Some(Frame::from(outgoing::disconnect(
+                            DisconnectReason::TooSlow,
+                            "true",
+                        )))
+                    }
+                };
+                close_politely(&mut self.ws, frame, self.ctx.limits.write_timeout).await;
+            }
+            End::Violation(code, why) => {
+                info!(code = u16::from(code), "closing connection: {why}");
+                let close = Message::Close(Some(CloseFrame {
+                    code,
+                    reason: "".into(),
+                }));
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(close)).await;
+            }
+            End::WriteTimeout => {
+                self.ctx
+                    .stats
+                    .write_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    timeout_secs = self.ctx.limits.write_timeout.as_secs(),
+                    "write blocked past the write timeout; dropping the connection"
+                );
+            }
+        }
+    }
+
+    fn register(&mut self) {
+        let ctx = &self.ctx;
+        ctx.registry.insert(self.conn.clone());
+        ctx.stats
+            .identity_joined(&self.identity.connection_identifier);
+        if ctx.remote_disconnect && !self.identity.connection_identifier.is_empty() {
+            let stream: Arc<str> = Arc::from(format!(
+                "{INTERNAL_STREAM_PREFIX}{}",
+                self.identity.connection_identifier
+            ));
+            ctx.hub.join_internal(&stream, &self.conn);
+            self.internal_stream = Some(stream);
+        }
+        self.registered = true;
+        if ctx.is_shutting_down() {
+            self.conn.close(server_restart());
+        }
+    }
+
+    async fn event_loop(&mut self) -> End {
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.conn.woken() => {
+                    let drained = self.conn.drain();
+                    if !drained.frames.is_empty()
+                        && let Err(end) = self.write(drained.frames).await
+                    {
+                        return end;
+                    }
+                    if let Some(request) = drained.close {
+                        return End::Requested(request);
+                    }
+                }
+                incoming = self.ws.next() => match incoming {
+                    None => return End::PeerGone,
+                    Some(Ok(message)) => {
+                        if let Err(end) = self.on_message(message).await {
+                            return end;
+                        }
+                    }
+                    Some(Err(e)) => return self.classify(e),
+                },
+            }
+        }
+    }
+
+    fn classify(&self, error: WsError) -> End {
+        use hyper_tungstenite::tungstenite::error::CapacityError;
+        match error {
+            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+                self.ctx
+                    .stats
+                    .oversized_messages
+                    .fetch_add(1, Ordering::Relaxed);
+                info!(
+                    size,
+                    max_size, "inbound message over limits.max_message_bytes"
+                );
+                End::Violation(CloseCode::Size, "message too big")
+            }
+            WsError::Capacity(_) => End::Violation(CloseCode::Size, "frame too big"),
+            WsError::Utf8(_) => End::Violation(CloseCode::Invalid, "text frame is not valid UTF-8"),
+            WsError::Protocol(p) => {
+                debug!(cause = %p, "WebSocket protocol violation");
+                End::Violation(CloseCode::Protocol, "WebSocket protocol violation")
+            }
+            _ => End::PeerGone,
+        }
+    }
+
+    /// Writes frames in one batch and flushes once, within the write timeout.
+    async fn write(&mut self, frames: VecDeque<Frame>) -> Result<(), End> {
+        let count = frames.len() as u64;
+        let ws = &mut self.ws;
+        let batch = async move {
+            for frame in frames {
+                ws.feed(Message::Text(frame)).await?;
+            }
+            ws.flush().await
+        };
+        match tokio::time::timeout(self.ctx.limits.write_timeout, batch).await {
+            Ok(Ok(())) => {
+                self.ctx.stats.frames_delivered.add(self.conn.id, count);
+                Ok(())
+            }
+            Ok(Err(_)) => Err(End::PeerGone),
+            Err(_) => Err(End::WriteTimeout),
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        match message {
+            Message::Text(text) => {
+                self.on_command(text.as_str()).await;
+                Ok(())
+            }
+            Message::Binary(_) => {
+                // websocket-driver before 0.8 (what Rails 7.2 apps pin) hands Rails a byte
+                // array, which it refuses to handle.
+                debug!("Couldn't handle non-string message: binary frame ignored");
+                Ok(())
+            }
+            // tungstenite queued the pong (or the close reply); send it now.
+            Message::Ping(_) => self.ws.flush().await.map_err(|_| End::PeerGone),
+            Message::Pong(_) | Message::Frame(_) => Ok(()),
+            Message::Close(_) => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                Err(End::PeerGone)
+            }
+        }
+    }
+
+    async fn on_command(&mut self, text: &str) {
+        match incoming::parse_command(text.as_bytes()) {
+            Ok(Command::Subscribe { identifier }) => self.subscribe(identifier),
+            Ok(Command::Unsubscribe { identifier }) => self.unsubscribe(identifier),
+            Ok(Command::Message { identifier, data }) => self.perform(identifier, data).await,
+            // Hafaloha's client sends {"type":"pong"} and {"type":"ping"} all the time.
+            Err(CommandError::Unrecognized) => {
+                debug!(command = %clip(text), "Received unrecognized command")
+            }
+            Err(e) => info!(command = %clip(text), cause = %e, "Could not execute command"),
+        }
+    }
+
+    fn subscribe(&mut self, identifier: String) {
+        if self.subscriptions.contains_key(&identifier) {
+            debug!(identifier = %clip(&identifier), "already subscribed; duplicate ignored");
+            return;
+        }
+        let channel_ref = match incoming::parse_identifier(&identifier) {
+            Ok(r) => r,
+            Err(e) => {
+                info!(identifier = %clip(&identifier), cause = %e, "Could not execute command");
+                return;
+            }
+        };
+        let escaped = EscapedIdentifier::new(&identifier);
+        let Some(channel) = self.ctx.channels.get(&channel_ref.channel).cloned() else {
+            info!(channel = %clip(&channel_ref.channel), "Subscription class not found");
+            if self.ctx.protocol.reject_unknown_channels {
+                self.conn.push(Frame::from(outgoing::reject(&escaped)));
+            }
+            return;
+        };
+        let streams = match channel.decide(&self.identity, &channel_ref.params) {
+            Ok(streams) => streams,
+            Err(rejection) => {
+                info!(channel = %channel.name, cause = %rejection, "subscription rejected");
+                self.conn.push(Frame::from(outgoing::reject(&escaped)));
+                return;
+            }
+        };
+        let streams: Box<[Arc<str>]> = streams.into_iter().map(Arc::from).collect();
+        let pending = Arc::new(PendingConfirm::new(
+            streams.len(),
+            self.conn.clone(),
+            Frame::from(outgoing::confirm(&escaped)),
+        ));
+        for stream in streams.iter() {
+            self.ctx
+                .hub
+                .subscribe(stream, &escaped, &self.conn, &pending);
+        }
+        pending.ready();
+        debug!(channel = %channel.name, streams = ?streams, "subscribed");
+        self.ctx.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+        let params = channel.has_actions().then_some(channel_ref.params);
+        self.subscriptions.insert(
+            identifier,
+            Subscription {
+                identifier: escaped,
+                channel,
+                streams,
+                pending,
+                params,
+            },
+        );
+    }
+
+    fn unsubscribe(&mut self, identifier: Option<String>) {
+        let removed = identifier
+            .as_ref()
+            .and_then(|id| self.subscriptions.remove(id));
+        match removed {
+            Some(sub) => {
+                debug!(identifier = %clip(identifier.as_deref().unwrap_or("")), "Unsubscribing from channel");
+                self.drop_subscription(&sub);
+            }
+            None => info!(
+                identifier = %clip(identifier.as_deref().unwrap_or("(not a string)")),
+                "Unable to find subscription with identifier"
+            ),
+        }
+    }
+
+    fn drop_subscription(&self, sub: &Subscription) {
+        sub.pending.cancel();
+        for stream in sub.streams.iter() {
+            self.ctx
+                .hub
+                .unsubscribe(stream, &sub.identifier, self.conn.id, Some(&sub.pending));
+        }
+        self.ctx.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn perform(&mut self, identifier: Option<String>, data: Option<String>) {
+        let Some(sub) = identifier
+            .as_ref()
+            .and_then(|id| self.subscriptions.get(id))
+        else {
+            info!(
+                identifier = %clip(identifier.as_deref().unwrap_or("(not a string)")),
+                "Unable to find subscription with identifier"
+            );
+            return;
+        };
+        let Some(data) = data else {
+            info!("Could not execute command: message data is not a string");
+            return;
+        };
+        let call = match incoming::parse_action(&data) {
+            Ok(call) => call,
+            Err(e) => {
+                info!(data = %clip(&data), cause = %e, "Could not execute command");
+                return;
+            }
+        };
+        let action = call.action.as_deref().unwrap_or("receive");
+        let Some(effect) = sub.channel.action(action) else {
+            info!(channel = %sub.channel.name, action = %clip(action), "Unable to process action");
+            return;
+        };
+        let mut encoded = Vec::with_capacity(data.len());
+        json::write_value(&mut encoded, &call.data);
+        match effect {
+            Action::Transmit => {
+                let message = String::from_utf8(encoded).unwrap_or_default();
+                self.conn
+                    .push(Frame::from(outgoing::message(&sub.identifier, &message)));
+            }
+            Action::BroadcastTo(template) => {
+                let params = sub.params.as_ref().unwrap_or(&Value::Null);
+                let Some(stream) = template.render(&self.identity, params) else {
+                    info!(channel = %sub.channel.name, action, "action's stream template has no value; nothing broadcast");
+                    return;
+                };
+                let broker = self.ctx.broker.clone();
+                if let Err(e) = broker.publish(&stream, Bytes::from(encoded)).await {
+                    warn!(stream, cause = %e, "action broadcast failed");
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for Session<S> {
+    /// Runs on every exit, panics included, so the hub and registry never keep a dead
+    /// connection.
+    fn drop(&mut self) {
+        for sub in self.subscriptions.values() {
+            sub.pending.cancel();
+            for stream in sub.streams.iter() {
+                self.ctx
+                    .hub
+                    .unsubscribe(stream, &sub.identifier, self.conn.id, Some(&sub.pending));
+            }
+            self.ctx.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(stream) = &self.internal_stream {
+            self.ctx.hub.leave_internal(stream, self.conn.id);
+        }
+        if self.registered {
+            self.ctx.registry.remove(self.conn.id);
+            self.ctx
+                .stats
+                .identity_left(&self.identity.connection_identifier);
+        }
+    }
+}
+
+/// Sends an optional last frame, then close 1000, then waits briefly for the client's
+/// close so the closing handshake completes as Rails' does.
+async fn close_politely<S>(ws: &mut S, last: Option<Frame>, write_timeout: Duration)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let send = async {
+        if let Some(frame) = last {
+            ws.feed(Message::Text(frame)).await?;
+        }
+        ws.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })))
+        .await
+    };
+    if !matches!(tokio::time::timeout(write_timeout, send).await, Ok(Ok(()))) {
+        return;
+    }
+    let drain = async { while let Some(Ok(_)) = ws.next().await {} };
+    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+}
+
+fn clip(text: &str) -> &str {
+    if text.len() <= LOG_TEXT_MAX {
+        return text;
+    }
+    let mut end = LOG_TEXT_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

@@ -1,0 +1,131 @@
+//! Counters and gauges behind `GET /stats`.
+//!
+//! Hot-path counters (frames delivered) are striped over cache lines so that two cores
+//! delivering to different connections do not fight over one atomic.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+const STRIPES: usize = 16;
+
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Padded(AtomicU64);
+
+/// A counter that many threads bump often and someone reads rarely.
+#[derive(Debug, Default)]
+pub struct StripedCounter {
+    stripes: [Padded; STRIPES],
+}
+
+impl StripedCounter {
+    /// Adds `n` on the stripe chosen by `key` (e.g. a connection id).
+    pub fn add(&self, key: u64, n: u64) {
+        self.stripes[(key as usize) % STRIPES]
+            .0
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The sum of all stripes.
+    pub fn get(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Every number `/stats` reports, apart from the hub's stream count.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Open WebSocket connections that were welcomed.
+    pub connections: AtomicI64,
+    /// Active subscriptions (confirmed or pending).
+    pub subscriptions: AtomicI64,
+    /// Broadcasts that reached the hub (from Redis, `/_broadcast` or actions).
+    pub broadcasts_received: AtomicU64,
+    /// Broadcasts dropped because their payload is not valid JSON.
+    pub broadcasts_invalid: AtomicU64,
+    /// Frames written to sockets.
+    pub frames_delivered: StripedCounter,
+    /// Connections refused by authentication.
+    pub unauthorized: AtomicU64,
+    /// Connections closed because their outbound queue overflowed.
+    pub slow_disconnects: AtomicU64,
+    /// Connections closed because a write stayed blocked past the write timeout.
+    pub write_timeouts: AtomicU64,
+    /// Upgrade requests refused because `limits.max_connections` was reached.
+    pub connection_limit_refusals: AtomicU64,
+    /// Inbound messages over `limits.max_message_bytes`.
+    pub oversized_messages: AtomicU64,
+    identities: Mutex<HashMap<Box<str>, u32>>,
+}
+
+impl Stats {
+    /// A connection with this Rails connection identifier was welcomed.
+    pub fn identity_joined(&self, identifier: &str) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        if identifier.is_empty() {
+            return;
+        }
+        let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(identifier.into()).or_insert(0) += 1;
+    }
+
+    /// It went away.
+    pub fn identity_left(&self, identifier: &str) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+        if identifier.is_empty() {
+            return;
+        }
+        let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(identifier) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(identifier);
+            }
+        }
+    }
+
+    /// Number of distinct identities and the `top` ones by connection count.
+    pub fn identities(&self, top: usize) -> (usize, Vec<(String, u32)>) {
+        let map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<(String, u32)> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        drop(map);
+        let unique = list.len();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list.truncate(top);
+        (unique, list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_count_connections() {
+        let s = Stats::default();
+        s.identity_joined("a");
+        s.identity_joined("a");
+        s.identity_joined("b");
+        s.identity_joined("");
+        assert_eq!(s.connections.load(Ordering::Relaxed), 4);
+        let (unique, top) = s.identities(1);
+        assert_eq!(unique, 2);
+        assert_eq!(top, vec![("a".to_string(), 2)]);
+        s.identity_left("a");
+        s.identity_left("a");
+        assert_eq!(s.identities(10).0, 1);
+    }
+
+    #[test]
+    fn striped_counter_sums() {
+        let c = StripedCounter::default();
+        for k in 0..100 {
+            c.add(k, 2);
+        }
+        assert_eq!(c.get(), 200);
+    }
+}
