@@ -1,1 +1,20 @@
-//! Integration tests against the real binary.
+//! Integration specs: the real `ferrocable` binary, real sockets, a real `redis-server`.
+//! Run with `bin/test` (which installs redis-server when it is missing).
+
+// Test helpers are shared between spec modules; crate-level visibility is the point.
+#![allow(unreachable_pub)]
+
+mod support;
+
+/// Every authentication refusal, and what an accepted identity looks like.
+mod auth;
+/// Broadcast delivery: embedded broker, Redis adapter format, re-encoding, tenant isolation.
+mod broadcast;
+/// Commands and every error path of protocol.md §3.
+mod commands;
+/// Upgrade, subprotocols, origins, 404s, /health and /stats.
+mod handshake;
+/// Shutdown frames, the ping timer, remote disconnect, the CLI.
+mod lifecycle;
+/// Redis outages, restarts and stalls.
+mod redis_faults;

@@ -125,6 +125,7 @@ pub struct ProtocolSection {
     /// Seconds between pings.
     pub ping_interval_secs: u64,
     /// Rails release whose wire differences to follow.
+    #[serde(deserialize_with = "version_string")]
     pub rails_version: String,
     /// Answer unknown channels with reject_subscription instead of silence.
     pub reject_unknown_channels: bool,
@@ -138,6 +139,21 @@ impl Default for ProtocolSection {
             reject_unknown_channels: false,
         }
     }
+}
+
+/// Accepts `"7.2"` and also `7.2`, which is what an environment variable like
+/// `FERROCABLE_PROTOCOL__RAILS_VERSION=7.2` parses as.
+fn version_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Version {
+        Text(String),
+        Number(f64),
+    }
+    Ok(match Version::deserialize(d)? {
+        Version::Text(s) => s,
+        Version::Number(n) => format!("{n:.1}"),
+    })
 }
 
 /// `[origins]`
@@ -881,6 +897,20 @@ mod tests {
                 ..CliOverrides::default()
             };
             assert_eq!(load_in_jail(jail, Some(file), &cli).server.port, 7300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rails_version_may_be_a_number_in_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("FERROCABLE_PROTOCOL__RAILS_VERSION", "6.1");
+            let raw = load_in_jail(jail, None, &CliOverrides::default());
+            assert_eq!(raw.protocol.rails_version, "6.1");
+            jail.set_env("FERROCABLE_PROTOCOL__RAILS_VERSION", "7.0");
+            let raw = load_in_jail(jail, None, &CliOverrides::default());
+            assert_eq!(raw.protocol.rails_version, "7.0");
             Ok(())
         });
     }

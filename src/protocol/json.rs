@@ -290,22 +290,65 @@ const INVALID_UTF8: &str = "string is not valid UTF-8";
 ///
 /// Unlike Ruby's `max_nesting`, 0 does not mean "unlimited": it allows scalars only. Keep
 /// `max_depth` modest; dropping and writing values recurse once per level.
+///
+/// # Errors
+///
+/// Whenever Ruby would raise `JSON::ParserError` (or `JSON::NestingError`), and for strings
+/// that are not valid UTF-8 (see the module docs).
 pub fn parse(input: &[u8], max_depth: usize) -> Result<Value, ParseError> {
-    Parser { input, pos: 0 }.document(max_depth)
+    let mut tree = TreeBuilder::default();
+    Reader::new(input).document(&mut tree, max_depth)?;
+    // A successful document always delivers exactly one value.
+    tree.result.ok_or(ParseError {
+        offset: 0,
+        reason: UNEXPECTED_END,
+    })
 }
 
-/// A container being filled; an object also holds the key its next value belongs to.
-enum Frame {
-    Array(Vec<Value>),
-    Object(Vec<(String, Value)>, String),
+/// What the [`Reader`] reports, in document order. Two implementations: [`TreeBuilder`]
+/// (for [`parse`]) and [`Writer`] (the slow path of [`reencode`], which writes
+/// ActiveSupport's output directly instead of building a tree only to walk it).
+trait Sink {
+    fn open(&mut self, object: bool);
+    fn close(&mut self, object: bool);
+    /// A `,` between two elements or members.
+    fn separator(&mut self);
+    /// An object key (see [`Sink::string`]); its value follows.
+    fn key(&mut self, key: &[u8], clean: bool);
+    /// A string's bytes, valid UTF-8; `clean` when it holds nothing ActiveSupport escapes.
+    fn string(&mut self, s: &[u8], clean: bool);
+    /// `token` is `-?(0|[1-9][0-9]*)`; `digits` is it without the sign.
+    fn integer(&mut self, negative: bool, digits: &[u8], token: &str);
+    /// `token` is a JSON float (it has a fraction or an exponent).
+    fn float(&mut self, token: &str);
+    fn literal(&mut self, value: Literal);
 }
 
-struct Parser<'a> {
+/// The three keywords.
+#[derive(Clone, Copy)]
+enum Literal {
+    Null,
+    True,
+    False,
+}
+
+/// The grammar of json 2.6.1's parser, reporting to a [`Sink`].
+struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Unescaped bytes of the current string, reused from string to string.
+    scratch: Vec<u8>,
 }
 
-impl Parser<'_> {
+impl<'a> Reader<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        Reader {
+            input,
+            pos: 0,
+            scratch: Vec::new(),
+        }
+    }
+
     fn fail<T>(&self, reason: &'static str) -> Result<T, ParseError> {
         Err(ParseError {
             offset: self.pos,
@@ -325,82 +368,74 @@ impl Parser<'_> {
         self.input.get(self.pos).copied()
     }
 
-    /// The ragel machine is iterative in spirit; an explicit stack keeps deep input from
-    /// costing native stack.
-    fn document(mut self, max_depth: usize) -> Result<Value, ParseError> {
-        let mut stack: Vec<Frame> = Vec::new();
+    /// One value and nothing but whitespace after it. Iterative, with the open containers
+    /// in a `Vec`, so deep input costs no native stack.
+    fn document(&mut self, sink: &mut impl Sink, max_depth: usize) -> Result<(), ParseError> {
+        // Kind of each open container: true for an object.
+        let mut open: Vec<bool> = Vec::new();
         self.skip_ignored()?;
         'value: loop {
-            let mut value = match self.peek() {
-                Some(open @ (b'[' | b'{')) => {
+            match self.peek() {
+                Some(bracket @ (b'[' | b'{')) => {
                     // Ruby checks the depth on entering, before looking inside.
-                    if stack.len() >= max_depth {
+                    if open.len() >= max_depth {
                         return self.fail(TOO_DEEP);
                     }
+                    let object = bracket == b'{';
                     self.pos += 1;
                     self.skip_ignored()?;
-                    if open == b'[' {
-                        if self.peek() == Some(b']') {
-                            self.pos += 1;
-                            Value::Array(Vec::new())
-                        } else {
-                            stack.push(Frame::Array(Vec::new()));
-                            continue 'value;
-                        }
-                    } else if self.peek() == Some(b'}') {
+                    sink.open(object);
+                    if self.peek() == Some(if object { b'}' } else { b']' }) {
                         self.pos += 1;
-                        Value::Object(Vec::new())
+                        sink.close(object);
                     } else {
-                        let key = self.key()?;
-                        stack.push(Frame::Object(Vec::new(), key));
+                        open.push(object);
+                        if object {
+                            self.key(sink)?;
+                        }
                         continue 'value;
                     }
                 }
-                Some(b'"') => Value::String(self.string()?),
-                Some(b'-' | b'0'..=b'9') => self.number()?,
-                Some(b'n') => self.literal(b"null", Value::Null)?,
-                Some(b't') => self.literal(b"true", Value::Bool(true))?,
-                Some(b'f') => self.literal(b"false", Value::Bool(false))?,
+                Some(b'"') => {
+                    let (s, clean) = self.string()?;
+                    sink.string(s, clean);
+                }
+                Some(b'-' | b'0'..=b'9') => self.number(sink)?,
+                Some(b'n') => self.literal(sink, b"null", Literal::Null)?,
+                Some(b't') => self.literal(sink, b"true", Literal::True)?,
+                Some(b'f') => self.literal(sink, b"false", Literal::False)?,
                 _ => return self.fail_here(),
-            };
+            }
             loop {
                 self.skip_ignored()?;
-                match stack.pop() {
-                    None if self.pos == self.input.len() => return Ok(value),
-                    None => return self.fail(TRAILING),
-                    Some(Frame::Array(mut items)) => {
-                        items.push(value);
-                        match self.peek() {
-                            Some(b',') => {
-                                self.pos += 1;
-                                self.skip_ignored()?;
-                                stack.push(Frame::Array(items));
-                                continue 'value;
-                            }
-                            Some(b']') => {
-                                self.pos += 1;
-                                value = Value::Array(items);
-                            }
-                            _ => return self.fail_here(),
+                let Some(&object) = open.last() else {
+                    return if self.pos == self.input.len() {
+                        Ok(())
+                    } else {
+                        self.fail(TRAILING)
+                    };
+                };
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.skip_ignored()?;
+                        sink.separator();
+                        if object {
+                            self.key(sink)?;
                         }
+                        continue 'value;
                     }
-                    Some(Frame::Object(mut pairs, key)) => {
-                        pairs.push((key, value));
-                        match self.peek() {
-                            Some(b',') => {
-                                self.pos += 1;
-                                self.skip_ignored()?;
-                                let key = self.key()?;
-                                stack.push(Frame::Object(pairs, key));
-                                continue 'value;
-                            }
-                            Some(b'}') => {
-                                self.pos += 1;
-                                value = Value::Object(collapse_duplicate_keys(pairs));
-                            }
-                            _ => return self.fail_here(),
-                        }
+                    Some(b']') if !object => {
+                        self.pos += 1;
+                        open.pop();
+                        sink.close(false);
                     }
+                    Some(b'}') if object => {
+                        self.pos += 1;
+                        open.pop();
+                        sink.close(true);
+                    }
+                    _ => return self.fail_here(),
                 }
             }
         }
@@ -429,30 +464,35 @@ impl Parser<'_> {
     }
 
     /// An object key and its `:`, leaving the position at the value.
-    fn key(&mut self) -> Result<String, ParseError> {
+    fn key(&mut self, sink: &mut impl Sink) -> Result<(), ParseError> {
         if self.peek() != Some(b'"') {
             return self.fail_here();
         }
-        let key = self.string()?;
+        let (key, clean) = self.string()?;
+        sink.key(key, clean);
         self.skip_ignored()?;
         if self.peek() != Some(b':') {
             return self.fail_here();
         }
         self.pos += 1;
-        self.skip_ignored()?;
-        Ok(key)
+        self.skip_ignored()
     }
 
-    fn literal(&mut self, word: &[u8], value: Value) -> Result<Value, ParseError> {
-        if self.input[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Ok(value)
-        } else {
-            self.fail_here()
+    fn literal(
+        &mut self,
+        sink: &mut impl Sink,
+        word: &[u8],
+        value: Literal,
+    ) -> Result<(), ParseError> {
+        if !self.input[self.pos..].starts_with(word) {
+            return self.fail_here();
         }
+        self.pos += word.len();
+        sink.literal(value);
+        Ok(())
     }
 
-    fn number(&mut self) -> Result<Value, ParseError> {
+    fn number(&mut self, sink: &mut impl Sink) -> Result<(), ParseError> {
         let input = self.input;
         let start = self.pos;
         let negative = input[start] == b'-';
@@ -489,36 +529,54 @@ impl Parser<'_> {
             i = skip_digits(input, i + 1);
         }
         self.pos = i;
-        let Ok(text) = std::str::from_utf8(&input[start..i]) else {
+        let Ok(token) = std::str::from_utf8(&input[start..i]) else {
             return self.fail(BAD_NUMBER);
         };
         if i == int_end {
-            let digits = &input[int_start..int_end];
-            return Ok(Value::Integer(Integer::from_json_digits(
-                negative, digits, text,
-            )));
+            sink.integer(negative, &input[int_start..int_end], token);
+        } else {
+            sink.float(token);
         }
-        // Ruby reads floats with David Gay's correctly rounded strtod, as Rust does.
-        match text.parse::<f64>() {
-            Ok(f) => Ok(Value::Float(f)),
-            Err(_) => self.fail(BAD_NUMBER),
-        }
+        Ok(())
     }
 
-    /// A string starting at the opening quote.
-    fn string(&mut self) -> Result<String, ParseError> {
+    /// A string starting at the opening quote: its unescaped bytes (valid UTF-8), and whether
+    /// ActiveSupport would write them back unchanged.
+    fn string(&mut self) -> Result<(&[u8], bool), ParseError> {
         let input = self.input;
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
-        // First find the end the way the tokenizer does (`\` pairs with the next byte).
+        let mut dirty = false;
+        let mut invalid_at = None;
+        // First find the end the way the tokenizer does (`\` pairs with the next byte),
+        // noting what the writer will need to know on the way.
         let end = loop {
-            while i < input.len() && STRING_PLAIN[usize::from(input[i])] {
+            while i < input.len() && STRING_CLASS[usize::from(input[i])] == PLAIN {
                 i += 1;
             }
-            match input.get(i) {
-                Some(b'"') => break i,
-                Some(b'\\') => {
+            let Some(&b) = input.get(i) else {
+                self.pos = i;
+                return self.fail(UNTERMINATED_STRING);
+            };
+            match STRING_CLASS[usize::from(b)] {
+                HTML => {
+                    dirty = true;
+                    i += 1;
+                }
+                HIGH => match utf8_sequence(&input[i..]) {
+                    Some((len, separator)) => {
+                        dirty |= separator;
+                        i += len;
+                    }
+                    // Not an error yet: an escape further on may swallow this byte.
+                    None => {
+                        invalid_at.get_or_insert(i);
+                        i += 1;
+                    }
+                },
+                _ if b == b'"' => break i,
+                _ if b == b'\\' => {
                     escaped = true;
                     match input.get(i + 1) {
                         Some(b'u') => {
@@ -542,31 +600,241 @@ impl Parser<'_> {
                         }
                     }
                 }
-                Some(_) => {
+                _ => {
                     self.pos = i;
                     return self.fail(CONTROL_IN_STRING);
-                }
-                None => {
-                    self.pos = i;
-                    return self.fail(UNTERMINATED_STRING);
                 }
             }
         };
         self.pos = end + 1;
         if !escaped {
-            return match std::str::from_utf8(&input[start..end]) {
-                Ok(s) => Ok(s.to_owned()),
-                Err(e) => Err(ParseError {
-                    offset: start + e.valid_up_to(),
+            return match invalid_at {
+                None => Ok((&input[start..end], !dirty)),
+                Some(offset) => Err(ParseError {
+                    offset,
                     reason: INVALID_UTF8,
                 }),
             };
         }
-        let bytes = unescape(input, start, end)?;
-        String::from_utf8(bytes).map_err(|_| ParseError {
-            offset: start,
-            reason: INVALID_UTF8,
-        })
+        self.scratch.clear();
+        unescape(&mut self.scratch, input, start, end)?;
+        match std::str::from_utf8(&self.scratch) {
+            Ok(_) => Ok((&self.scratch, false)),
+            Err(_) => Err(ParseError {
+                offset: start,
+                reason: INVALID_UTF8,
+            }),
+        }
+    }
+}
+
+/// Classes of string bytes for [`Reader::string`].
+const PLAIN: u8 = 0;
+/// `<`, `>`, `&`: fine in the input, escaped by ActiveSupport.
+const HTML: u8 = 1;
+/// Start of a multi-byte sequence (or an invalid byte).
+const HIGH: u8 = 2;
+/// `"`, `\` and control characters.
+const SPECIAL: u8 = 3;
+
+static STRING_CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = SPECIAL;
+        b += 1;
+    }
+    let mut b = 0x80;
+    while b < 0x100 {
+        t[b] = HIGH;
+        b += 1;
+    }
+    t[b'"' as usize] = SPECIAL;
+    t[b'\\' as usize] = SPECIAL;
+    t[b'<' as usize] = HTML;
+    t[b'>' as usize] = HTML;
+    t[b'&' as usize] = HTML;
+    t
+};
+
+/// Builds the [`Value`] tree for [`parse`].
+#[derive(Default)]
+struct TreeBuilder {
+    /// Open containers; an object also holds the key its next value belongs to.
+    stack: Vec<Frame>,
+    result: Option<Value>,
+}
+
+enum Frame {
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>, String),
+}
+
+impl TreeBuilder {
+    fn value(&mut self, value: Value) {
+        match self.stack.last_mut() {
+            None => self.result = Some(value),
+            Some(Frame::Array(items)) => items.push(value),
+            Some(Frame::Object(pairs, key)) => pairs.push((std::mem::take(key), value)),
+        }
+    }
+}
+
+impl Sink for TreeBuilder {
+    fn open(&mut self, object: bool) {
+        self.stack.push(if object {
+            Frame::Object(Vec::new(), String::new())
+        } else {
+            Frame::Array(Vec::new())
+        });
+    }
+
+    fn close(&mut self, _object: bool) {
+        match self.stack.pop() {
+            Some(Frame::Array(items)) => self.value(Value::Array(items)),
+            Some(Frame::Object(pairs, _)) => {
+                self.value(Value::Object(collapse_duplicate_keys(pairs)));
+            }
+            None => {}
+        }
+    }
+
+    fn separator(&mut self) {}
+
+    fn key(&mut self, key: &[u8], _clean: bool) {
+        if let Some(Frame::Object(_, slot)) = self.stack.last_mut() {
+            *slot = utf8_string(key);
+        }
+    }
+
+    fn string(&mut self, s: &[u8], _clean: bool) {
+        self.value(Value::String(utf8_string(s)));
+    }
+
+    fn integer(&mut self, negative: bool, digits: &[u8], token: &str) {
+        self.value(Value::Integer(Integer::from_json_digits(
+            negative, digits, token,
+        )));
+    }
+
+    fn float(&mut self, token: &str) {
+        // Ruby reads floats with David Gay's correctly rounded strtod, as Rust does; a
+        // grammatical token always parses (overflow gives infinity).
+        self.value(Value::Float(token.parse().unwrap_or(f64::NAN)));
+    }
+
+    fn literal(&mut self, value: Literal) {
+        self.value(match value {
+            Literal::Null => Value::Null,
+            Literal::True => Value::Bool(true),
+            Literal::False => Value::Bool(false),
+        });
+    }
+}
+
+/// Writes ActiveSupport's encoding of the document as it is read: the slow path of
+/// [`reencode`], without a tree. Duplicate keys are rare and only known at the end of an
+/// object, so an object that has them is re-read from the output and written again.
+struct Writer {
+    out: Vec<u8>,
+    /// For each open object: where it starts in `out`, and its first entry in `keys`.
+    objects: Vec<(usize, usize)>,
+    /// Where each key of the open objects sits in `out` (quotes included). Written keys are
+    /// canonical, so equal keys have equal bytes.
+    keys: Vec<(usize, usize)>,
+}
+
+impl Sink for Writer {
+    fn open(&mut self, object: bool) {
+        if object {
+            self.objects.push((self.out.len(), self.keys.len()));
+            self.out.push(b'{');
+        } else {
+            self.out.push(b'[');
+        }
+    }
+
+    fn close(&mut self, object: bool) {
+        if !object {
+            self.out.push(b']');
+            return;
+        }
+        self.out.push(b'}');
+        let Some((start, first_key)) = self.objects.pop() else {
+            return;
+        };
+        let keys = &self.keys[first_key..];
+        if spans_repeat(&self.out, keys) {
+            // Our own output: valid, canonical, and no deeper than the input.
+            if let Ok(value) = parse(&self.out[start..], usize::MAX) {
+                self.out.truncate(start);
+                write_value(&mut self.out, &value);
+            }
+        }
+        self.keys.truncate(first_key);
+    }
+
+    fn separator(&mut self) {
+        self.out.push(b',');
+    }
+
+    fn key(&mut self, key: &[u8], clean: bool) {
+        let start = self.out.len();
+        self.string(key, clean);
+        self.keys.push((start, self.out.len()));
+        self.out.push(b':');
+    }
+
+    fn string(&mut self, s: &[u8], clean: bool) {
+        if clean {
+            self.out.reserve(s.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(s);
+            self.out.push(b'"');
+        } else {
+            write_escaped(&mut self.out, s);
+        }
+    }
+
+    fn integer(&mut self, _negative: bool, _digits: &[u8], token: &str) {
+        // The grammar already rules out leading zeros; only "-0" is not canonical.
+        let canonical = if token == "-0" { "0" } else { token };
+        self.out.extend_from_slice(canonical.as_bytes());
+    }
+
+    fn float(&mut self, token: &str) {
+        if short_float_is_canonical(token.as_bytes()) == Some(true) {
+            self.out.extend_from_slice(token.as_bytes());
+        } else {
+            write_float(&mut self.out, token.parse().unwrap_or(f64::NAN));
+        }
+    }
+
+    fn literal(&mut self, value: Literal) {
+        self.out.extend_from_slice(match value {
+            Literal::Null => b"null",
+            Literal::True => b"true",
+            Literal::False => b"false",
+        });
+    }
+}
+
+/// A `String` of bytes the [`Reader`] has already checked; never lossy in practice.
+fn utf8_string(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether two of the `(start, end)` byte ranges of `out` hold equal bytes.
+fn spans_repeat(out: &[u8], spans: &[(usize, usize)]) -> bool {
+    let text = |&(start, end): &(usize, usize)| &out[start..end];
+    match spans.len() {
+        0 | 1 => false,
+        n if n <= 16 => (1..n).any(|i| spans[..i].iter().any(|s| text(s) == text(&spans[i]))),
+        _ => {
+            let mut keys: Vec<&[u8]> = spans.iter().map(text).collect();
+            keys.sort_unstable();
+            keys.windows(2).any(|w| w[0] == w[1])
+        }
     }
 }
 
@@ -577,25 +845,11 @@ fn skip_digits(input: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Bytes that can sit unescaped in a string as the tokenizer sees it.
-static STRING_PLAIN: [bool; 256] = {
-    let mut t = [true; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = false;
-        b += 1;
-    }
-    t[b'"' as usize] = false;
-    t[b'\\' as usize] = false;
-    t
-};
-
 /// json 2.6.1's `json_string_unescape`, step for step, over `input[start..end]`, where
 /// `input[end]` is the closing quote. After a swallowed byte its pairing of backslashes can
 /// differ from the tokenizer's, and it may then read the closing quote itself; mirroring it
 /// exactly is what keeps the odd results identical.
-fn unescape(input: &[u8], start: usize, end: usize) -> Result<Vec<u8>, ParseError> {
-    let mut out = Vec::with_capacity(end - start);
+fn unescape(out: &mut Vec<u8>, input: &[u8], start: usize, end: usize) -> Result<(), ParseError> {
     let (mut p, mut pe) = (start, start);
     while pe < end {
         if input[pe] != b'\\' {
@@ -641,7 +895,7 @@ fn unescape(input: &[u8], start: usize, end: usize) -> Result<Vec<u8>, ParseErro
                         continue;
                     }
                 }
-                push_utf32(&mut out, ch);
+                push_utf32(out, ch);
             }
             _ => {
                 // Unknown escape: drop the backslash, keep the byte.
@@ -655,7 +909,7 @@ fn unescape(input: &[u8], start: usize, end: usize) -> Result<Vec<u8>, ParseErro
     if pe > p {
         out.extend_from_slice(&input[p..pe]);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `unescape_unicode`: four hex digits, or U+FFFD if any is not one.
@@ -777,7 +1031,11 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 /// C0 controls as lowercase `\u00XX`, DEL, `/` and other non-ASCII raw, then `<` `>` `&` as
 /// `\u003c` `\u003e` `\u0026` and U+2028/U+2029 as `\u2028`/`\u2029`.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+    write_escaped(out, s.as_bytes());
+}
+
+/// [`write_str`] for bytes known to be valid UTF-8.
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut copied = 0;
@@ -918,6 +1176,12 @@ impl FloatText {
             }
             return self.layout(f.is_sign_negative(), &digits[at..], decpt);
         }
+        self.ruby_general(f)
+    }
+
+    /// [`FloatText::ruby`] through `{:e}`, for any finite `f`.
+    fn ruby_general(&mut self, f: f64) -> &[u8] {
+        let v = f.abs();
         self.len = 0;
         // Cannot fail: `{:e}` of an f64 is at most 24 bytes ("2.2250738585072014e-308").
         let _ = write!(self, "{v:e}");
@@ -1101,15 +1365,23 @@ pub enum Reencoded {
 /// A single validating scan first tries to prove the payload is already canonical (valid,
 /// compact, only the escapes ActiveSupport writes, canonical numbers, no raw `<>&` or
 /// U+2028/9, no duplicate keys) and then returns [`Reencoded::Canonical`] without
-/// allocating; otherwise the payload is parsed and written again. An error means Rails
-/// drops the broadcast (invalid JSON, too deep, a string that is not UTF-8).
+/// allocating; otherwise the payload is parsed and written again in one streaming pass.
+///
+/// # Errors
+///
+/// Exactly when Rails drops the broadcast: invalid JSON, nesting deeper than `max_depth`, or
+/// a string that is not UTF-8 (Ruby parses that but cannot encode it), as for [`parse`].
 pub fn reencode(payload: &[u8], max_depth: usize) -> Result<Reencoded, ParseError> {
     if is_canonical(payload, max_depth) {
         return Ok(Reencoded::Canonical);
     }
-    let value = parse(payload, max_depth)?;
-    let mut out = Vec::with_capacity(payload.len());
-    write_value(&mut out, &value);
+    let mut writer = Writer {
+        out: Vec::with_capacity(payload.len() + payload.len() / 8),
+        objects: Vec::new(),
+        keys: Vec::new(),
+    };
+    Reader::new(payload).document(&mut writer, max_depth)?;
+    let out = writer.out;
     // The scan gives up on some canonical inputs (very deep, very many keys).
     if out == payload {
         Ok(Reencoded::Canonical)
@@ -1288,7 +1560,10 @@ impl Scanner<'_> {
                     return Some(());
                 }
                 b'\\' => i += canonical_escape_len(&input[i..])?,
-                0x80.. => i += canonical_utf8_len(&input[i..])?,
+                0x80.. => match utf8_sequence(&input[i..])? {
+                    (len, false) => i += len,
+                    (_, true) => return None,
+                },
                 _ => return None,
             }
         }
@@ -1330,7 +1605,7 @@ impl Scanner<'_> {
     }
 }
 
-/// Whether a float token (JSON grammar, lowercase `e`) is what Ruby would print for it.
+/// Whether a float token (JSON grammar) is what Ruby would print for it.
 fn float_is_canonical(token: &[u8]) -> bool {
     if let Some(answer) = short_float_is_canonical(token) {
         return answer;
@@ -1345,11 +1620,45 @@ fn float_is_canonical(token: &[u8]) -> bool {
     FloatText::new().ruby(f) == token
 }
 
+/// [`short_float_is_canonical`] for `int.frac` without an exponent, the common case, by the
+/// rules of `flo_to_s` directly.
+fn fixed_float_is_canonical(int: &[u8], frac: &[u8]) -> Option<bool> {
+    if frac == b"0" {
+        // "ddd.0": Ruby writes it so up to 15 integer digits (a zero too, "-0.0" included).
+        return Some(int.len() <= 15);
+    }
+    if frac.last() == Some(&b'0') {
+        return Some(false);
+    }
+    let significant = if int == b"0" {
+        // "0.000ddd": at most three zeros after the point, else Ruby uses an exponent.
+        let zeros = frac.iter().take_while(|&&d| d == b'0').count();
+        if zeros > 3 {
+            return Some(false);
+        }
+        frac.len() - zeros
+    } else {
+        int.len() + frac.len()
+    };
+    (significant <= 15).then_some(true)
+}
+
 /// Decides without parsing when the token has at most 15 significant digits in the normal
 /// range: such a decimal survives the trip through a double, so no shorter one maps to the
 /// same double and its digits are the shortest; only the layout needs checking. `None` when
 /// the token is outside that case.
 fn short_float_is_canonical(token: &[u8]) -> Option<bool> {
+    let unsigned = token.strip_prefix(b"-").unwrap_or(token);
+    if let Some(point) = unsigned.iter().position(|&b| b == b'.') {
+        let (int, frac) = (&unsigned[..point], &unsigned[point + 1..]);
+        if frac.iter().all(u8::is_ascii_digit) {
+            return fixed_float_is_canonical(int, frac);
+        }
+    }
+    // Ruby writes a lowercase `e`.
+    if token.contains(&b'E') {
+        return Some(false);
+    }
     let (negative, unsigned) = match token.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, token),
@@ -1412,8 +1721,8 @@ fn canonical_escape_len(s: &[u8]) -> Option<usize> {
 }
 
 /// Length of the valid UTF-8 sequence at the start of `s` (which starts with a byte ≥ 0x80),
-/// unless it is invalid or U+2028/U+2029 (which ActiveSupport escapes).
-fn canonical_utf8_len(s: &[u8]) -> Option<usize> {
+/// and whether it is U+2028 or U+2029 (which ActiveSupport escapes); `None` if invalid.
+fn utf8_sequence(s: &[u8]) -> Option<(usize, bool)> {
     let (len, second) = match s[0] {
         0xC2..=0xDF => (2, 0x80..=0xBF),
         0xE0 => (3, 0xA0..=0xBF),
@@ -1428,10 +1737,7 @@ fn canonical_utf8_len(s: &[u8]) -> Option<usize> {
     if !second.contains(&seq[1]) || !seq[2..].iter().all(|&b| (0x80..=0xBF).contains(&b)) {
         return None;
     }
-    if seq == [0xE2, 0x80, 0xA8] || seq == [0xE2, 0x80, 0xA9] {
-        return None;
-    }
-    Some(len)
+    Some((len, seq == [0xE2, 0x80, 0xA8] || seq == [0xE2, 0x80, 0xA9]))
 }
 
 #[cfg(test)]
@@ -1810,6 +2116,81 @@ mod tests {
             assert_eq!(Value::Float(f).to_ruby_string().as_deref(), Some(text));
             assert_eq!(encode(&Value::Float(f)), b"null");
         }
+    }
+
+    #[test]
+    fn float_shortcut_agrees_with_the_general_path() {
+        let mut rng = Rng(0x05EE_D0FF_10A7);
+        let mut shortcut = 0;
+        for i in 0..200_000 {
+            let f = match i % 4 {
+                // Human numbers: a few decimals, any magnitude in range.
+                0 => (rng.next() % 10_000_000) as f64 / 10f64.powi(rng.below(12) as i32),
+                1 => (rng.next() % 1_000_000_000_000_000) as f64 / 10f64.powi(rng.below(23) as i32),
+                2 => f64::from_bits(rng.next()),
+                _ => rng.below(100_000) as f64 * 0.01 - 500.0,
+            };
+            if !f.is_finite() {
+                continue;
+            }
+            let (mut a, mut b) = (FloatText::new(), FloatText::new());
+            assert_eq!(lossy(a.ruby(f)), lossy(b.ruby_general(f)), "{f:e}");
+            let text = lossy(a.ruby(f));
+            assert_eq!(
+                text.parse::<f64>().ok(),
+                Some(f),
+                "{text} does not read back"
+            );
+            if short_decimal(f.abs()).is_some() {
+                shortcut += 1;
+            }
+            // The canonical check agrees with the formatter on its own output.
+            assert!(float_is_canonical(text.as_bytes()), "{text}");
+        }
+        assert!(shortcut > 50_000, "shortcut taken {shortcut} times");
+    }
+
+    #[test]
+    fn duplicate_keys_in_the_streaming_writer() {
+        for (input, want) in [
+            (r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            (
+                r#"{"a":{"b":1,"b":2},"a":{"c":3,"c":4}}"#,
+                r#"{"a":{"c":4}}"#,
+            ),
+            (
+                r#"[{"x":1, "x":[{"y":1,"y":2}]}, {"x":3}]"#,
+                r#"[{"x":[{"y":2}]},{"x":3}]"#,
+            ),
+            (
+                r#"{"\u003c":1,"<":2,"a\/":3,"a/":4}"#,
+                r#"{"\u003c":2,"a/":4}"#,
+            ),
+        ] {
+            assert_eq!(reenc(input), Ok(want.to_owned()), "{input}");
+        }
+        // Many keys: the writer's sort-based check, and more keys than the scan remembers.
+        let keys = |n: usize, dup: bool| {
+            let mut members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            if dup {
+                members.push("\"k7\":\"last\"".to_owned());
+            }
+            format!("{{{}}}", members.join(","))
+        };
+        for n in [10, 17, 63, 64, 65, 200] {
+            let unique = keys(n, false);
+            assert_eq!(
+                reencode(unique.as_bytes(), DEPTH),
+                Ok(Reencoded::Canonical),
+                "{n}"
+            );
+            let doubled = reenc(&keys(n, true)).unwrap();
+            assert!(doubled.contains("\"k7\":\"last\",\"k8\""), "{n}: {doubled}");
+            assert_eq!(doubled.matches("\"k7\"").count(), 1);
+        }
+        // Keys of nested objects count separately, and are forgotten when they close.
+        let nested = format!("[{}]", vec![keys(40, false); 5].join(","));
+        assert_eq!(reencode(nested.as_bytes(), DEPTH), Ok(Reencoded::Canonical));
     }
 
     #[test]

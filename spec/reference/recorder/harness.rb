@@ -242,7 +242,7 @@ module Recorder
 
       @steps << { "op" => "recv_close", "client" => client.to_s, "code" => ev[1], "reason" => ev[2] }
       # Does the server drop TCP on its own, or wait for our close frame?
-      ev2 = next_event(client, 0.5)
+      ev2 = next_event(client, 1.0)
       if ev2.nil? && echo
         send_close(client, ev[1] || 1000)
         ev2 = next_event(client)

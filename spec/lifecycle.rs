@@ -1,0 +1,240 @@
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const ORDER: &str = r#"{"channel":"OrderChannel","restaurant_id":1}"#;
+
+#[tokio::test]
+async fn sigterm_sends_server_restart_to_everyone_and_exits_zero() {
+    for signal in ["TERM", "INT"] {
+        let mut server = Server::start(&config(""));
+        let mut clients = Vec::new();
+        for user in 0..5 {
+            let mut ws = server.welcomed(user, 1).await;
+            ws.send_text(&subscribe(ORDER)).await;
+            ws.expect(&confirm(ORDER)).await;
+            clients.push(ws);
+        }
+        server.signal(signal);
+        for ws in &mut clients {
+            ws.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
+                .await;
+            ws.expect_close_1000().await;
+            ws.send_close(1000).await;
+        }
+        let status = server
+            .wait_exit(Duration::from_secs(10))
+            .expect("did not exit");
+        assert_eq!(status.code(), Some(0), "{}", server.logs());
+        assert!(server.logs().contains("drained"), "{}", server.logs());
+    }
+}
+
+#[tokio::test]
+async fn shutdown_deadline_bounds_the_drain() {
+    let mut server = Server::start_with(
+        &config(""),
+        &[("FERROCABLE_SERVER__SHUTDOWN_TIMEOUT_SECS", "1")],
+    );
+    // A client that never reads: its socket buffers fill and the close cannot complete
+    // politely, yet the process must exit by the deadline.
+    let mut ws = server.welcomed(1, 1).await;
+    ws.send_text(&subscribe(ORDER)).await;
+    let start = Instant::now();
+    server.signal("TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(8))
+        .expect("did not exit");
+    assert_eq!(status.code(), Some(0));
+    assert!(start.elapsed() < Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn one_global_timer_pings_every_interval_in_integer_seconds() {
+    let server = Server::start_with(
+        &config(""),
+        &[("FERROCABLE_PROTOCOL__PING_INTERVAL_SECS", "1")],
+    );
+    let mut a = server.welcomed(1, 1).await;
+    let mut b = server.welcomed(2, 1).await;
+    let mut stamps = Vec::new();
+    let start = Instant::now();
+    while stamps.len() < 3 {
+        match a.recv_within(Duration::from_secs(3)).await {
+            Some(Frame::Text(t)) => {
+                assert!(crate::support::ws::is_ping(&t), "unexpected frame {t}");
+                let secs: u64 = t[r#"{"type":"ping","message":"#.len()..t.len() - 1]
+                    .parse()
+                    .unwrap();
+                assert!(secs.abs_diff(now()) <= 1, "ping carries Unix seconds");
+                stamps.push((start.elapsed(), secs));
+            }
+            other => panic!("expected a ping, got {other:?}"),
+        }
+    }
+    let gaps: Vec<f64> = stamps
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0).as_secs_f64())
+        .collect();
+    for gap in &gaps {
+        assert!((0.7..1.5).contains(gap), "ping gaps {gaps:?}");
+    }
+    // The other client gets the same beat.
+    match b.recv_within(Duration::from_secs(3)).await {
+        Some(Frame::Text(t)) => assert!(crate::support::ws::is_ping(&t)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn remote_disconnect_closes_every_connection_of_an_identity() {
+    let mut redis = Redis::start();
+    let cfg = config(&format!(
+        "[redis]\nurl = \"{}\"\nchannel_prefix = \"myapp_production\"\n",
+        redis.url()
+    ));
+    // Rails 7.2: a disconnect frame with reason remote, then close.
+    let server = Server::start(&cfg);
+    let mut a = server.welcomed(42, 1).await;
+    let mut b = server.welcomed(42, 1).await;
+    let mut other = server.welcomed(43, 1).await;
+    let channel = "myapp_production:action_cable/1:Z2lkOi8vc2hpbWl6dS1vcmRlci1zdWl0ZS9Vc2VyLzQy";
+    redis.wait_subscribed(channel);
+    redis.publish(channel, r#"{"type":"disconnect","reconnect":false}"#);
+    for ws in [&mut a, &mut b] {
+        ws.expect(r#"{"type":"disconnect","reason":"remote","reconnect":false}"#)
+            .await;
+        ws.expect_close_1000().await;
+    }
+    other.expect_silence(300).await;
+    drop(server);
+
+    // Rails 6.1: the payload has no reconnect and the client sees only the close frame.
+    let old = Server::start_with(&cfg, &[("FERROCABLE_PROTOCOL__RAILS_VERSION", "6.1")]);
+    let mut c = old.welcomed(42, 1).await;
+    redis.wait_subscribed(channel);
+    redis.publish(channel, r#"{"type":"disconnect"}"#);
+    c.expect_close_1000().await;
+    redis.kill();
+}
+
+fn ferrocable(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn config_check_and_print() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let hafaloha = format!("{root}/config/hafaloha.toml");
+    let out = ferrocable(
+        &["config", "check", "--config", &hafaloha],
+        &[("SECRET_KEY_BASE", "abc")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 channel(s)"));
+
+    let out = ferrocable(&["config", "check", "--config", &hafaloha], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("auth.secret") && err.contains("SECRET_KEY_BASE"),
+        "{err}"
+    );
+
+    let out = ferrocable(
+        &["config", "print", "--config", &hafaloha, "--port", "9999"],
+        &[
+            ("SECRET_KEY_BASE", "supersecret"),
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379/1"),
+        ],
+    );
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("port = 9999"), "{printed}");
+    assert!(printed.contains("***"));
+    assert!(
+        !printed.contains("supersecret") && !printed.contains("hunter2"),
+        "{printed}"
+    );
+
+    let dir = TempDir::new("cli");
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(&bad, "[server]\nport = \"eighty\"\n").unwrap();
+    let out = ferrocable(&["config", "check", "--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.port"));
+
+    let out = ferrocable(&["config", "check", "--config", "/nonexistent.toml"], &[]);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn serve_refuses_an_invalid_config_before_binding() {
+    let out = ferrocable(&["--host", "0.0.0.0", "--port", "0"], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.mode"));
+}
+
+#[tokio::test]
+async fn hafaloha_profile_runs_with_three_variables() {
+    let redis = Redis::start();
+    let port = free_port().to_string();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new(binary())
+        .args(["--config", &format!("{root}/config/hafaloha.toml")])
+        .env_clear()
+        .env("SECRET_KEY_BASE", SECRET)
+        .env("REDIS_URL", redis.url())
+        .env("PORT", &port)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = token(
+        serde_json::json!({"user_id": 42, "restaurant_id": 1, "role": "admin", "exp": now() + 3600}),
+    );
+    let (reply, ws) = connect(
+        addr,
+        &format!("/cable?token={t}&restaurant_id=1"),
+        &[("Origin", "https://hafaloha-orders.com")],
+    )
+    .await;
+    assert_eq!(reply.status, 101);
+    assert_eq!(reply.header("Sec-WebSocket-Protocol"), None);
+    let mut ws = ws.unwrap();
+    ws.expect(r#"{"type":"welcome"}"#).await;
+    ws.send_text(&subscribe(ORDER)).await;
+    ws.send_text(&subscribe(r#"{"channel":"order_channel_1"}"#))
+        .await;
+    ws.expect(&confirm(ORDER)).await;
+    redis.publish(
+        "shimizu_order_suite_production:order_channel_1",
+        r#"{"type":"new_order","order":{"id":1}}"#,
+    );
+    ws.expect(&data_frame(
+        ORDER,
+        r#"{"type":"new_order","order":{"id":1}}"#,
+    ))
+    .await;
+    ws.send_text(r#"{"type":"pong"}"#).await;
+    ws.expect_silence(200).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

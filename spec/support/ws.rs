@@ -1,0 +1,355 @@
+//! A raw WebSocket client: handshake by hand, frames parsed byte by byte, so tests can assert
+//! the exact bytes the server writes and send anything, malformed frames included.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long `recv` waits before a test fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// An HTTP response as received.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// The status line and headers, verbatim.
+    pub head: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// First header with this name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// Text frame payload.
+    Text(String),
+    /// Binary frame payload.
+    Binary(Vec<u8>),
+    /// Close frame: the whole raw frame, and the code if any.
+    Close { raw: Vec<u8>, code: Option<u16> },
+    /// Ping frame payload.
+    Ping(Vec<u8>),
+    /// Pong frame payload.
+    Pong(Vec<u8>),
+}
+
+/// A connected WebSocket.
+#[derive(Debug)]
+pub struct Ws {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// First byte of every text frame received, to check FIN/opcode/RSV bits.
+    pub first_bytes: Vec<u8>,
+}
+
+async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            return (head, buf[end + 4..].to_vec());
+        }
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("timed out reading the HTTP response head")
+            .expect("read failed");
+        assert!(
+            n > 0,
+            "connection closed before the HTTP head ended: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
+/// Sends a plain HTTP request (Connection: close) and reads the whole response.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let (head, mut rest) = read_head(&mut stream).await;
+    let (status, headers) = parse_head(&head);
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+    HttpReply {
+        status,
+        head,
+        headers,
+        body: rest,
+    }
+}
+
+/// The upgrade request headers every test sends, plus `extra`.
+pub async fn connect(
+    addr: SocketAddr,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> (HttpReply, Option<Ws>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let (head, rest) = read_head(&mut stream).await;
+    let (status, headers) = parse_head(&head);
+    let mut reply = HttpReply {
+        status,
+        head,
+        headers,
+        body: Vec::new(),
+    };
+    if status == 101 {
+        let ws = Ws {
+            stream,
+            buf: rest,
+            first_bytes: Vec::new(),
+        };
+        return (reply, Some(ws));
+    }
+    let mut body = rest;
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut body)).await;
+    reply.body = body;
+    (reply, None)
+}
+
+/// Masks and frames a payload as a client must.
+pub fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut out = vec![first_byte];
+    let len = payload.len();
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= 0xffff {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+impl Ws {
+    /// Sends a text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_raw(&client_frame(0x81, text.as_bytes())).await;
+    }
+
+    /// Sends a close frame with this code.
+    pub async fn send_close(&mut self, code: u16) {
+        self.send_raw(&client_frame(0x88, &code.to_be_bytes()))
+            .await;
+    }
+
+    /// Sends raw bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        // The server may already have closed; a failed write shows up on the next read.
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// The next frame, or `None` if none arrives within `wait` or the socket closed.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(frame) = self.parse_one() {
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 8192];
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return None,
+                Ok(Err(_)) | Ok(Ok(0)) => return None,
+                Ok(Ok(n)) => n,
+            };
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn parse_one(&mut self) -> Option<Frame> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return None;
+        }
+        assert_eq!(b[1] & 0x80, 0, "server frames must not be masked");
+        let (len, offset) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 if b.len() >= 10 => (
+                u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            126 | 127 => return None,
+            n => (n as usize, 2),
+        };
+        if b.len() < offset + len {
+            return None;
+        }
+        let first = b[0];
+        let raw: Vec<u8> = self.buf.drain(..offset + len).collect();
+        let payload = raw[offset..].to_vec();
+        assert_eq!(first & 0x70, 0, "RSV bits must be 0 (no compression)");
+        Some(match first & 0x0f {
+            0x1 => {
+                self.first_bytes.push(first);
+                Frame::Text(String::from_utf8(payload).expect("text frame is UTF-8"))
+            }
+            0x2 => Frame::Binary(payload),
+            0x8 => Frame::Close {
+                code: (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+                raw,
+            },
+            0x9 => Frame::Ping(payload),
+            0xA => Frame::Pong(payload),
+            op => panic!("unexpected opcode {op:#x}"),
+        })
+    }
+
+    /// The next frame that is not an Action Cable ping; panics after [`WAIT`].
+    pub async fn recv(&mut self) -> Frame {
+        loop {
+            match self.recv_within(WAIT).await {
+                Some(Frame::Text(t)) if is_ping(&t) => continue,
+                Some(frame) => return frame,
+                None => panic!("no frame within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next non-ping text frame.
+    pub async fn recv_text(&mut self) -> String {
+        match self.recv().await {
+            Frame::Text(t) => t,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Asserts the next non-ping text frame is exactly `expected`.
+    pub async fn expect(&mut self, expected: &str) {
+        let got = self.recv_text().await;
+        assert_eq!(got, expected);
+    }
+
+    /// Asserts no non-ping frame arrives for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.recv_within(left).await {
+                None => return,
+                Some(Frame::Text(t)) if is_ping(&t) => continue,
+                Some(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    /// Asserts the next non-ping frame is Rails' close: `88 02 03 e8`.
+    pub async fn expect_close_1000(&mut self) {
+        match self.recv().await {
+            Frame::Close { raw, .. } => assert_eq!(raw, vec![0x88, 0x02, 0x03, 0xe8]),
+            other => panic!("expected close 1000, got {other:?}"),
+        }
+    }
+
+    /// Asserts a close frame with `code` arrives (other frames are skipped).
+    pub async fn expect_close_code(&mut self, code: u16) {
+        loop {
+            match self.recv().await {
+                Frame::Close { code: got, .. } => {
+                    assert_eq!(got, Some(code));
+                    return;
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Whether the server closed the TCP connection within `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+/// `{"type":"ping","message":<digits>}` exactly.
+pub fn is_ping(text: &str) -> bool {
+    text.strip_prefix(r#"{"type":"ping","message":"#)
+        .and_then(|rest| rest.strip_suffix('}'))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Reads the 101 on a socket whose upgrade request the test wrote itself.
+pub async fn adopt(mut stream: TcpStream) -> Ws {
+    let (head, rest) = read_head(&mut stream).await;
+    let (status, _) = parse_head(&head);
+    assert_eq!(status, 101, "{head}");
+    Ws {
+        stream,
+        buf: rest,
+        first_bytes: Vec::new(),
+    }
+}
