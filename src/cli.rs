@@ -58,6 +58,20 @@ pub enum Commands {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a development token signed with the configured HS* secret.
+    Token(TokenArgs),
+}
+
+/// `token` arguments.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// A claim as NAME=VALUE; VALUE is read as JSON when it parses (42, true, "x"), else as
+    /// a string. Repeat for several claims.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// Seconds until the token expires (sets `exp`); 0 for no `exp`.
+    #[arg(long, default_value_t = 3600)]
+    pub expires_in: u64,
 }
 
 /// `config` subcommands.

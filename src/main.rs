@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferrocable::cli::{Cli, Commands, ConfigCommand};
+use ferrocable::cli::{Cli, Commands, ConfigCommand, TokenArgs};
 use ferrocable::config::{self, AuthMode, RawConfig, Settings};
 use ferrocable::{server, telemetry};
 
@@ -46,7 +46,57 @@ fn main() -> ExitCode {
             print!("{}", raw.to_masked_toml());
             ExitCode::SUCCESS
         }
+        Some(Commands::Token(args)) => token(&raw, &args),
         Some(Commands::Serve) | None => serve(raw, settings),
+    }
+}
+
+/// Mints a token the configured verifier accepts, for trying things out by hand.
+fn token(raw: &RawConfig, args: &TokenArgs) -> ExitCode {
+    let algorithm = match raw.auth.algorithm.as_str() {
+        "HS256" => jsonwebtoken::Algorithm::HS256,
+        "HS384" => jsonwebtoken::Algorithm::HS384,
+        "HS512" => jsonwebtoken::Algorithm::HS512,
+        other => {
+            eprintln!("ferrocable: token needs an HS* algorithm with a secret, not {other}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    if raw.auth.secret.is_empty() {
+        eprintln!("ferrocable: no secret configured: set SECRET_KEY_BASE (or auth.secret)");
+        return ExitCode::from(EX_CONFIG);
+    }
+    let mut claims = serde_json::Map::new();
+    for claim in &args.claims {
+        let Some((name, value)) = claim.split_once('=') else {
+            eprintln!("ferrocable: --claim {claim:?} is not NAME=VALUE");
+            return ExitCode::from(EX_CONFIG);
+        };
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        claims.insert(name.to_string(), value);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    claims.insert("iat".into(), now.into());
+    if args.expires_in > 0 {
+        claims.insert("exp".into(), (now + args.expires_in).into());
+    }
+    match jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(algorithm),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(raw.auth.secret.as_bytes()),
+    ) {
+        Ok(t) => {
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrocable: cannot sign: {e}");
+            ExitCode::from(EX_CONFIG)
+        }
     }
 }
 
