@@ -244,9 +244,14 @@ async fn websocket_violations_close_with_the_drivers_codes() {
     ws.send_raw(&crate::support::ws::client_frame(0x81, &[0xff, 0xfe, b'{']))
         .await;
     ws.expect_close_code(1007).await;
-    // An unmasked client frame: 1002.
+    // An unmasked client frame: 1003 (websocket-driver calls it "unacceptable").
     let mut ws = server.welcomed(1, 1).await;
     ws.send_raw(&[0x81, 0x02, b'{', b'}']).await;
+    ws.expect_close_code(1003).await;
+    // An unknown opcode: 1002.
+    let mut ws = server.welcomed(1, 1).await;
+    ws.send_raw(&crate::support::ws::client_frame(0x83, b"x"))
+        .await;
     ws.expect_close_code(1002).await;
     // Over limits.max_message_bytes (64 KiB by default): 1009.
     let mut ws = server.welcomed(1, 1).await;

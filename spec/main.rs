@@ -12,6 +12,8 @@ mod auth;
 mod broadcast;
 /// Commands and every error path of protocol.md §3.
 mod commands;
+/// Replays the sessions recorded from a real Rails Action Cable (fixtures/transcripts).
+mod conformance;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.

@@ -101,18 +101,46 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// Fills the placeholders; `None` when one has no usable value.
+    /// Fills the placeholders; `None` when one has no usable value: absent, not a scalar,
+    /// or blank in Ruby's sense (`nil`, `false`, `""`, only whitespace), which is how Rails
+    /// channels decide to `reject` (`present?`).
     pub fn render(&self, identity: &Identity, params: &Value) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
-                Part::Identifier(i) => out.push_str(identity.values.get(*i)?.as_deref()?),
-                Part::Param(p) => out.push_str(&params.get(p)?.to_ruby_string()?),
-                Part::Claim(c) => out.push_str(identity.claim(c)?),
+                Part::Identifier(i) => out.push_str(present(identity.values.get(*i)?.as_deref()?)?),
+                Part::Param(p) => {
+                    let value = params.get(p)?;
+                    if matches!(value, Value::Bool(false)) {
+                        return None;
+                    }
+                    out.push_str(present(&value.to_ruby_string()?)?)
+                }
+                Part::Claim(c) => out.push_str(present(identity.claim(c)?)?),
             }
         }
+        if out.starts_with(INTERNAL_STREAM_PREFIX) {
+            // A param must not smuggle a subscription to someone's remote-disconnect channel.
+            return None;
+        }
         Some(out)
+    }
+}
+
+/// `Some(text)` unless Ruby's `blank?` would say true (empty or whitespace only).
+fn present(text: &str) -> Option<&str> {
+    (!text.chars().all(char::is_whitespace)).then_some(text)
+}
+
+/// Ruby's `blank?` for a JSON value.
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.chars().all(char::is_whitespace),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 
@@ -238,7 +266,7 @@ impl ChannelSpec {
     /// The streams a subscription gets, or why it is rejected.
     pub fn decide(&self, identity: &Identity, params: &Value) -> Result<Vec<String>, Rejection> {
         for p in &self.require_params {
-            if params.get(p).is_none_or(|v| matches!(v, Value::Null)) {
+            if params.get(p).is_none_or(is_blank) {
                 return Err(Rejection::MissingParam(p.clone()));
             }
         }
@@ -395,6 +423,46 @@ mod tests {
         );
         assert_eq!(
             s.decide(&identity("1", "admin"), &params(r#"{}"#)),
+            Err(Rejection::UnfilledTemplate(0))
+        );
+        for blank in [
+            r#"{"room":""}"#,
+            r#"{"room":"  "}"#,
+            r#"{"room":false}"#,
+            r#"{"room":null}"#,
+        ] {
+            assert_eq!(
+                s.decide(&identity("1", "admin"), &params(blank)),
+                Err(Rejection::UnfilledTemplate(0)),
+                "{blank}"
+            );
+        }
+        assert_eq!(
+            s.decide(&identity("", "admin"), &params(r#"{"room":1}"#)),
+            Err(Rejection::UnfilledTemplate(1)),
+            "a blank identifier is no value"
+        );
+        assert_eq!(
+            s.decide(
+                &identity("1", "admin"),
+                &params(r#"{"room":"action_cable/1:x"}"#)
+            )
+            .unwrap()[0],
+            "chat_action_cable/1:x"
+        );
+    }
+
+    #[test]
+    fn a_param_cannot_name_an_internal_stream() {
+        let s = spec(ChannelSection {
+            streams: vec!["{params.room}".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            s.decide(
+                &identity("1", "admin"),
+                &params(r#"{"room":"action_cable/1:Z2lk"}"#)
+            ),
             Err(Rejection::UnfilledTemplate(0))
         );
     }

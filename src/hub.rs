@@ -351,7 +351,9 @@ impl Hub {
         let Some((reason, reconnect)) = request else {
             return BroadcastOutcome::Delivered(0);
         };
-        let close = if self.options.remote_disconnect_frame {
+        // Rails 6.1/7.0 answer a "disconnect" message with a bare close, but the error path
+        // (a payload it cannot index) goes through `close`, which always sends the frame.
+        let close = if self.options.remote_disconnect_frame || reason != DisconnectReason::Remote {
             CloseRequest::Disconnect { reason, reconnect }
         } else {
             CloseRequest::CloseOnly

@@ -136,8 +136,8 @@ enum End {
     PeerGone,
     /// Someone asked us to close (shutdown, remote disconnect, too slow).
     Requested(CloseRequest),
-    /// The peer broke the WebSocket protocol; close with this code.
-    Violation(CloseCode, &'static str),
+    /// The peer broke the WebSocket protocol; close with this code and reason.
+    Violation(CloseCode, String),
     /// A write stayed blocked too long.
     WriteTimeout,
 }
@@ -218,11 +218,12 @@ where
                 };
                 close_politely(&mut self.ws, frame, self.ctx.limits.write_timeout).await;
             }
-            End::Violation(code, why) => {
-                info!(code = u16::from(code), "closing connection: {why}");
+            End::Violation(code, reason) => {
+                info!(code = u16::from(code), "failing the connection: {reason}");
+                // websocket-driver sends its close and drops TCP without waiting for an echo.
                 let close = Message::Close(Some(CloseFrame {
                     code,
-                    reason: "".into(),
+                    reason: reason.into(),
                 }));
                 let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(close)).await;
             }
@@ -288,25 +289,19 @@ where
 
     fn classify(&self, error: WsError) -> End {
         use hyper_tungstenite::tungstenite::error::CapacityError;
-        match error {
-            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                self.ctx
-                    .stats
-                    .oversized_messages
-                    .fetch_add(1, Ordering::Relaxed);
-                info!(
-                    size,
-                    max_size, "inbound message over limits.max_message_bytes"
-                );
-                End::Violation(CloseCode::Size, "message too big")
-            }
-            WsError::Capacity(_) => End::Violation(CloseCode::Size, "frame too big"),
-            WsError::Utf8(_) => End::Violation(CloseCode::Invalid, "text frame is not valid UTF-8"),
-            WsError::Protocol(p) => {
-                debug!(cause = %p, "WebSocket protocol violation");
-                End::Violation(CloseCode::Protocol, "WebSocket protocol violation")
-            }
-            _ => End::PeerGone,
+        if let WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) = &error {
+            self.ctx
+                .stats
+                .oversized_messages
+                .fetch_add(1, Ordering::Relaxed);
+            info!(
+                size,
+                max_size, "inbound message over limits.max_message_bytes"
+            );
+        }
+        match violation(&error) {
+            Some((code, reason)) => End::Violation(code, reason),
+            None => End::PeerGone,
         }
     }
 
@@ -518,6 +513,41 @@ impl<S> Drop for Session<S> {
                 .stats
                 .identity_left(&self.identity.connection_identifier);
         }
+    }
+}
+
+/// The close websocket-driver (Rails' WebSocket layer) sends for a broken frame, with its
+/// wording; `None` when the error is the connection going away rather than a violation.
+fn violation(error: &WsError) -> Option<(CloseCode, String)> {
+    use hyper_tungstenite::tungstenite::error::ProtocolError as P;
+    let protocol = |reason: String| Some((CloseCode::Protocol, reason));
+    match error {
+        WsError::Capacity(_) => Some((CloseCode::Size, "WebSocket frame length too large".into())),
+        WsError::Utf8(_) => Some((
+            CloseCode::Invalid,
+            "Could not decode a text frame as UTF-8".into(),
+        )),
+        WsError::Protocol(p) => match p {
+            P::UnmaskedFrameFromClient => Some((
+                CloseCode::Unsupported,
+                "Received unmasked frame but masking is required".into(),
+            )),
+            P::UnknownControlFrameType(op) | P::UnknownDataFrameType(op) => {
+                protocol(format!("Unrecognized frame opcode: {op}"))
+            }
+            P::UnexpectedContinueFrame => protocol("Received unexpected continuation frame".into()),
+            P::ExpectedFragment(_) => protocol(
+                "Received new data frame but previous continuous frame is unfinished".into(),
+            ),
+            P::FragmentedControlFrame => protocol("Received fragmented control frame".into()),
+            P::ControlFrameTooBig => {
+                protocol("Received control frame having too long payload".into())
+            }
+            P::NonZeroReservedBits => protocol("One or more reserved bits are on".into()),
+            P::ResetWithoutClosingHandshake => None,
+            other => protocol(other.to_string()),
+        },
+        _ => None,
     }
 }
 

@@ -302,10 +302,36 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A handle for redis-cli commands that can move across threads.
+    pub fn handle(&self) -> RedisHandle {
+        RedisHandle(self.port)
+    }
+
+    /// Runs redis-cli; `None` if it failed.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        self.handle().cli(args)
+    }
+
+    /// `PUBLISH channel payload`; returns the number of receivers.
+    pub fn publish(&self, channel: &str, payload: &str) -> i64 {
+        self.handle().publish(channel, payload)
+    }
+
+    /// Waits until `channel` has at least one subscriber (PUBSUB NUMSUB).
+    pub fn wait_subscribed(&self, channel: &str) {
+        self.handle().wait_subscribed(channel)
+    }
+}
+
+/// redis-cli against a port.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisHandle(pub u16);
+
+impl RedisHandle {
     /// Runs redis-cli; `None` if it failed.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
+            .args(["-p", &self.0.to_string()])
             .args(args)
             .output()
             .ok()?;

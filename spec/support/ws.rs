@@ -45,8 +45,12 @@ pub enum Frame {
     Text(String),
     /// Binary frame payload.
     Binary(Vec<u8>),
-    /// Close frame: the whole raw frame, and the code if any.
-    Close { raw: Vec<u8>, code: Option<u16> },
+    /// Close frame: the whole raw frame, the code if any, and the reason.
+    Close {
+        raw: Vec<u8>,
+        code: Option<u16>,
+        reason: String,
+    },
     /// Ping frame payload.
     Ping(Vec<u8>),
     /// Pong frame payload.
@@ -62,7 +66,7 @@ pub struct Ws {
     pub first_bytes: Vec<u8>,
 }
 
-async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
+pub async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -83,7 +87,7 @@ async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
     }
 }
 
-fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
+pub fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status = status_line
@@ -251,6 +255,7 @@ impl Ws {
             0x2 => Frame::Binary(payload),
             0x8 => Frame::Close {
                 code: (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+                reason: String::from_utf8_lossy(payload.get(2..).unwrap_or(&[])).into_owned(),
                 raw,
             },
             0x9 => Frame::Ping(payload),
@@ -340,6 +345,17 @@ pub fn is_ping(text: &str) -> bool {
     text.strip_prefix(r#"{"type":"ping","message":"#)
         .and_then(|rest| rest.strip_suffix('}'))
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl Ws {
+    /// A WebSocket over a stream whose 101 was already read; `leftover` are bytes read past it.
+    pub fn from_parts(stream: TcpStream, leftover: Vec<u8>) -> Ws {
+        Ws {
+            stream,
+            buf: leftover,
+            first_bytes: Vec::new(),
+        }
+    }
 }
 
 /// Reads the 101 on a socket whose upgrade request the test wrote itself.

@@ -1,0 +1,327 @@
+'use strict';
+// Test support shared by spec/js and spec/browser: a real redis-server and the real ferrocable
+// binary, each on a free port with its own temporary directory, HS256 tokens minted
+// independently of the server, and small waiting helpers. Nothing here touches the client
+// libraries under test.
+
+const { spawn, execFile } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BINARY = process.env.FERROCABLE_BIN || path.join(ROOT, 'target', 'debug', 'ferrocable');
+const SECRET = 'js-spec-secret-key-base-0123456789abcdef';
+const ORIGIN = 'http://app.test';
+
+// Every child we start, so a crashed test never leaves a server or redis behind.
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `fn` until it returns a truthy value; throws `message` (plus `details()`) on timeout. */
+async function waitFor(fn, { timeout = 5000, interval = 10, message = 'condition', details } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) {
+      const extra = details ? `\n${details()}` : '';
+      throw new Error(`timed out after ${timeout} ms waiting for ${message}${extra}`);
+    }
+    await sleep(interval);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function tempDir(tag) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `ferrocable-js-${tag}-`));
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 10000, ...opts }, (err, stdout, stderr) => {
+      if (err) {
+        err.message += `\nstdout: ${stdout}\nstderr: ${stderr}`;
+        reject(err);
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+function base64url(buf) {
+  return Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+/** An HS256 JWT, signed here (not by the server) so the server's verification is what is tested. */
+function mintToken(claims, secret = SECRET) {
+  const header = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = base64url(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims }));
+  const sig = base64url(crypto.createHmac('sha256', secret).update(`${header}.${body}`).digest());
+  return `${header}.${body}.${sig}`;
+}
+
+/** A token with a valid shape but a signature made with the wrong secret. */
+function badSignatureToken(claims) {
+  return mintToken(claims, `${SECRET}-not-the-server-secret`);
+}
+
+/** A real redis-server on a free loopback port, no persistence. */
+class Redis {
+  static async start() {
+    const port = await freePort();
+    const dir = tempDir('redis');
+    const child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--logfile', '',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    const redis = new Redis(child, port, dir);
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+      try {
+        return (await redis.cli('PING')).trim() === 'PONG';
+      } catch {
+        return false;
+      }
+    }, { timeout: 10000, interval: 50, message: 'redis-server', details: () => out });
+    return redis;
+  }
+
+  constructor(child, port, dir) {
+    this.child = child;
+    this.port = port;
+    this.dir = dir;
+    this.url = `redis://127.0.0.1:${port}/0`;
+  }
+
+  cli(...args) {
+    return run('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...args]);
+  }
+
+  /** PUBLISH as Rails' Redis adapter does; returns how many subscribers Redis delivered to. */
+  async publish(channel, payload) {
+    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    return Number((await this.cli('PUBLISH', channel, text)).trim());
+  }
+
+  async stop() {
+    if (this.child.exitCode === null) {
+      const exited = new Promise((resolve) => this.child.once('exit', resolve));
+      this.child.kill('SIGTERM');
+      await exited;
+    }
+    children.delete(this.child);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The real ferrocable binary. `config` is TOML text written to a temp file, or `configFile` an
+ * existing file. Only PATH, SECRET_KEY_BASE (unless given) and `env` reach the process.
+ */
+class Server {
+  static async start({ config, configFile, env = {}, port = 0, args = [], tag = 'server' } = {}) {
+    const dir = tempDir(tag);
+    let file = configFile;
+    if (!file) {
+      file = path.join(dir, 'ferrocable.toml');
+      fs.writeFileSync(file, config);
+    }
+    const argv = ['--config', file, '--log-format', 'json'];
+    if (port !== null) argv.push('--port', String(port));
+    argv.push(...args);
+    const child = spawn(BINARY, argv, {
+      env: { PATH: process.env.PATH, SECRET_KEY_BASE: SECRET, RUST_LOG: 'info', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.add(child);
+    const server = new Server(child, dir);
+    try {
+      await waitFor(() => {
+        if (child.exitCode !== null) throw new Error(`ferrocable exited with ${child.exitCode}:\n${server.logText()}`);
+        return server.address;
+      }, { timeout: 15000, interval: 20, message: 'ferrocable to listen', details: () => server.logText() });
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+    return server;
+  }
+
+  constructor(child, dir) {
+    this.child = child;
+    this.dir = dir;
+    this.logs = [];
+    this.address = null;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    readline.createInterface({ input: child.stderr }).on('line', (line) => {
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        entry = { level: 'RAW', message: line };
+      }
+      this.logs.push(entry);
+      if (!this.address && entry.message === 'ferrocable listening') this.address = entry.address;
+    });
+  }
+
+  get port() { return Number(this.address.split(':').pop()); }
+  get httpBase() { return `http://${this.address}`; }
+  cableUrl(query = {}) {
+    const qs = new URLSearchParams(query).toString();
+    return `ws://${this.address}/cable${qs ? `?${qs}` : ''}`;
+  }
+
+  logText() {
+    return this.logs.map((l) => JSON.stringify(l)).join('\n');
+  }
+
+  /** Log entries at WARN or ERROR (or unparsable lines). */
+  problems() {
+    return this.logs.filter((l) => l.level === 'WARN' || l.level === 'ERROR' || l.level === 'RAW');
+  }
+
+  request(method, urlPath, body) {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(`${this.httpBase}${urlPath}`, {
+        method,
+        headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      if (data) req.write(data);
+      req.end();
+    });
+  }
+
+  async health() {
+    const res = await this.request('GET', '/health');
+    return { status: res.status, body: JSON.parse(res.text) };
+  }
+
+  /** POST /_broadcast from loopback; `data` is serialised to JSON text as the API expects. */
+  async broadcast(stream, data) {
+    const res = await this.request('POST', '/_broadcast', { stream, data: JSON.stringify(data) });
+    if (res.status < 200 || res.status > 299) throw new Error(`/_broadcast answered ${res.status}: ${res.text}`);
+    return JSON.parse(res.text);
+  }
+
+  signal(name) {
+    this.child.kill(name);
+  }
+
+  /** SIGTERM (or `signal`) and wait for the exit; returns { code, signal }. */
+  async stop(signal = 'SIGTERM', timeout = 15000) {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeout);
+    const result = await this.exited;
+    clearTimeout(timer);
+    children.delete(this.child);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return result;
+  }
+}
+
+/**
+ * Records the callbacks of one Action Cable subscription (or any event source) with arrival
+ * times, and waits for them.
+ */
+class Recorder {
+  constructor(name = 'recorder') {
+    this.name = name;
+    this.events = [];
+  }
+
+  push(kind, data) {
+    this.events.push({ kind, data, at: Date.now() });
+  }
+
+  of(kind) {
+    return this.events.filter((e) => e.kind === kind);
+  }
+
+  received() {
+    return this.of('received').map((e) => e.data);
+  }
+
+  /** Waits for an event of `kind` whose data satisfies `pred`; returns it. */
+  wait(kind, pred = () => true, timeout = 5000) {
+    return waitFor(() => this.events.find((e) => e.kind === kind && pred(e.data)), {
+      timeout,
+      message: `${this.name}: ${kind}`,
+      details: () => `events: ${JSON.stringify(this.events)}`,
+    });
+  }
+
+  /** The Action Cable subscription mixin: every callback is recorded. */
+  mixin(extra = {}) {
+    const rec = this;
+    return {
+      connected(info) { rec.push('connected', info); },
+      disconnected(info) { rec.push('disconnected', info); },
+      rejected() { rec.push('rejected'); },
+      received(message) { rec.push('received', message); },
+      ...extra,
+    };
+  }
+}
+
+/**
+ * `ws` with the Origin a browser would send, recording every frame and close on `frames`.
+ * Passed to the client libraries as their WebSocket implementation; the libraries themselves are
+ * untouched.
+ */
+function tappedWebSocket(origin = ORIGIN, frames = []) {
+  const WS = require('ws');
+  class TappedWebSocket extends WS {
+    constructor(url, protocols, options) {
+      super(url, protocols, { ...(options || {}), origin });
+      const entry = { url: String(url), offered: protocols, frames: [], opened: false, close: null };
+      frames.push(entry);
+      this.on('open', () => { entry.opened = true; entry.protocol = this.protocol; });
+      this.on('message', (data) => entry.frames.push(data.toString('utf8')));
+      this.on('close', (code, reason) => { entry.close = { code, reason: reason.toString('utf8') }; });
+    }
+  }
+  return TappedWebSocket;
+}
+
+module.exports = {
+  ROOT, BINARY, SECRET, ORIGIN,
+  sleep, waitFor, freePort, tempDir, run, mintToken, badSignatureToken,
+  Redis, Server, Recorder, tappedWebSocket,
+};
