@@ -238,3 +238,43 @@ async fn hafaloha_profile_runs_with_three_variables() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn embedded_defaults_run_without_any_file_or_redis() {
+    let server = Server::start_args(&[], &[]);
+    assert!(
+        server.logs().contains("in-process")
+            || server.wait_for_log("in-process", Duration::from_secs(1))
+    );
+    assert!(server.wait_for_log(
+        "EVERY CONNECTION IS ACCEPTED WITHOUT A TOKEN",
+        Duration::from_secs(1)
+    ));
+    // Same-origin is allowed by default.
+    let origin = format!("http://{}", server.addr);
+    let (reply, ws) = connect(server.addr, "/cable", &[("Origin", &origin)]).await;
+    assert_eq!(reply.status, 101);
+    ws.unwrap().expect(r#"{"type":"welcome"}"#).await;
+    let health = server.http("GET", "/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+}
+
+#[tokio::test]
+async fn the_readme_development_playground_works() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let server = Server::start_args(
+        &["--config", &format!("{root}/config/development.toml")],
+        &[],
+    );
+    // No Origin header at all, as command-line clients connect.
+    let (reply, ws) = connect(server.addr, "/cable", &[]).await;
+    assert_eq!(reply.status, 101);
+    let mut ws = ws.unwrap();
+    ws.expect(r#"{"type":"welcome"}"#).await;
+    let room = r#"{"channel":"ChatChannel","room":"1"}"#;
+    ws.send_text(&subscribe(room)).await;
+    ws.expect(&confirm(room)).await;
+    let reply = server.broadcast("chat_1", r#"{"text":"hello"}"#).await;
+    assert_eq!(reply.status, 201);
+    ws.expect(&data_frame(room, r#"{"text":"hello"}"#)).await;
+}

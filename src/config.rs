@@ -1032,7 +1032,13 @@ mod tests {
 
     #[test]
     fn example_and_hafaloha_configs_validate() {
-        for file in ["config/example.toml", "config/hafaloha.toml"] {
+        for file in [
+            "config/example.toml",
+            "config/hafaloha.toml",
+            "config/development.toml",
+            "fixtures/configs/hafaloha.toml",
+            "fixtures/configs/generic.toml",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {
                 jail.clear_env();

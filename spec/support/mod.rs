@@ -69,21 +69,25 @@ impl Server {
         let dir = TempDir::new("server");
         let path = dir.0.join("ferrocable.toml");
         std::fs::write(&path, config).unwrap();
+        let path = path.to_str().unwrap().to_string();
+        Server::spawn(dir, &["--config", &path], env)
+    }
+
+    /// Starts the server with these arguments (no config file unless given) on a free port.
+    pub fn start_args(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(TempDir::new("server"), args, env)
+    }
+
+    fn spawn(dir: TempDir, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(binary());
-        cmd.args([
-            "--config",
-            path.to_str().unwrap(),
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "ferrocable=debug,info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(args)
+            .args(["--port", "0", "--log-format", "json"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "ferrocable=debug,info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
