@@ -18,5 +18,7 @@ mod conformance;
 mod handshake;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.
 mod lifecycle;
+/// Bounds: slow clients, connection limits.
+mod limits;
 /// Redis outages, restarts and stalls.
 mod redis_faults;

@@ -185,7 +185,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>) -> Response<Body> {
         );
     }
     let ctx = &state.sessions;
-    if ctx.registry.len() >= settings.limits.max_connections {
+    let Some(slot) = ctx.try_open() else {
         ctx.stats
             .connection_limit_refusals
             .fetch_add(1, Ordering::Relaxed);
@@ -198,7 +198,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>) -> Response<Body> {
             "text/plain",
             "Too many connections",
         );
-    }
+    };
     let subprotocol = protocol::select_subprotocol(
         headers
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
@@ -249,6 +249,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>) -> Response<Body> {
     let span = tracing::info_span!("conn", id, identity = %identity);
     state.session_tasks.spawn(tracing::Instrument::instrument(
         async move {
+            let _slot = slot;
             match websocket.await {
                 Ok(ws) => session::run(ws, ctx, id, auth).await,
                 Err(e) => tracing::debug!(cause = %e, "upgrade did not complete"),

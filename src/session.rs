@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,6 +61,19 @@ pub struct SessionContext {
     next_id: AtomicU64,
     /// Set once shutdown begins. Paired with the registry (see [`SessionContext::begin_shutdown`]).
     shutting_down: AtomicBool,
+    /// WebSocket connections from the accepted upgrade until their task ends; what
+    /// `limits.max_connections` bounds.
+    open: Arc<AtomicUsize>,
+}
+
+/// One of the `limits.max_connections` slots, released when dropped.
+#[derive(Debug)]
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl SessionContext {
@@ -87,7 +100,15 @@ impl SessionContext {
             remote_disconnect,
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            open: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Takes a connection slot, or `None` when `limits.max_connections` are open.
+    pub fn try_open(&self) -> Option<Slot> {
+        let before = self.open.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(self.open.clone());
+        (before < self.limits.max_connections).then_some(slot)
     }
 
     /// A fresh connection number.
@@ -228,13 +249,15 @@ where
                 let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(close)).await;
             }
             End::WriteTimeout => {
-                self.ctx
-                    .stats
-                    .write_timeouts
-                    .fetch_add(1, Ordering::Relaxed);
+                // A peer that stopped reading: its queue has usually overflowed by now too.
+                // The socket cannot take a too_slow frame, so the connection is just dropped.
+                let stats = &self.ctx.stats;
+                stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);
                 warn!(
                     timeout_secs = self.ctx.limits.write_timeout.as_secs(),
-                    "write blocked past the write timeout; dropping the connection"
+                    queued_bytes = self.conn.queued_bytes(),
+                    "client too slow: a write stayed blocked past the write timeout; dropping the connection"
                 );
             }
         }

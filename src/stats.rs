@@ -51,9 +51,10 @@ pub struct Stats {
     pub frames_delivered: StripedCounter,
     /// Connections refused by authentication.
     pub unauthorized: AtomicU64,
-    /// Connections closed because their outbound queue overflowed.
+    /// Connections closed for not keeping up: outbound queue overflow or a write blocked
+    /// past the write timeout.
     pub slow_disconnects: AtomicU64,
-    /// Connections closed because a write stayed blocked past the write timeout.
+    /// Of those, the ones whose write stayed blocked past the write timeout.
     pub write_timeouts: AtomicU64,
     /// Upgrade requests refused because `limits.max_connections` was reached.
     pub connection_limit_refusals: AtomicU64,
