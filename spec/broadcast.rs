@@ -123,14 +123,15 @@ async fn payloads_are_reencoded_as_activesupport_would() {
 
 #[tokio::test]
 async fn invalid_json_is_dropped_logged_and_counted() {
-    let server = Server::start(&config(""));
+    let redis = Redis::start();
+    let server = Server::start(&redis_config(&redis));
     let mut ws = server.welcomed(42, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
     ws.expect(&confirm(ORDER)).await;
     for bad in ["not json", "{\"a\":", "NaN", "{'a':1}"] {
-        server.broadcast("order_channel_1", bad).await;
+        redis.publish("shimizu_order_suite_production:order_channel_1", bad);
     }
-    server.broadcast("order_channel_1", "1").await;
+    redis.publish("shimizu_order_suite_production:order_channel_1", "1");
     ws.expect(&data_frame(ORDER, "1")).await;
     let stats = server.stats().await;
     assert_eq!(stats["broadcasts_invalid"], 4);
@@ -139,6 +140,10 @@ async fn invalid_json_is_dropped_logged_and_counted() {
             .logs()
             .contains("dropped a broadcast that is not valid JSON")
     );
+    // The HTTP API tells its caller instead of accepting what would be dropped.
+    let reply = server.broadcast("order_channel_1", "not json").await;
+    assert_eq!(reply.status, 422);
+    assert!(reply.text().contains("not valid JSON"), "{}", reply.text());
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ mod commands;
 mod conformance;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
+/// Hostile input and the rest of the limits.
+mod hostile;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.
 mod lifecycle;
 /// Bounds: slow clients, connection limits.

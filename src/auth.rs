@@ -179,6 +179,9 @@ pub enum AuthError {
     /// A claim has a type we cannot use.
     #[error("claim {0:?} has an unusable type")]
     InvalidClaim(String),
+    /// The token is longer than `limits.max_token_bytes`.
+    #[error("token longer than {0} bytes")]
+    TokenTooLong(usize),
     /// A required identifier has no value.
     #[error("identifier {0:?} has no value")]
     MissingIdentifier(String),
@@ -222,6 +225,8 @@ pub struct AuthSettings {
     pub accept_bearer_header: bool,
     /// Identifiers in declaration order.
     pub identifiers: Vec<IdentifierRule>,
+    /// Longest token accepted.
+    pub max_token_bytes: usize,
 }
 
 /// Who a connection is.
@@ -289,6 +294,9 @@ impl AuthSettings {
                             .and_then(bearer_token)
                     })
                     .ok_or(AuthError::MissingToken)?;
+                if token.len() > self.max_token_bytes {
+                    return Err(AuthError::TokenTooLong(self.max_token_bytes));
+                }
                 verifier.verify(token, now)?
             }
         };
@@ -466,6 +474,7 @@ mod tests {
                     required: true,
                 },
             ],
+            max_token_bytes: 4096,
         }
     }
 
@@ -544,6 +553,15 @@ mod tests {
         assert_eq!(
             auth(&s, &format!("token={t}")).unwrap_err(),
             AuthError::InvalidClaim("user_id".into())
+        );
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused_before_decoding() {
+        let long = "a".repeat(5000);
+        assert_eq!(
+            auth(&hafaloha(), &format!("token={long}")).unwrap_err(),
+            AuthError::TokenTooLong(4096)
         );
     }
 

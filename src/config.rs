@@ -290,6 +290,16 @@ pub struct LimitsSection {
     pub write_timeout_secs: u64,
     /// Simultaneous WebSocket connections.
     pub max_connections: usize,
+    /// Subscriptions one connection may hold.
+    pub max_subscriptions_per_connection: usize,
+    /// Sustained commands per second per connection (bursts up to twice that).
+    pub max_commands_per_second: u32,
+    /// Deepest JSON nesting accepted in commands and broadcasts.
+    pub max_json_depth: usize,
+    /// Longest token accepted.
+    pub max_token_bytes: usize,
+    /// Seconds a client has to send its upgrade request headers.
+    pub handshake_timeout_secs: u64,
 }
 
 impl Default for LimitsSection {
@@ -299,6 +309,11 @@ impl Default for LimitsSection {
             max_outbound_bytes: 1024 * 1024,
             write_timeout_secs: 10,
             max_connections: 19_000,
+            max_subscriptions_per_connection: 256,
+            max_commands_per_second: 100,
+            max_json_depth: crate::protocol::MAX_JSON_DEPTH,
+            max_token_bytes: 4096,
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -492,6 +507,16 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Most WebSocket connections.
     pub max_connections: usize,
+    /// Most subscriptions per connection.
+    pub max_subscriptions_per_connection: usize,
+    /// Sustained command rate per connection.
+    pub max_commands_per_second: u32,
+    /// JSON nesting limit.
+    pub max_json_depth: usize,
+    /// Token length limit.
+    pub max_token_bytes: usize,
+    /// Deadline for the upgrade request's headers.
+    pub handshake_timeout: Duration,
 }
 
 /// The validated configuration the server runs on.
@@ -616,10 +641,33 @@ fn build_limits(raw: &LimitsSection) -> Result<Limits, ConfigError> {
             "must be at least 1",
         ));
     }
-    if raw.max_connections == 0 {
+    let at_least_one = [
+        ("limits.max_connections", raw.max_connections as u64),
+        (
+            "limits.max_subscriptions_per_connection",
+            raw.max_subscriptions_per_connection as u64,
+        ),
+        (
+            "limits.max_commands_per_second",
+            u64::from(raw.max_commands_per_second),
+        ),
+        ("limits.handshake_timeout_secs", raw.handshake_timeout_secs),
+    ];
+    for (key, value) in at_least_one {
+        if value == 0 {
+            return Err(ConfigError::new(key, "must be at least 1"));
+        }
+    }
+    if !(2..=1000).contains(&raw.max_json_depth) {
         return Err(ConfigError::new(
-            "limits.max_connections",
-            "must be at least 1",
+            "limits.max_json_depth",
+            "must be between 2 (a command holds an object) and 1000",
+        ));
+    }
+    if raw.max_token_bytes < 64 {
+        return Err(ConfigError::new(
+            "limits.max_token_bytes",
+            "must be at least 64 (a JWT is rarely under 100 bytes)",
         ));
     }
     Ok(Limits {
@@ -627,6 +675,11 @@ fn build_limits(raw: &LimitsSection) -> Result<Limits, ConfigError> {
         max_outbound_bytes: raw.max_outbound_bytes,
         write_timeout: Duration::from_secs(raw.write_timeout_secs),
         max_connections: raw.max_connections,
+        max_subscriptions_per_connection: raw.max_subscriptions_per_connection,
+        max_commands_per_second: raw.max_commands_per_second,
+        max_json_depth: raw.max_json_depth,
+        max_token_bytes: raw.max_token_bytes,
+        handshake_timeout: Duration::from_secs(raw.handshake_timeout_secs),
     })
 }
 
@@ -748,6 +801,7 @@ fn build_auth(raw: &RawConfig, host: IpAddr) -> Result<AuthSettings, ConfigError
         token_param: a.token_param.clone(),
         accept_bearer_header: a.accept_bearer_header,
         identifiers,
+        max_token_bytes: raw.limits.max_token_bytes,
     })
 }
 

@@ -26,8 +26,10 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Credentials;
 use crate::config::Settings;
 use crate::origin::RequestOrigin;
+use crate::protocol;
+#[cfg(test)]
+use crate::protocol::MAX_JSON_DEPTH;
 use crate::protocol::json::{self, Value};
-use crate::protocol::{self, MAX_JSON_DEPTH};
 use crate::session::{self, SessionContext};
 
 /// Largest `POST /_broadcast` body.
@@ -244,6 +246,10 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>) -> Response<Body> {
     let ctx = ctx.clone();
     let identity = match &auth {
         Ok(i) => i.connection_identifier.to_string(),
+        Err(crate::auth::AuthError::TokenTooLong(_)) => {
+            ctx.stats.oversized_tokens.fetch_add(1, Ordering::Relaxed);
+            String::new()
+        }
         Err(_) => String::new(),
     };
     let span = tracing::info_span!("conn", id, identity = %identity);
@@ -306,6 +312,11 @@ fn stats(state: &AppState) -> Response<Body> {
         "write_timeouts": load(&s.write_timeouts),
         "connection_limit_refusals": load(&s.connection_limit_refusals),
         "oversized_messages": load(&s.oversized_messages),
+        "subscription_limit_rejections": load(&s.subscription_limit_rejections),
+        "rate_limited_disconnects": load(&s.rate_limited_disconnects),
+        "deep_json_commands": load(&s.deep_json_commands),
+        "oversized_tokens": load(&s.oversized_tokens),
+        "handshake_timeouts": load(&s.handshake_timeouts),
         "broker": ctx.broker.status(),
     });
     json_response(StatusCode::OK, &body)
@@ -353,7 +364,7 @@ async fn broadcast(req: Request<Incoming>, state: &AppState, peer: SocketAddr) -
             );
         }
     };
-    let items = match parse_broadcasts(&body) {
+    let items = match parse_broadcasts(&body, state.settings.limits.max_json_depth) {
         Ok(items) => items,
         Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, &e),
     };
@@ -372,8 +383,8 @@ async fn broadcast(req: Request<Incoming>, state: &AppState, peer: SocketAddr) -
 
 /// `{"stream":"s","data":"<json>"}` or an array of them. `data` may also be any JSON value,
 /// which is encoded as ActiveSupport would (as `ActionCable.server.broadcast` does).
-fn parse_broadcasts(body: &[u8]) -> Result<Vec<(String, Bytes)>, String> {
-    let value = json::parse(body, MAX_JSON_DEPTH).map_err(|e| format!("body is not JSON: {e}"))?;
+fn parse_broadcasts(body: &[u8], max_depth: usize) -> Result<Vec<(String, Bytes)>, String> {
+    let value = json::parse(body, max_depth).map_err(|e| format!("body is not JSON: {e}"))?;
     let items: Vec<&Value> = match &value {
         Value::Array(items) => items.iter().collect(),
         one => vec![one],
@@ -386,7 +397,13 @@ fn parse_broadcasts(body: &[u8]) -> Result<Vec<(String, Bytes)>, String> {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| format!("item {i}: \"stream\" must be a non-empty string"))?;
         let data = match item.get("data") {
-            Some(Value::String(s)) => Bytes::from(s.clone()),
+            Some(Value::String(s)) => {
+                // Rails never publishes invalid JSON, and every subscriber would drop it:
+                // tell the caller now instead.
+                json::parse(s.as_bytes(), max_depth)
+                    .map_err(|e| format!("item {i}: \"data\" is not valid JSON ({e})"))?;
+                Bytes::from(s.clone())
+            }
             Some(other) => {
                 let mut encoded = Vec::new();
                 json::write_value(&mut encoded, other);
@@ -403,20 +420,26 @@ fn parse_broadcasts(body: &[u8]) -> Result<Vec<(String, Bytes)>, String> {
 mod tests {
     use super::*;
 
+    fn parse_broadcasts_default(body: &[u8]) -> Result<Vec<(String, Bytes)>, String> {
+        parse_broadcasts(body, MAX_JSON_DEPTH)
+    }
+
     #[test]
     fn broadcast_bodies() {
-        let one = parse_broadcasts(br#"{"stream":"chat_1","data":"{\"a\":1}"}"#).unwrap();
+        let one = parse_broadcasts_default(br#"{"stream":"chat_1","data":"{\"a\":1}"}"#).unwrap();
         assert_eq!(
             one,
             vec![("chat_1".to_string(), Bytes::from_static(br#"{"a":1}"#))]
         );
-        let many =
-            parse_broadcasts(br#"[{"stream":"a","data":"1"},{"stream":"b","data":{"x":"<"}}]"#)
-                .unwrap();
+        let many = parse_broadcasts_default(
+            br#"[{"stream":"a","data":"1"},{"stream":"b","data":{"x":"<"}}]"#,
+        )
+        .unwrap();
         assert_eq!(many[1].1, Bytes::from_static(br#"{"x":"\u003c"}"#));
-        assert!(parse_broadcasts(br#"{"data":"1"}"#).is_err());
-        assert!(parse_broadcasts(br#"{"stream":"a"}"#).is_err());
-        assert!(parse_broadcasts(b"nope").is_err());
+        assert!(parse_broadcasts_default(br#"{"data":"1"}"#).is_err());
+        assert!(parse_broadcasts_default(br#"{"stream":"a"}"#).is_err());
+        assert!(parse_broadcasts_default(b"nope").is_err());
+        assert!(parse_broadcasts_default(br#"{"stream":"a","data":"not json"}"#).is_err());
     }
 
     #[test]

@@ -23,7 +23,6 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::outbox::{CloseRequest, ConnHandle, Frame, PendingConfirm};
-use crate::protocol::MAX_JSON_DEPTH;
 use crate::protocol::json::{self, Reencoded, Value};
 use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 use crate::stats::Stats;
@@ -95,6 +94,8 @@ impl Interest {
 pub struct HubOptions {
     /// Send `{"type":"disconnect","reason":"remote",...}` before closing.
     pub remote_disconnect_frame: bool,
+    /// Deepest JSON nesting a broadcast payload may have.
+    pub max_json_depth: usize,
 }
 
 /// The stream index.
@@ -278,7 +279,7 @@ impl Hub {
             return self.remote_disconnect(stream, payload);
         }
         let rewritten;
-        let message: &str = match json::reencode(payload, MAX_JSON_DEPTH) {
+        let message: &str = match json::reencode(payload, self.options.max_json_depth) {
             // A canonical payload passed the UTF-8 check inside reencode; from_utf8 cannot
             // fail, but an error path costs nothing and keeps this panic-free.
             Ok(Reencoded::Canonical) => match std::str::from_utf8(payload) {
@@ -324,7 +325,7 @@ impl Hub {
 
     /// Rails' internal channel (protocol.md §5.2).
     fn remote_disconnect(&self, stream: &str, payload: &Bytes) -> BroadcastOutcome {
-        let Ok(value) = json::parse(payload, MAX_JSON_DEPTH) else {
+        let Ok(value) = json::parse(payload, self.options.max_json_depth) else {
             self.stats
                 .broadcasts_invalid
                 .fetch_add(1, Ordering::Relaxed);
@@ -439,6 +440,7 @@ mod tests {
             Arc::new(Stats::default()),
             HubOptions {
                 remote_disconnect_frame: true,
+                max_json_depth: crate::protocol::MAX_JSON_DEPTH,
             },
         )
     }
@@ -524,6 +526,27 @@ mod tests {
         );
         assert!(texts(&a).is_empty());
         assert_eq!(h.stats.broadcasts_invalid.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn payloads_deeper_than_the_limit_are_dropped() {
+        let h = Hub::new(
+            false,
+            Arc::new(Stats::default()),
+            HubOptions {
+                remote_disconnect_frame: true,
+                max_json_depth: 3,
+            },
+        );
+        let a = conn(1);
+        sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        texts(&a);
+        let deep = Bytes::from_static(b"[[[[1]]]]");
+        assert_eq!(h.broadcast("s", &deep, false), BroadcastOutcome::Invalid);
+        assert_eq!(
+            h.broadcast("s", &Bytes::from_static(b"[[[1]]]"), false),
+            BroadcastOutcome::Delivered(1)
+        );
     }
 
     #[test]

@@ -30,9 +30,6 @@ use crate::protocol::outgoing;
 use crate::session::SessionContext;
 use crate::stats::Stats;
 
-/// How long a client may take to send its HTTP request headers (slow-loris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A fatal server error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -55,6 +52,7 @@ pub async fn run(
         stats.clone(),
         HubOptions {
             remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
+            max_json_depth: settings.limits.max_json_depth,
         },
     ));
     let stop_background = CancellationToken::new();
@@ -156,11 +154,16 @@ fn serve_http(
     let _ = tcp.set_nodelay(true);
     let state = state.clone();
     let stop = stop.clone();
+    let stats = state.sessions.stats.clone();
+    let handshake_timeout = state.settings.limits.handshake_timeout;
     tasks.spawn(async move {
         let service = service_fn(move |req| http::handle(req, state.clone(), peer));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(handshake_timeout)
+            // Action Cable requests are small; a token over limits.max_token_bytes is refused
+            // anyway, so heads over 16 KiB are answered 431 by hyper itself.
+            .max_buf_size(16 * 1024)
             .auto_date_header(false)
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
@@ -168,7 +171,12 @@ fn serve_http(
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
-                    tracing::debug!(%peer, cause = %e, "HTTP connection ended with an error");
+                    if e.is_timeout() {
+                        stats.handshake_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::info!(%peer, "request headers not received within limits.handshake_timeout_secs; connection closed");
+                    } else {
+                        tracing::debug!(%peer, cause = %e, "HTTP connection ended with an error");
+                    }
                 }
             }
             _ = stop.cancelled() => {

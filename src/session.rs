@@ -189,6 +189,7 @@ where
         subscriptions: HashMap::new(),
         internal_stream: None,
         registered: false,
+        rate: RateLimit::new(ctx.limits.max_commands_per_second),
     };
     session.serve().await;
 }
@@ -201,6 +202,46 @@ struct Session<S> {
     subscriptions: HashMap<String, Subscription>,
     internal_stream: Option<Arc<str>>,
     registered: bool,
+    rate: RateLimit,
+}
+
+/// A token bucket over inbound frames: `per_second` sustained, bursts of twice that.
+struct RateLimit {
+    per_second: u32,
+    /// Thousandths of a frame, so refills need no floating point.
+    milli_tokens: u64,
+    last: tokio::time::Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> RateLimit {
+        RateLimit {
+            per_second,
+            milli_tokens: Self::capacity(per_second),
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    fn capacity(per_second: u32) -> u64 {
+        u64::from(per_second) * 2 * 1000
+    }
+
+    /// Takes one frame's token; false when the bucket is empty.
+    fn allow(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let elapsed_ms = now.duration_since(self.last).as_millis() as u64;
+        if elapsed_ms > 0 {
+            self.last = now;
+            self.milli_tokens = (self.milli_tokens + elapsed_ms * u64::from(self.per_second))
+                .min(Self::capacity(self.per_second));
+        }
+        if self.milli_tokens >= 1000 {
+            self.milli_tokens -= 1000;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl<S> Session<S>
@@ -349,6 +390,24 @@ where
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        if matches!(
+            message,
+            Message::Text(_) | Message::Binary(_) | Message::Ping(_)
+        ) && !self.rate.allow()
+        {
+            self.ctx
+                .stats
+                .rate_limited_disconnects
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(
+                limit = self.ctx.limits.max_commands_per_second,
+                "client sent frames faster than limits.max_commands_per_second; disconnecting"
+            );
+            return Err(End::Requested(CloseRequest::Disconnect {
+                reason: DisconnectReason::TooManyRequests,
+                reconnect: "true".into(),
+            }));
+        }
         match message {
             Message::Text(text) => {
                 self.on_command(text.as_str()).await;
@@ -371,13 +430,24 @@ where
     }
 
     async fn on_command(&mut self, text: &str) {
-        match incoming::parse_command(text.as_bytes()) {
+        let depth = self.ctx.limits.max_json_depth;
+        match incoming::parse_command_at_depth(text.as_bytes(), depth) {
             Ok(Command::Subscribe { identifier }) => self.subscribe(identifier),
             Ok(Command::Unsubscribe { identifier }) => self.unsubscribe(identifier),
             Ok(Command::Message { identifier, data }) => self.perform(identifier, data).await,
             // Hafaloha's client sends {"type":"pong"} and {"type":"ping"} all the time.
             Err(CommandError::Unrecognized) => {
                 debug!(command = %clip(text), "Received unrecognized command")
+            }
+            Err(CommandError::NotJson(e)) if e.is_too_deep() => {
+                self.ctx
+                    .stats
+                    .deep_json_commands
+                    .fetch_add(1, Ordering::Relaxed);
+                info!(
+                    limit = depth,
+                    "command nested deeper than limits.max_json_depth ignored"
+                );
             }
             Err(e) => info!(command = %clip(text), cause = %e, "Could not execute command"),
         }
@@ -388,7 +458,10 @@ where
             debug!(identifier = %clip(&identifier), "already subscribed; duplicate ignored");
             return;
         }
-        let channel_ref = match incoming::parse_identifier(&identifier) {
+        let channel_ref = match incoming::parse_identifier_at_depth(
+            &identifier,
+            self.ctx.limits.max_json_depth,
+        ) {
             Ok(r) => r,
             Err(e) => {
                 info!(identifier = %clip(&identifier), cause = %e, "Could not execute command");
@@ -403,6 +476,19 @@ where
             }
             return;
         };
+        if self.subscriptions.len() >= self.ctx.limits.max_subscriptions_per_connection {
+            self.ctx
+                .stats
+                .subscription_limit_rejections
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(
+                limit = self.ctx.limits.max_subscriptions_per_connection,
+                channel = %channel.name,
+                "subscription rejected: limits.max_subscriptions_per_connection reached"
+            );
+            self.conn.push(Frame::from(outgoing::reject(&escaped)));
+            return;
+        }
         let streams = match channel.decide(&self.identity, &channel_ref.params) {
             Ok(streams) => streams,
             Err(rejection) => {
@@ -479,7 +565,7 @@ where
             info!("Could not execute command: message data is not a string");
             return;
         };
-        let call = match incoming::parse_action(&data) {
+        let call = match incoming::parse_action_at_depth(&data, self.ctx.limits.max_json_depth) {
             Ok(call) => call,
             Err(e) => {
                 info!(data = %clip(&data), cause = %e, "Could not execute command");

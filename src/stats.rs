@@ -60,6 +60,16 @@ pub struct Stats {
     pub connection_limit_refusals: AtomicU64,
     /// Inbound messages over `limits.max_message_bytes`.
     pub oversized_messages: AtomicU64,
+    /// Subscribes refused by `limits.max_subscriptions_per_connection`.
+    pub subscription_limit_rejections: AtomicU64,
+    /// Connections closed by `limits.max_commands_per_second`.
+    pub rate_limited_disconnects: AtomicU64,
+    /// Commands ignored for nesting deeper than `limits.max_json_depth`.
+    pub deep_json_commands: AtomicU64,
+    /// Tokens refused by `limits.max_token_bytes`.
+    pub oversized_tokens: AtomicU64,
+    /// Connections closed before sending complete request headers in time.
+    pub handshake_timeouts: AtomicU64,
     identities: Mutex<HashMap<Box<str>, u32>>,
 }
 

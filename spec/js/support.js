@@ -20,11 +20,18 @@ const ORIGIN = 'http://app.test';
 
 // Every child we start, so a crashed test never leaves a server or redis behind.
 const children = new Set();
-process.on('exit', () => {
+function killChildren() {
   for (const child of children) {
     try { child.kill('SIGKILL'); } catch { /* already gone */ }
   }
-});
+}
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    killChildren();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+  });
+}
 
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -130,6 +137,56 @@ class Redis {
   async publish(channel, payload) {
     const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
     return Number((await this.cli('PUBLISH', channel, text)).trim());
+  }
+
+  /**
+   * SUBSCRIBEs to `channel` on a raw connection and collects the payloads published to it
+   * (a minimal RESP reader: the replies are arrays of bulk strings and integers).
+   */
+  async subscribe(channel) {
+    const sock = net.connect(this.port, '127.0.0.1');
+    const messages = [];
+    let buf = Buffer.alloc(0);
+    let ready;
+    const subscribed = new Promise((resolve) => { ready = resolve; });
+    const parse = (b, i) => {
+      const eol = b.indexOf('\r\n', i);
+      if (eol < 0) return null;
+      const kind = String.fromCharCode(b[i]);
+      const head = b.toString('utf8', i + 1, eol);
+      if (kind === ':' || kind === '+') return { value: head, next: eol + 2 };
+      if (kind === '$') {
+        const len = Number(head);
+        if (b.length < eol + 2 + len + 2) return null;
+        return { value: b.toString('utf8', eol + 2, eol + 2 + len), next: eol + 2 + len + 2 };
+      }
+      if (kind === '*') {
+        const out = [];
+        let at = eol + 2;
+        for (let k = 0; k < Number(head); k += 1) {
+          const item = parse(b, at);
+          if (!item) return null;
+          out.push(item.value);
+          at = item.next;
+        }
+        return { value: out, next: at };
+      }
+      throw new Error(`unexpected RESP reply: ${b.toString('utf8', i)}`);
+    };
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const item = parse(buf, 0);
+        if (!item) break;
+        buf = buf.subarray(item.next);
+        if (item.value[0] === 'subscribe') ready();
+        if (item.value[0] === 'message') messages.push({ channel: item.value[1], payload: item.value[2] });
+      }
+    });
+    const enc = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+    sock.write(`*2\r\n${enc('SUBSCRIBE')}${enc(channel)}`);
+    await subscribed;
+    return { messages, close: () => sock.destroy() };
   }
 
   async stop() {
@@ -250,6 +307,7 @@ class Server {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeout);
     const result = await this.exited;
     clearTimeout(timer);
+    if (process.env.FERROCABLE_SPEC_LOGS) process.stderr.write(`--- ferrocable log (${this.dir})\n${this.logText()}\n`);
     children.delete(this.child);
     fs.rmSync(this.dir, { recursive: true, force: true });
     return result;

@@ -78,9 +78,20 @@ impl Server {
         Server::spawn(TempDir::new("server"), args, env)
     }
 
+    /// Starts the server under a wrapper command (`prefix[0]` with `prefix[1..]`, which must
+    /// end with the binary), e.g. `prlimit --nofile=40:40 <binary>`.
+    pub fn start_wrapped(prefix: &[&str], args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_with(TempDir::new("server"), prefix, args, env)
+    }
+
     fn spawn(dir: TempDir, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(binary());
-        cmd.args(args)
+        Server::spawn_with(dir, &[binary()], args, env)
+    }
+
+    fn spawn_with(dir: TempDir, prefix: &[&str], args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(prefix[0]);
+        cmd.args(&prefix[1..])
+            .args(args)
             .args(["--port", "0", "--log-format", "json"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

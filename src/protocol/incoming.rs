@@ -45,9 +45,14 @@ pub enum CommandError {
     IdentifierNotString,
 }
 
-/// Decodes one text frame.
+/// Decodes one text frame with Ruby's default nesting limit.
 pub fn parse_command(text: &[u8]) -> Result<Command, CommandError> {
-    let value = json::parse(text, MAX_JSON_DEPTH).map_err(CommandError::NotJson)?;
+    parse_command_at_depth(text, MAX_JSON_DEPTH)
+}
+
+/// Decodes one text frame, refusing JSON nested deeper than `max_depth`.
+pub fn parse_command_at_depth(text: &[u8], max_depth: usize) -> Result<Command, CommandError> {
+    let value = json::parse(text, max_depth).map_err(CommandError::NotJson)?;
     if !matches!(value, Value::Object(_)) {
         return Err(CommandError::NotAnObject);
     }
@@ -91,10 +96,17 @@ pub enum IdentifierError {
     NoChannel,
 }
 
-/// Decodes an identifier the way Rails finds its channel class.
+/// Decodes an identifier the way Rails finds its channel class (Ruby's nesting limit).
 pub fn parse_identifier(identifier: &str) -> Result<ChannelRef, IdentifierError> {
-    let value =
-        json::parse(identifier.as_bytes(), MAX_JSON_DEPTH).map_err(IdentifierError::NotJson)?;
+    parse_identifier_at_depth(identifier, MAX_JSON_DEPTH)
+}
+
+/// Decodes an identifier, refusing JSON nested deeper than `max_depth`.
+pub fn parse_identifier_at_depth(
+    identifier: &str,
+    max_depth: usize,
+) -> Result<ChannelRef, IdentifierError> {
+    let value = json::parse(identifier.as_bytes(), max_depth).map_err(IdentifierError::NotJson)?;
     if !matches!(value, Value::Object(_)) {
         return Err(IdentifierError::NotAnObject);
     }
@@ -118,9 +130,14 @@ pub struct ActionCall {
     pub data: Value,
 }
 
-/// Decodes a `message` command's `data` string.
+/// Decodes a `message` command's `data` string (Ruby's nesting limit).
 pub fn parse_action(data: &str) -> Result<ActionCall, IdentifierError> {
-    let value = json::parse(data.as_bytes(), MAX_JSON_DEPTH).map_err(IdentifierError::NotJson)?;
+    parse_action_at_depth(data, MAX_JSON_DEPTH)
+}
+
+/// Decodes a `message` command's `data`, refusing JSON nested deeper than `max_depth`.
+pub fn parse_action_at_depth(data: &str, max_depth: usize) -> Result<ActionCall, IdentifierError> {
+    let value = json::parse(data.as_bytes(), max_depth).map_err(IdentifierError::NotJson)?;
     if !matches!(value, Value::Object(_)) {
         return Err(IdentifierError::NotAnObject);
     }

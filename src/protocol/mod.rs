@@ -25,7 +25,8 @@ pub fn select_subprotocol<'a>(offers: impl IntoIterator<Item = &'a str>) -> Opti
         .find_map(|offer| SUBPROTOCOLS.iter().copied().find(|p| *p == offer))
 }
 
-/// JSON nesting Ruby's parser allows by default (`max_nesting: 100`).
+/// JSON nesting Ruby's parser allows by default (`max_nesting: 100`), and our default for
+/// `limits.max_json_depth`.
 pub const MAX_JSON_DEPTH: usize = 100;
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub enum DisconnectReason {
     Remote,
     /// The client could not keep up with its outbound queue.
     TooSlow,
+    /// The client sent commands faster than `limits.max_commands_per_second`.
+    TooManyRequests,
     /// `close` without a reason: `"reason":null`.
     Unspecified,
 }
@@ -53,6 +55,7 @@ impl DisconnectReason {
             DisconnectReason::ServerRestart => "\"server_restart\"",
             DisconnectReason::Remote => "\"remote\"",
             DisconnectReason::TooSlow => "\"too_slow\"",
+            DisconnectReason::TooManyRequests => "\"too_many_requests\"",
             DisconnectReason::Unspecified => "null",
         }
     }
