@@ -10,6 +10,8 @@ mod support;
 mod auth;
 /// Broadcast delivery: embedded broker, Redis adapter format, re-encoding, tenant isolation.
 mod broadcast;
+/// Several nodes on one Redis; draining under load.
+mod cluster;
 /// Commands and every error path of protocol.md §3.
 mod commands;
 /// Replays the sessions recorded from a real Rails Action Cable (fixtures/transcripts).

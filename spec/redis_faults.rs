@@ -57,6 +57,12 @@ async fn a_redis_restart_mid_session_resumes_broadcasts() {
     late.expect(&data_frame(ORDER, "2")).await;
     assert!(server.logs().contains("Redis subscriber reconnected"));
     assert!(server.logs().contains("outage_ms"));
+    // A new redis-server process has a new run_id: the log says Redis itself restarted.
+    assert!(
+        server.logs().contains("Redis restarted (new run_id)"),
+        "{}",
+        server.logs()
+    );
 }
 
 #[tokio::test]

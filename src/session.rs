@@ -531,23 +531,13 @@ where
         match removed {
             Some(sub) => {
                 debug!(identifier = %clip(identifier.as_deref().unwrap_or("")), "Unsubscribing from channel");
-                self.drop_subscription(&sub);
+                release(&self.ctx, self.conn.id, &sub);
             }
             None => info!(
                 identifier = %clip(identifier.as_deref().unwrap_or("(not a string)")),
                 "Unable to find subscription with identifier"
             ),
         }
-    }
-
-    fn drop_subscription(&self, sub: &Subscription) {
-        sub.pending.cancel();
-        for stream in sub.streams.iter() {
-            self.ctx
-                .hub
-                .unsubscribe(stream, &sub.identifier, self.conn.id, Some(&sub.pending));
-        }
-        self.ctx.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn perform(&mut self, identifier: Option<String>, data: Option<String>) {
@@ -605,13 +595,7 @@ impl<S> Drop for Session<S> {
     /// connection.
     fn drop(&mut self) {
         for sub in self.subscriptions.values() {
-            sub.pending.cancel();
-            for stream in sub.streams.iter() {
-                self.ctx
-                    .hub
-                    .unsubscribe(stream, &sub.identifier, self.conn.id, Some(&sub.pending));
-            }
-            self.ctx.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
+            release(&self.ctx, self.conn.id, sub);
         }
         if let Some(stream) = &self.internal_stream {
             self.ctx.hub.leave_internal(stream, self.conn.id);
@@ -623,6 +607,16 @@ impl<S> Drop for Session<S> {
                 .identity_left(&self.identity.connection_identifier);
         }
     }
+}
+
+/// Takes a subscription out of the hub (and its pending confirm, which will never go out).
+fn release(ctx: &SessionContext, conn_id: u64, sub: &Subscription) {
+    sub.pending.cancel();
+    for stream in sub.streams.iter() {
+        ctx.hub
+            .unsubscribe(stream, &sub.identifier, conn_id, Some(&sub.pending));
+    }
+    ctx.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The close websocket-driver (Rails' WebSocket layer) sends for a broken frame, with its
@@ -692,4 +686,120 @@ fn clip(text: &str) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ChannelSection, RailsCompat};
+    use crate::hub::HubOptions;
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A transport that plays a script of client frames, then blows up.
+    struct Bomb {
+        script: VecDeque<Message>,
+        written: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Stream for Bomb {
+        type Item = Result<Message, WsError>;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            match self.script.pop_front() {
+                Some(m) => Poll::Ready(Some(Ok(m))),
+                None => panic!("injected fault in a connection's task"),
+            }
+        }
+    }
+
+    impl Sink<Message> for Bomb {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            if let Message::Text(t) = item {
+                self.written.lock().unwrap().push(t.as_str().to_string());
+            }
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn context() -> Arc<SessionContext> {
+        let stats = Arc::new(Stats::default());
+        let hub = Arc::new(Hub::new(
+            false,
+            stats.clone(),
+            HubOptions {
+                remote_disconnect_frame: true,
+                max_json_depth: 100,
+            },
+        ));
+        let channel = ChannelSpec::compile(
+            "Chat",
+            &ChannelSection {
+                streams: vec!["chat_{params.room}".into()],
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+        let limits = crate::config::Settings::from_raw(&Default::default())
+            .unwrap()
+            .limits;
+        Arc::new(SessionContext::new(
+            hub.clone(),
+            Arc::new(Registry::default()),
+            stats,
+            Arc::new(ChannelRegistry::new(vec![channel])),
+            Arc::new(Broker::Memory(hub)),
+            ProtocolSettings {
+                ping_interval: Duration::from_secs(3),
+                compat: RailsCompat {
+                    remote_disconnect_frame: true,
+                    charset_in_404: true,
+                    anchored_mount: true,
+                    drop_false_identifiers: true,
+                },
+                reject_unknown_channels: false,
+            },
+            limits,
+            true,
+        ))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_connection_is_contained_and_cleaned_up() {
+        let ctx = context();
+        let identity = Identity {
+            connection_identifier: "user-1".into(),
+            ..Identity::default()
+        };
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let bomb = Bomb {
+            script: VecDeque::from([Message::Text(
+                r#"{"command":"subscribe","identifier":"{\"channel\":\"Chat\",\"room\":\"1\"}"}"#
+                    .into(),
+            )]),
+            written: written.clone(),
+        };
+        let task = tokio::spawn(run(bomb, ctx.clone(), 1, Ok(identity)));
+        let outcome = task.await;
+        assert!(outcome.unwrap_err().is_panic(), "the task panicked");
+        // The runtime (and so the process) is fine, and nothing of the dead connection is
+        // left in the hub, the registry or the counters.
+        assert_eq!(written.lock().unwrap()[0], r#"{"type":"welcome"}"#);
+        assert!(ctx.registry.is_empty());
+        assert_eq!(ctx.hub.stream_count(), 0);
+        assert_eq!(ctx.stats.connections.load(Ordering::Relaxed), 0);
+        assert_eq!(ctx.stats.subscriptions.load(Ordering::Relaxed), 0);
+        assert!(tokio::spawn(async { 1 + 1 }).await.is_ok());
+    }
 }

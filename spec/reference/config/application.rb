@@ -6,6 +6,7 @@
 # Environment (all set by bin/record-fixtures):
 #   REFERENCE_PROFILE      "hafaloha" (the six Hafaloha channels; fixtures/configs/hafaloha.toml)
 #                          or "generic" (test channels; fixtures/configs/generic.toml)
+#                          or "bench" (BenchChannel for bin/bench; docs/benchmarks/ferrocable-bench.toml)
 #   REDIS_URL              redis://127.0.0.1:<port>/0
 #   SECRET_KEY_BASE        raw string used as the HS256 key (not hex-decoded)
 #   REFERENCE_LOG          log file (default: stdout)
@@ -17,14 +18,15 @@ require "jwt"
 
 module ReferenceCable
   PROFILE = ENV.fetch("REFERENCE_PROFILE", "hafaloha")
-  unless %w[hafaloha generic].include?(PROFILE)
-    abort "REFERENCE_PROFILE must be hafaloha or generic, not #{PROFILE.inspect}"
+  unless %w[hafaloha generic bench].include?(PROFILE)
+    abort "REFERENCE_PROFILE must be hafaloha, generic or bench, not #{PROFILE.inspect}"
   end
 
   # Redis channel_prefix per profile (cable.yml reads it from here).
   CHANNEL_PREFIX = {
     "hafaloha" => "shimizu_order_suite_production",
-    "generic" => "ferrocable_generic_production"
+    "generic" => "ferrocable_generic_production",
+    "bench" => "ferrocable_bench_production"
   }.fetch(PROFILE)
 
   # hafaloha.md §1: the effective production list (localhost dev ports without a trailing
@@ -58,7 +60,9 @@ module ReferenceCable
     config.eager_load = true
     config.cache_classes = true
     config.consider_all_requests_local = false
-    config.log_level = :debug
+    # The bench profile logs warnings only: Action Cable logs every transmission at debug,
+    # which would measure the logger (ferrocable's bench config runs at "warn" too).
+    config.log_level = PROFILE == "bench" ? :warn : :debug
     config.logger = ActiveSupport::Logger.new(ENV["REFERENCE_LOG"] || $stdout)
     config.logger.formatter = ::Logger::Formatter.new
     config.secret_key_base = ENV.fetch("SECRET_KEY_BASE")
