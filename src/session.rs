@@ -165,33 +165,46 @@ enum End {
 
 /// Runs a connection whose upgrade already happened. `auth` is the outcome of checking the
 /// upgrade request; a refusal gets Rails' unauthorized disconnect and close.
-pub async fn run<S>(ws: S, ctx: Arc<SessionContext>, id: u64, auth: Result<Identity, AuthError>)
+///
+/// Not an `async fn`: the session is built before the future exists, so the future stores
+/// it once (an `async fn` would also keep its arguments, doubling the per-connection size).
+pub fn run<S>(
+    ws: S,
+    ctx: Arc<SessionContext>,
+    id: u64,
+    auth: Result<Identity, AuthError>,
+) -> impl std::future::Future<Output = ()>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
-    let conn = Arc::new(ConnHandle::new(id, ctx.limits.max_outbound_bytes));
-    let identity = match auth {
-        Ok(identity) => identity,
-        Err(cause) => {
-            ctx.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
-            info!(cause = %cause, "An unauthorized connection attempt was rejected");
-            let mut ws = ws;
-            let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
-            close_politely(&mut ws, Some(Frame::from(frame)), ctx.limits.write_timeout).await;
-            return;
+    use futures_util::future::Either;
+    match auth {
+        Err(cause) => Either::Left(refuse(ws, ctx, cause)),
+        Ok(identity) => {
+            let mut session = Session {
+                ws,
+                conn: Arc::new(ConnHandle::new(id, ctx.limits.max_outbound_bytes)),
+                rate: RateLimit::new(ctx.limits.max_commands_per_second),
+                ctx,
+                identity,
+                subscriptions: HashMap::new(),
+                internal_stream: None,
+                registered: false,
+            };
+            Either::Right(async move { session.serve().await })
         }
-    };
-    let mut session = Session {
-        ws,
-        ctx: ctx.clone(),
-        conn,
-        identity,
-        subscriptions: HashMap::new(),
-        internal_stream: None,
-        registered: false,
-        rate: RateLimit::new(ctx.limits.max_commands_per_second),
-    };
-    session.serve().await;
+    }
+}
+
+/// Rails' answer to a failed `connect`: the unauthorized disconnect, then close 1000.
+async fn refuse<S>(mut ws: S, ctx: Arc<SessionContext>, cause: AuthError)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    ctx.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+    info!(cause = %cause, "An unauthorized connection attempt was rejected");
+    let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
+    close_politely(&mut ws, Some(Frame::from(frame)), ctx.limits.write_timeout).await;
 }
 
 struct Session<S> {
@@ -278,7 +291,14 @@ where
                         )))
                     }
                 };
-                close_politely(&mut self.ws, frame, self.ctx.limits.write_timeout).await;
+                // Cold paths are boxed so the connection's future stays small: it lives as
+                // long as the connection, so every byte is multiplied by the client count.
+                Box::pin(close_politely(
+                    &mut self.ws,
+                    frame,
+                    self.ctx.limits.write_timeout,
+                ))
+                .await;
             }
             End::Violation(code, reason) => {
                 info!(code = u16::from(code), "failing the connection: {reason}");
@@ -287,7 +307,7 @@ where
                     code,
                     reason: reason.into(),
                 }));
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(close)).await;
+                let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, self.ws.send(close))).await;
             }
             End::WriteTimeout => {
                 // A peer that stopped reading: its queue has usually overflowed by now too.
@@ -379,7 +399,14 @@ where
             }
             ws.flush().await
         };
-        match tokio::time::timeout(self.ctx.limits.write_timeout, batch).await {
+        let mut batch = std::pin::pin!(batch);
+        // Nearly every write completes at once; only a write that has to wait gets a timer
+        // (boxed, so the connection's future does not carry one while idle).
+        let outcome = match futures_util::FutureExt::now_or_never(batch.as_mut()) {
+            Some(done) => Ok(done),
+            None => Box::pin(tokio::time::timeout(self.ctx.limits.write_timeout, batch)).await,
+        };
+        match outcome {
             Ok(Ok(())) => {
                 self.ctx.stats.frames_delivered.add(self.conn.id, count);
                 Ok(())
@@ -410,7 +437,7 @@ where
         }
         match message {
             Message::Text(text) => {
-                self.on_command(text.as_str()).await;
+                Box::pin(self.on_command(text.as_str())).await;
                 Ok(())
             }
             Message::Binary(_) => {
@@ -423,7 +450,7 @@ where
             Message::Ping(_) => self.ws.flush().await.map_err(|_| End::PeerGone),
             Message::Pong(_) | Message::Frame(_) => Ok(()),
             Message::Close(_) => {
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, self.ws.flush())).await;
                 Err(End::PeerGone)
             }
         }
@@ -582,7 +609,7 @@ where
                     return;
                 };
                 let broker = self.ctx.broker.clone();
-                if let Err(e) = broker.publish(&stream, Bytes::from(encoded)).await {
+                if let Err(e) = Box::pin(broker.publish(&stream, Bytes::from(encoded))).await {
                     warn!(stream, cause = %e, "action broadcast failed");
                 }
             }
@@ -801,5 +828,22 @@ mod tests {
         assert_eq!(ctx.stats.connections.load(Ordering::Relaxed), 0);
         assert_eq!(ctx.stats.subscriptions.load(Ordering::Relaxed), 0);
         assert!(tokio::spawn(async { 1 + 1 }).await.is_ok());
+    }
+}
+#[cfg(test)]
+mod size_budget {
+    use super::*;
+
+    fn future_size<A, B, C, D, F: std::future::Future>(_: impl Fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The connection's future lives as long as the connection: a change that bloats it
+    /// (an unboxed cold path, a big local held across an await) costs memory per client.
+    #[test]
+    fn a_connection_future_stays_small() {
+        type Ws = hyper_tungstenite::HyperWebsocketStream;
+        let size = future_size(run::<Ws>);
+        assert!(size <= 1100, "session future is {size} bytes (budget 1100)");
     }
 }
