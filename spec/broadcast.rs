@@ -6,13 +6,6 @@ use crate::support::*;
 
 const ORDER: &str = r#"{"channel":"OrderChannel","restaurant_id":1}"#;
 
-fn redis_config(redis: &Redis) -> String {
-    config(&format!(
-        "[redis]\nurl = \"{}\"\nchannel_prefix = \"shimizu_order_suite_production\"\n",
-        redis.url()
-    ))
-}
-
 #[tokio::test]
 async fn embedded_broker_takes_broadcasts_over_http() {
     let server = Server::start(&config(""));
@@ -124,7 +117,7 @@ async fn payloads_are_reencoded_as_activesupport_would() {
 #[tokio::test]
 async fn invalid_json_is_dropped_logged_and_counted() {
     let redis = Redis::start();
-    let server = Server::start(&redis_config(&redis));
+    let server = Server::start(&redis_config(&redis.url()));
     let mut ws = server.welcomed(42, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
     ws.expect(&confirm(ORDER)).await;
@@ -149,7 +142,7 @@ async fn invalid_json_is_dropped_logged_and_counted() {
 #[tokio::test]
 async fn redis_publishes_in_rails_format_are_delivered() {
     let redis = Redis::start();
-    let server = Server::start(&redis_config(&redis));
+    let server = Server::start(&redis_config(&redis.url()));
     let mut ws = server.welcomed(42, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
     ws.expect(&confirm(ORDER)).await;
@@ -190,7 +183,7 @@ async fn redis_publishes_in_rails_format_are_delivered() {
 #[tokio::test]
 async fn redis_subscriptions_follow_local_interest() {
     let redis = Redis::start();
-    let server = Server::start(&redis_config(&redis));
+    let server = Server::start(&redis_config(&redis.url()));
     let numsub = |channel: &str| -> i64 {
         let out = redis.cli(&["PUBSUB", "NUMSUB", channel]).unwrap();
         out.lines().nth(1).unwrap().trim().parse().unwrap()
@@ -220,7 +213,7 @@ async fn redis_subscriptions_follow_local_interest() {
 #[tokio::test]
 async fn confirm_waits_for_the_redis_subscribe_reply() {
     let redis = Redis::start();
-    let server = Server::start(&redis_config(&redis));
+    let server = Server::start(&redis_config(&redis.url()));
     let mut ws = server.welcomed(42, 1).await;
     // Freeze Redis: the SUBSCRIBE cannot be acknowledged, so no confirm may go out.
     redis.signal("STOP");
@@ -238,8 +231,8 @@ async fn confirm_waits_for_the_redis_subscribe_reply() {
 #[tokio::test]
 async fn broadcast_api_and_actions_publish_through_redis_to_every_node() {
     let redis = Redis::start();
-    let node_a = Server::start(&redis_config(&redis));
-    let node_b = Server::start(&redis_config(&redis));
+    let node_a = Server::start(&redis_config(&redis.url()));
+    let node_b = Server::start(&redis_config(&redis.url()));
     let room = r#"{"channel":"ChatChannel","room":"9"}"#;
     let mut a = node_a.welcomed(1, 1).await;
     let mut b = node_b.welcomed(2, 1).await;

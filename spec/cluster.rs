@@ -7,13 +7,6 @@ use crate::support::*;
 const ORDER: &str = r#"{"channel":"OrderChannel","restaurant_id":1}"#;
 const CHANNEL: &str = "shimizu_order_suite_production:order_channel_1";
 
-fn redis_config(redis: &Redis) -> String {
-    config(&format!(
-        "[redis]\nurl = \"{}\"\nchannel_prefix = \"shimizu_order_suite_production\"\n",
-        redis.url()
-    ))
-}
-
 async fn subscribed(server: &Server, user: u64) -> Ws {
     let mut ws = server.welcomed(user, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
@@ -25,7 +18,7 @@ async fn subscribed(server: &Server, user: u64) -> Ws {
 async fn three_nodes_deliver_each_broadcast_exactly_once_and_survive_losing_one() {
     let redis = Redis::start();
     let nodes: Vec<Server> = (0..3)
-        .map(|_| Server::start(&redis_config(&redis)))
+        .map(|_| Server::start(&redis_config(&redis.url())))
         .collect();
     let mut clients: Vec<(usize, Ws)> = Vec::new();
     for (n, node) in nodes.iter().enumerate() {
@@ -84,7 +77,7 @@ async fn three_nodes_deliver_each_broadcast_exactly_once_and_survive_losing_one(
 #[tokio::test]
 async fn sigterm_under_load_drains_every_client() {
     let redis = Redis::start();
-    let mut server = Server::start(&redis_config(&redis));
+    let mut server = Server::start(&redis_config(&redis.url()));
     let mut clients = Vec::new();
     for user in 0..300 {
         clients.push(subscribed(&server, user).await);

@@ -5,12 +5,6 @@ use crate::support::*;
 const ORDER: &str = r#"{"channel":"OrderChannel","restaurant_id":1}"#;
 const CHANNEL: &str = "shimizu_order_suite_production:order_channel_1";
 
-fn redis_config(url: &str) -> String {
-    config(&format!(
-        "[redis]\nurl = \"{url}\"\nchannel_prefix = \"shimizu_order_suite_production\"\n"
-    ))
-}
-
 async fn health(server: &Server) -> (u16, serde_json::Value) {
     let r = server.http("GET", "/health", &[], b"").await;
     (r.status, serde_json::from_slice(&r.body).unwrap())

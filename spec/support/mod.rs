@@ -448,6 +448,13 @@ pub fn data_frame(identifier: &str, message: &str) -> String {
     )
 }
 
+/// [`config`] plus Rails' Redis adapter at `url` with Hafaloha's channel prefix.
+pub fn redis_config(url: &str) -> String {
+    config(&format!(
+        "[redis]\nurl = \"{url}\"\nchannel_prefix = \"shimizu_order_suite_production\"\n"
+    ))
+}
+
 /// The configuration most specs run with: Hafaloha's identifiers and channels plus generic
 /// ones, HS256 over [`SECRET`], origin [`ORIGIN`], in-process broker unless `extra` adds one.
 pub fn config(extra: &str) -> String {

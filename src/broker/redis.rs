@@ -204,6 +204,22 @@ fn channel_name(prefix: &str, stream: &str) -> String {
     }
 }
 
+/// Runs a subscriber-connection command within [`OP_TIMEOUT`]; any failure means the
+/// connection is no longer trustworthy.
+async fn bounded<T>(
+    what: &str,
+    op: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(OP_TIMEOUT, op).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+        Err(_) => Err(format!(
+            "{what}: no answer within {}s",
+            OP_TIMEOUT.as_secs()
+        )),
+    }
+}
+
 enum Ended {
     Stopped,
     Lost(String),
@@ -291,10 +307,8 @@ impl Driver {
                     }
                 }
                 _ = ping.tick() => {
-                    match tokio::time::timeout(OP_TIMEOUT, sink.ping::<redis::Value>()).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Ended::Lost(format!("PING failed: {e}")),
-                        Err(_) => return Ended::Lost(format!("no answer to PING within {}s", OP_TIMEOUT.as_secs())),
+                    if let Err(e) = bounded("PING", sink.ping::<redis::Value>()).await {
+                        return Ended::Lost(e);
                     }
                 }
             }
@@ -346,11 +360,7 @@ impl Driver {
                 .iter()
                 .map(|s| channel_name(&self.prefix, s))
                 .collect();
-            match tokio::time::timeout(OP_TIMEOUT, sink.unsubscribe(channels)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("UNSUBSCRIBE failed: {e}")),
-                Err(_) => return Err("UNSUBSCRIBE timed out".into()),
-            }
+            bounded("UNSUBSCRIBE", sink.unsubscribe(channels)).await?;
         }
         self.subscribe(sink, &subscribe, acknowledged).await
     }
@@ -366,11 +376,7 @@ impl Driver {
                 .iter()
                 .map(|s| channel_name(&self.prefix, s))
                 .collect();
-            match tokio::time::timeout(OP_TIMEOUT, sink.subscribe(channels)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("SUBSCRIBE failed: {e}")),
-                Err(_) => return Err("SUBSCRIBE timed out".into()),
-            }
+            bounded("SUBSCRIBE", sink.subscribe(channels)).await?;
             for s in batch {
                 acknowledged.insert(s.clone());
                 self.hub.mark_live(s);
