@@ -94,6 +94,10 @@ pub enum IdentifierError {
     /// No string `channel` key.
     #[error("identifier has no channel")]
     NoChannel,
+    /// A `message` whose `action` is neither blank nor a string (Rails: `NoMethodError`
+    /// from `to_sym`, so nothing is performed).
+    #[error("action is not a string")]
+    ActionNotString,
 }
 
 /// Decodes an identifier the way Rails finds its channel class (Ruby's nesting limit).
@@ -141,11 +145,17 @@ pub fn parse_action_at_depth(data: &str, max_depth: usize) -> Result<ActionCall,
     if !matches!(value, Value::Object(_)) {
         return Err(IdentifierError::NotAnObject);
     }
-    // Rails: `data["action"].presence || :receive`.
-    let action = value
-        .get("action")
-        .and_then(Value::to_ruby_string)
-        .filter(|a| !a.trim().is_empty());
+    // Rails: `(data["action"].presence || :receive).to_sym`. Blank values (null, false, "",
+    // whitespace, [], {}) mean `receive`; a string names the action; anything else has no
+    // `to_sym`, so Rails raises and performs nothing.
+    let action = match value.get("action") {
+        None | Some(Value::Null | Value::Bool(false)) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(items)) if items.is_empty() => None,
+        Some(Value::Object(pairs)) if pairs.is_empty() => None,
+        Some(_) => return Err(IdentifierError::ActionNotString),
+    };
     Ok(ActionCall {
         action,
         data: value,
@@ -239,5 +249,18 @@ mod tests {
         assert_eq!(parse_action(r#"{"text":"hi"}"#).unwrap().action, None);
         assert_eq!(parse_action(r#"{"action":""}"#).unwrap().action, None);
         assert_eq!(parse_action("[1]"), Err(IdentifierError::NotAnObject));
+        // Ruby's `presence`: false, [] and {} are blank too; other non-strings raise.
+        for blank in ["false", "null", "[]", "{}", "\" \u{3000}\""] {
+            let data = format!(r#"{{"action":{blank}}}"#);
+            assert_eq!(parse_action(&data).unwrap().action, None, "{data}");
+        }
+        for bad in ["true", "5", "0.0", "[\"speak\"]", r#"{"a":1}"#] {
+            let data = format!(r#"{{"action":{bad}}}"#);
+            assert_eq!(
+                parse_action(&data),
+                Err(IdentifierError::ActionNotString),
+                "{data}"
+            );
+        }
     }
 }

@@ -12,6 +12,9 @@ pub mod incoming;
 pub mod json;
 pub mod outgoing;
 
+#[cfg(test)]
+mod fuzz_regressions;
+
 /// Subprotocols we speak, in the order Rails offers them (protocol.md §1.4).
 pub const SUBPROTOCOLS: [&str; 2] = ["actioncable-v1-json", "actioncable-unsupported"];
 
