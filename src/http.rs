@@ -53,7 +53,7 @@ impl AppState {
         let mut ws_config = WebSocketConfig::default();
         // tungstenite zero-fills its read buffer up to this size on every read, and keeps
         // it: 128 KiB by default, i.e. 128 KiB per idle client (performance.md §4.1).
-        ws_config.read_buffer_size = 4096;
+        ws_config.read_buffer_size = 512;
         // Frames are queued until our explicit flush, which batches a backlog into one write.
         ws_config.write_buffer_size = 64 * 1024;
         // Anything beyond one batch means the peer is not reading; the outbox limit and the

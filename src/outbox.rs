@@ -121,12 +121,20 @@ impl ConnHandle {
 
     /// Takes everything queued.
     pub fn drain(&self) -> Drained {
+        let mut frames = VecDeque::new();
+        let close = self.drain_into(&mut frames);
+        Drained { frames, close }
+    }
+
+    /// Moves everything queued into `out` (which must be empty) by swapping buffers, so
+    /// the queue reuses `out`'s allocation: no allocation per delivery. Returns the close
+    /// request, if any.
+    pub fn drain_into(&self, out: &mut VecDeque<Frame>) -> Option<CloseRequest> {
+        debug_assert!(out.is_empty());
         let mut q = self.lock();
         q.bytes = 0;
-        Drained {
-            frames: std::mem::take(&mut q.frames),
-            close: q.close.clone(),
-        }
+        std::mem::swap(&mut q.frames, out);
+        q.close.clone()
     }
 
     /// Resolves when something was queued or a close was requested since the last drain.

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -190,7 +191,14 @@ where
                 subscriptions: HashMap::new(),
                 internal_stream: None,
                 registered: false,
+                batch: VecDeque::new(),
+                read_waker: Waker::noop().clone(),
+                read_signal: Arc::new(ReadSignal {
+                    ready: AtomicBool::new(true),
+                    task: futures_util::task::AtomicWaker::new(),
+                }),
             };
+            session.read_waker = Waker::from(session.read_signal.clone());
             Either::Right(async move { session.serve().await })
         }
     }
@@ -216,6 +224,39 @@ struct Session<S> {
     internal_stream: Option<Arc<str>>,
     registered: bool,
     rate: RateLimit,
+    /// Frames being written; swapped with the outbox's queue so both keep their buffers.
+    batch: VecDeque<Frame>,
+    /// Set when the socket may have something to read (see [`ReadSignal`]).
+    read_signal: Arc<ReadSignal>,
+    read_waker: Waker,
+}
+
+/// Remembers whether the socket signalled readability since we last found it empty.
+///
+/// A wake-up for outbound frames would otherwise also cost a read attempt (tungstenite
+/// prepares its buffer and asks the socket) that almost always finds nothing: per delivery,
+/// that was a measurable share of the server's CPU. The read side is polled with a waker
+/// that sets this flag before waking the task, so the socket is read only when it said so.
+struct ReadSignal {
+    ready: AtomicBool,
+    task: futures_util::task::AtomicWaker,
+}
+
+impl std::task::Wake for ReadSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// What woke the connection's task.
+enum Event {
+    Outbound,
+    Inbound(Option<Result<Message, WsError>>),
 }
 
 /// A token bucket over inbound frames: `per_second` sustained, bursts of twice that.
@@ -262,8 +303,8 @@ where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
     async fn serve(&mut self) {
-        let welcome = VecDeque::from([Frame::from_static(outgoing::WELCOME)]);
-        if self.write(welcome).await.is_err() {
+        self.batch.push_back(Frame::from_static(outgoing::WELCOME));
+        if self.write().await.is_err() {
             return;
         }
         self.register();
@@ -344,31 +385,55 @@ where
     }
 
     async fn event_loop(&mut self) -> End {
+        let conn = self.conn.clone();
         loop {
-            tokio::select! {
-                biased;
-                _ = self.conn.woken() => {
-                    let drained = self.conn.drain();
-                    if !drained.frames.is_empty()
-                        && let Err(end) = self.write(drained.frames).await
+            let event = {
+                let woken = conn.woken();
+                let mut woken = std::pin::pin!(woken);
+                std::future::poll_fn(|cx| self.poll_event(cx, woken.as_mut())).await
+            };
+            match event {
+                Event::Outbound => {
+                    let close = conn.drain_into(&mut self.batch);
+                    if !self.batch.is_empty()
+                        && let Err(end) = self.write().await
                     {
                         return end;
                     }
-                    if let Some(request) = drained.close {
+                    if let Some(request) = close {
                         return End::Requested(request);
                     }
                 }
-                incoming = self.ws.next() => match incoming {
-                    None => return End::PeerGone,
-                    Some(Ok(message)) => {
-                        if let Err(end) = self.on_message(message).await {
-                            return end;
-                        }
+                Event::Inbound(None) => return End::PeerGone,
+                Event::Inbound(Some(Ok(message))) => {
+                    if let Err(end) = self.on_message(message).await {
+                        return end;
                     }
-                    Some(Err(e)) => return self.classify(e),
-                },
+                }
+                Event::Inbound(Some(Err(e))) => return self.classify(e),
             }
         }
+    }
+
+    /// Outbound first (what the hub queued), then the socket, but only if it signalled.
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        woken: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Poll<Event> {
+        if woken.poll(cx).is_ready() {
+            return Poll::Ready(Event::Outbound);
+        }
+        self.read_signal.task.register(cx.waker());
+        if self.read_signal.ready.swap(false, Ordering::AcqRel) {
+            let mut read_cx = Context::from_waker(&self.read_waker);
+            if let Poll::Ready(item) = self.ws.poll_next_unpin(&mut read_cx) {
+                // tungstenite may hold more frames from the same read: look again next time.
+                self.read_signal.ready.store(true, Ordering::Release);
+                return Poll::Ready(Event::Inbound(item));
+            }
+        }
+        Poll::Pending
     }
 
     fn classify(&self, error: WsError) -> End {
@@ -389,23 +454,32 @@ where
         }
     }
 
-    /// Writes frames in one batch and flushes once, within the write timeout.
-    async fn write(&mut self, frames: VecDeque<Frame>) -> Result<(), End> {
-        let count = frames.len() as u64;
-        let ws = &mut self.ws;
-        let batch = async move {
-            for frame in frames {
-                ws.feed(Message::Text(frame)).await?;
+    /// Writes `self.batch` in one go and flushes once, within the write timeout.
+    async fn write(&mut self) -> Result<(), End> {
+        let count = self.batch.len() as u64;
+        let write_timeout = self.ctx.limits.write_timeout;
+        let outcome = {
+            let ws = &mut self.ws;
+            let frames = &mut self.batch;
+            let batch = async move {
+                for frame in frames.drain(..) {
+                    ws.feed(Message::Text(frame)).await?;
+                }
+                ws.flush().await
+            };
+            let mut batch = std::pin::pin!(batch);
+            // Nearly every write completes at once; only a write that has to wait gets a
+            // timer (boxed, so the connection's future does not carry one while idle).
+            match futures_util::FutureExt::now_or_never(batch.as_mut()) {
+                Some(done) => Ok(done),
+                None => Box::pin(tokio::time::timeout(write_timeout, batch)).await,
             }
-            ws.flush().await
         };
-        let mut batch = std::pin::pin!(batch);
-        // Nearly every write completes at once; only a write that has to wait gets a timer
-        // (boxed, so the connection's future does not carry one while idle).
-        let outcome = match futures_util::FutureExt::now_or_never(batch.as_mut()) {
-            Some(done) => Ok(done),
-            None => Box::pin(tokio::time::timeout(self.ctx.limits.write_timeout, batch)).await,
-        };
+        // A burst may have grown the buffer; an idle connection should not keep it.
+        self.batch.clear();
+        if self.batch.capacity() > 64 {
+            self.batch.shrink_to(8);
+        }
         match outcome {
             Ok(Ok(())) => {
                 self.ctx.stats.frames_delivered.add(self.conn.id, count);
