@@ -190,7 +190,7 @@ fn serve_refuses_an_invalid_config_before_binding() {
 #[tokio::test]
 async fn hafaloha_profile_runs_with_three_variables() {
     let redis = Redis::start();
-    let port = free_port().to_string();
+    let port = free_port_any().to_string();
     let root = env!("CARGO_MANIFEST_DIR");
     let mut child = Command::new(binary())
         .args(["--config", &format!("{root}/config/hafaloha.toml")])

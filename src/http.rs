@@ -23,9 +23,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::task::TaskTracker;
 
+use tokio::net::TcpStream;
+
 use crate::auth::Credentials;
 use crate::config::Settings;
+use crate::io::{Attachment, SocketWriter};
 use crate::origin::RequestOrigin;
+use crate::outbox::ConnHandle;
 use crate::protocol;
 #[cfg(test)]
 use crate::protocol::MAX_JSON_DEPTH;
@@ -72,11 +76,22 @@ impl AppState {
 
 type Body = Full<Bytes>;
 
+/// The TCP connection a request arrived on.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// The socket, shared with the connection's outbox after an upgrade.
+    pub tcp: Arc<TcpStream>,
+    /// Where the upgraded connection's outbox is attached.
+    pub attachment: Attachment,
+}
+
 /// Routes one request.
 pub async fn handle(
     req: Request<Incoming>,
     state: Arc<AppState>,
-    peer: SocketAddr,
+    peer: Peer,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     let settings = &state.settings;
@@ -86,13 +101,13 @@ pub async fn handle(
             && path.starts_with(mount)
             && path[mount.len()..].starts_with('/'));
     let response = if is_mount {
-        cable(req, &state)
+        cable(req, &state, &peer)
     } else {
         match (req.method(), path) {
             (&Method::GET, "/health") => health(&state),
             (&Method::GET, "/stats") => stats(&state),
             (&Method::POST, "/_broadcast") if settings.broadcast_api.enabled => {
-                broadcast(req, &state, peer).await
+                broadcast(req, &state, peer.addr).await
             }
             _ => not_found(&state),
         }
@@ -156,7 +171,7 @@ fn is_https(headers: &HeaderMap) -> bool {
         || get("x-forwarded-ssl").is_some_and(|v| v.eq_ignore_ascii_case("on"))
 }
 
-fn cable(mut req: Request<Incoming>, state: &Arc<AppState>) -> Response<Body> {
+fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Response<Body> {
     let settings = &state.settings;
     if !is_websocket(&req) {
         tracing::info!(
@@ -252,12 +267,27 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>) -> Response<Body> {
         }
         Err(_) => String::new(),
     };
+    // From here on every byte hyper or tungstenite writes on this socket goes through the
+    // connection's outbox (the 101 included), ordered with the hub's direct writes.
+    let conn = Arc::new(
+        ConnHandle::new(
+            id,
+            settings.limits.max_outbound_bytes,
+            Some(peer.tcp.clone()),
+        )
+        .counted(ctx.stats.clone()),
+    );
+    if peer.attachment.set(conn.clone()).is_err() {
+        tracing::warn!("a second upgrade on one connection refused");
+        return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
+    }
+    let out = SocketWriter(peer.tcp.clone());
     let span = tracing::info_span!("conn", id, identity = %identity);
     state.session_tasks.spawn(tracing::Instrument::instrument(
         async move {
             let _slot = slot;
             match websocket.await {
-                Ok(ws) => session::run(ws, ctx, id, auth).await,
+                Ok(ws) => session::run(ws, out, ctx, conn, auth).await,
                 Err(e) => tracing::debug!(cause = %e, "upgrade did not complete"),
             }
         },

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::outbox::{CloseRequest, ConnHandle, Frame, PendingConfirm};
+use crate::outbox::{CloseRequest, ConnHandle, PendingConfirm};
 use crate::protocol::json::{self, Reencoded, Value};
 use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 use crate::stats::Stats;
@@ -313,9 +313,9 @@ impl Hub {
                 w.ready();
             }
             for (identifier, group) in &entry.groups {
-                let frame = Frame::from(outgoing::message(identifier, message));
+                let frame = outgoing::text_frame(&outgoing::message(identifier, message));
                 for conn in group.members.values() {
-                    conn.push(frame.clone());
+                    conn.push(&frame);
                 }
                 delivered += group.members.len();
             }
@@ -446,14 +446,14 @@ mod tests {
     }
 
     fn conn(id: u64) -> Arc<ConnHandle> {
-        Arc::new(ConnHandle::new(id, 1 << 20))
+        Arc::new(ConnHandle::new(id, 1 << 20, None))
     }
 
     fn texts(c: &ConnHandle) -> Vec<String> {
         c.drain()
             .frames
             .into_iter()
-            .map(|b| b.as_str().to_string())
+            .map(|b| outgoing::text_payload(&b).unwrap().to_string())
             .collect()
     }
 
@@ -462,7 +462,7 @@ mod tests {
         let p = Arc::new(PendingConfirm::new(
             1,
             c.clone(),
-            Frame::from(outgoing::confirm(&id)),
+            outgoing::text_frame(&outgoing::confirm(&id)),
         ));
         h.subscribe(&Arc::from(stream), &id, c, &p);
         p.ready();
@@ -482,7 +482,7 @@ mod tests {
         let fa = a.drain().frames.pop_front().unwrap();
         let fb = b.drain().frames.pop_front().unwrap();
         assert_eq!(
-            fa.as_str(),
+            outgoing::text_payload(&fa).unwrap(),
             r#"{"identifier":"{\"channel\":\"Chat\"}","message":{"x":1}}"#
         );
         // One encoding shared by both subscribers.

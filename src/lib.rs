@@ -17,7 +17,8 @@
 //! - [`protocol`]: the pure codec: Ruby-compatible JSON, commands in, frames out.
 //! - [`channels`]: declarative channels: identity + params → streams or a rejection.
 //! - [`session`]: one connection in one task: commands in, batched frames out.
-//! - [`outbox`]: a connection's byte-bounded frame queue and pending confirms.
+//! - [`outbox`]: a connection's socket writes, byte-bounded frame queue, pending confirms.
+//! - [`io`]: the shared socket under hyper and tungstenite.
 //! - [`hub`]: streams → subscribers; encode once per identifier, share the bytes.
 //! - [`broker`]: the in-process broker and Rails' Redis adapter.
 //! - [`stats`]: the counters behind `/stats`.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod io;
 pub mod origin;
 pub mod outbox;
 pub mod protocol;

@@ -1,23 +1,34 @@
-//! A connection's outbound side as the rest of the server sees it: a byte-bounded frame queue
-//! plus a wake-up, and the pending confirm of a subscription.
+//! A connection's outbound side as the rest of the server sees it: the socket, a byte-bounded
+//! queue of ready-to-send WebSocket frames, and the pending confirm of a subscription.
 //!
-//! Producers (the hub's fan-out, the ping timer, shutdown, the session itself) never wait:
-//! [`ConnHandle::push`] appends a shared frame and wakes the connection's task, which writes
-//! everything queued in one go. **Overflow policy**: when the queued bytes would pass the
-//! limit, the frame is not queued, the queue is dropped and the connection is marked too slow;
-//! its task then sends `{"type":"disconnect","reason":"too_slow","reconnect":true}` and closes.
-//! A stalled client therefore costs at most `limit` bytes and never delays anyone else.
+//! Producers (the hub's fan-out, the ping timer, the connection's own task, and tungstenite's
+//! control frames through [`crate::io`]) never wait. [`ConnHandle::push`] writes a frame
+//! straight to the socket when nothing is queued and the connection's task is not writing:
+//! one non-blocking `write`, exactly what a hand-written fan-out would do, with no task
+//! wake-up. Otherwise (the socket is full, or frames are already waiting) the frame is
+//! queued and the task, woken once, writes the whole backlog with vectored writes. All bytes
+//! of a connection go through this one ordered path, so frames never interleave.
+//!
+//! **Overflow policy**: when the queued bytes would pass the limit, the frame is not queued,
+//! the queue is dropped (except the rest of a frame already partly on the wire) and the
+//! connection is marked too slow; its task then sends
+//! `{"type":"disconnect","reason":"too_slow","reconnect":true}` and closes. A stalled client
+//! therefore costs at most `limit` bytes and never delays anyone else.
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-/// A text frame's payload: UTF-8 known once when built, then shared by reference count.
-pub type Frame = hyper_tungstenite::tungstenite::Utf8Bytes;
-
 use crate::protocol::outgoing::DisconnectReason;
+use crate::stats::Stats;
+
+/// A complete WebSocket frame (header and payload), encoded once and shared.
+pub type Frame = Bytes;
 
 /// How the connection's task must end the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,14 +46,29 @@ pub enum CloseRequest {
     TooSlow,
 }
 
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Written to the socket in full, now.
+    Written,
+    /// Queued for the connection's task.
+    Queued,
+    /// Refused: the connection is closing (or just overflowed).
+    Refused,
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     frames: VecDeque<Frame>,
     bytes: usize,
     close: Option<CloseRequest>,
+    /// The connection's task owns the socket's write side right now.
+    writing: bool,
+    /// The first queued chunk is the rest of a frame that is partly on the wire.
+    partial_head: bool,
 }
 
-/// What the connection's task takes from its queue in one go.
+/// What the connection's task takes from its queue in one go (tests and tools).
 #[derive(Debug, Default)]
 pub struct Drained {
     /// Frames in order.
@@ -60,17 +86,30 @@ pub struct ConnHandle {
     queue: Mutex<Queue>,
     /// Wakes the connection's task; the only waiter is that task.
     wake: Notify,
+    /// The socket, for writing straight from the producer; `None` in tests.
+    socket: Option<Arc<TcpStream>>,
+    /// Where frames written straight to the socket are counted.
+    stats: Option<Arc<Stats>>,
 }
 
 impl ConnHandle {
-    /// A handle whose queue holds at most `limit` bytes.
-    pub fn new(id: u64, limit: usize) -> ConnHandle {
+    /// A handle whose queue holds at most `limit` bytes. With a socket, pushes write to it
+    /// directly whenever they can.
+    pub fn new(id: u64, limit: usize, socket: Option<Arc<TcpStream>>) -> ConnHandle {
         ConnHandle {
             id,
             limit,
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
+            socket,
+            stats: None,
         }
+    }
+
+    /// Counts frames it writes itself in `stats.frames_delivered`.
+    pub fn counted(mut self, stats: Arc<Stats>) -> ConnHandle {
+        self.stats = Some(stats);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -79,30 +118,70 @@ impl ConnHandle {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a frame. Returns false when it was not queued (closing, or overflow, which
-    /// marks the connection too slow).
-    pub fn push(&self, frame: Frame) -> bool {
+    /// Sends a data frame: straight to the socket if possible, else queued. Refused while
+    /// the connection is closing; an overflow marks it too slow.
+    pub fn push(&self, frame: &Frame) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
-            return false;
+            return Pushed::Refused;
+        }
+        self.send_locked(&mut q, frame)
+    }
+
+    /// Sends bytes that must go out even while closing (the closing frames themselves,
+    /// tungstenite's pongs and close replies, the HTTP 101). Still bounded.
+    pub fn push_control(&self, bytes: &Bytes) -> Pushed {
+        let mut q = self.lock();
+        self.send_locked(&mut q, bytes)
+    }
+
+    fn send_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
+        if q.frames.is_empty()
+            && !q.writing
+            && let Some(socket) = &self.socket
+        {
+            match socket.try_write(frame) {
+                Ok(n) if n == frame.len() => {
+                    if let Some(stats) = &self.stats {
+                        stats.frames_delivered.add(self.id, 1);
+                    }
+                    return Pushed::Written;
+                }
+                Ok(n) => {
+                    // The rest must go out before anything else: the task finishes it.
+                    q.frames.push_back(frame.slice(n..));
+                    q.bytes += frame.len() - n;
+                    q.partial_head = true;
+                    self.wake.notify_one();
+                    return Pushed::Queued;
+                }
+                // Full socket (or a dead one: the task finds out and ends the connection).
+                Err(_) => {}
+            }
         }
         if q.bytes + frame.len() > self.limit {
-            q.frames = VecDeque::new();
-            q.bytes = 0;
-            q.close = Some(CloseRequest::TooSlow);
-            drop(q);
-            self.wake.notify_one();
-            return false;
+            self.overflow(q);
+            return Pushed::Refused;
         }
         q.bytes += frame.len();
-        q.frames.push_back(frame);
-        let first = q.frames.len() == 1;
-        drop(q);
-        // A non-empty queue means the task was already woken and has not drained yet.
-        if first {
+        q.frames.push_back(frame.clone());
+        // A non-empty queue, or a writing task, means the task will see this frame anyway.
+        if q.frames.len() == 1 && !q.writing {
             self.wake.notify_one();
         }
-        true
+        Pushed::Queued
+    }
+
+    fn overflow(&self, q: &mut Queue) {
+        if q.partial_head {
+            q.frames.truncate(1);
+            q.bytes = q.frames.front().map_or(0, Bytes::len);
+        } else {
+            q.frames.clear();
+            q.bytes = 0;
+        }
+        q.close.get_or_insert(CloseRequest::TooSlow);
+        self.wake.notify_one();
     }
 
     /// Asks the task to end the connection; the first request wins.
@@ -110,34 +189,36 @@ impl ConnHandle {
         let mut q = self.lock();
         if q.close.is_none() {
             if request == CloseRequest::TooSlow {
-                q.frames = VecDeque::new();
-                q.bytes = 0;
+                self.overflow(&mut q);
+            } else {
+                q.close = Some(request);
             }
-            q.close = Some(request);
         }
         drop(q);
         self.wake.notify_one();
     }
 
-    /// Takes everything queued.
-    pub fn drain(&self) -> Drained {
-        let mut frames = VecDeque::new();
-        let close = self.drain_into(&mut frames);
-        Drained { frames, close }
-    }
-
-    /// Moves everything queued into `out` (which must be empty) by swapping buffers, so
-    /// the queue reuses `out`'s allocation: no allocation per delivery. Returns the close
-    /// request, if any.
-    pub fn drain_into(&self, out: &mut VecDeque<Frame>) -> Option<CloseRequest> {
+    /// The task takes the queue into `out` (which must be empty) by swapping buffers, and
+    /// owns the write side until a call finds nothing left. Returns the close request.
+    pub fn take_batch(&self, out: &mut VecDeque<Frame>) -> Option<CloseRequest> {
         debug_assert!(out.is_empty());
         let mut q = self.lock();
-        q.bytes = 0;
         std::mem::swap(&mut q.frames, out);
+        q.bytes = 0;
+        q.partial_head = false;
+        q.writing = !out.is_empty();
         q.close.clone()
     }
 
-    /// Resolves when something was queued or a close was requested since the last drain.
+    /// Takes everything queued (tests and tools; the task uses [`ConnHandle::take_batch`]).
+    pub fn drain(&self) -> Drained {
+        let mut frames = VecDeque::new();
+        let close = self.take_batch(&mut frames);
+        self.lock().writing = false;
+        Drained { frames, close }
+    }
+
+    /// Resolves when something was queued or a close was requested since the last look.
     pub async fn woken(&self) {
         self.wake.notified().await
     }
@@ -146,6 +227,45 @@ impl ConnHandle {
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
     }
+}
+
+/// Writes every frame of `frames`, in order, with vectored writes; the deque is empty after.
+pub async fn write_frames<W>(out: &mut W, frames: &mut VecDeque<Frame>) -> io::Result<()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    const SLICES: usize = 32;
+    while !frames.is_empty() {
+        // The slices are built inside each poll, so they never live in the future's state
+        // (which every connection carries while it waits on a slow socket).
+        let written = std::future::poll_fn(|cx| {
+            let mut slices = [io::IoSlice::new(&[]); SLICES];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(frames.iter()) {
+                *slot = io::IoSlice::new(frame);
+                count += 1;
+            }
+            std::pin::Pin::new(&mut *out).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let mut left = written;
+        while left > 0 {
+            let Some(front) = frames.front_mut() else {
+                break;
+            };
+            if left >= front.len() {
+                left -= front.len();
+                frames.pop_front();
+            } else {
+                *front = front.slice(left..);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A subscription waiting for its streams to be live before it is confirmed (Rails:
@@ -160,7 +280,7 @@ pub struct PendingConfirm {
 }
 
 impl PendingConfirm {
-    /// Waits for `streams` streams, then queues `frame` on `conn`.
+    /// Waits for `streams` streams, then sends `frame` on `conn`.
     pub fn new(streams: usize, conn: Arc<ConnHandle>, frame: Frame) -> PendingConfirm {
         PendingConfirm {
             remaining: AtomicUsize::new(streams + 1),
@@ -175,7 +295,7 @@ impl PendingConfirm {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
             && !self.cancelled.load(Ordering::Acquire)
         {
-            self.conn.push(self.frame.clone());
+            self.conn.push(&self.frame);
         }
     }
 
@@ -194,29 +314,55 @@ impl PendingConfirm {
 mod tests {
     use super::*;
 
-    #[test]
-    fn overflow_drops_the_queue_and_marks_too_slow() {
-        let c = ConnHandle::new(1, 10);
-        assert!(c.push(Frame::from_static("12345")));
-        assert!(c.push(Frame::from_static("12345")));
-        assert!(!c.push(Frame::from_static("1")));
-        let d = c.drain();
-        assert!(d.frames.is_empty());
-        assert_eq!(d.close, Some(CloseRequest::TooSlow));
-        assert!(!c.push(Frame::from_static("1")));
+    fn f(s: &'static str) -> Frame {
+        Bytes::from_static(s.as_bytes())
     }
 
     #[test]
-    fn drain_resets_the_byte_count() {
-        let c = ConnHandle::new(1, 10);
-        assert!(c.push(Frame::from_static("1234567890")));
-        assert_eq!(c.drain().frames.len(), 1);
-        assert!(c.push(Frame::from_static("1234567890")));
+    fn overflow_drops_the_queue_and_marks_too_slow() {
+        let c = ConnHandle::new(1, 10, None);
+        assert_eq!(c.push(&f("12345")), Pushed::Queued);
+        assert_eq!(c.push(&f("12345")), Pushed::Queued);
+        assert_eq!(c.push(&f("1")), Pushed::Refused);
+        let d = c.drain();
+        assert!(d.frames.is_empty());
+        assert_eq!(d.close, Some(CloseRequest::TooSlow));
+        assert_eq!(c.push(&f("1")), Pushed::Refused);
+        // Closing frames still go out.
+        assert_eq!(c.push_control(&f("bye")), Pushed::Queued);
+    }
+
+    #[test]
+    fn a_partly_written_frame_survives_an_overflow() {
+        let c = ConnHandle::new(1, 10, None);
+        c.push(&f("abcdef"));
+        c.lock().partial_head = true;
+        c.push(&f("1234"));
+        c.push(&f("x"));
+        let d = c.drain();
+        assert_eq!(d.frames, VecDeque::from([f("abcdef")]));
+        assert_eq!(d.close, Some(CloseRequest::TooSlow));
+    }
+
+    #[test]
+    fn taking_the_batch_resets_the_byte_count_and_marks_writing() {
+        let c = ConnHandle::new(1, 10, None);
+        assert_eq!(c.push(&f("1234567890")), Pushed::Queued);
+        let mut batch = VecDeque::new();
+        c.take_batch(&mut batch);
+        assert_eq!(batch.len(), 1);
+        assert!(c.lock().writing);
+        assert_eq!(c.push(&f("1234567890")), Pushed::Queued);
+        batch.clear();
+        c.take_batch(&mut batch);
+        batch.clear();
+        c.take_batch(&mut batch);
+        assert!(!c.lock().writing, "an empty take ends the task's turn");
     }
 
     #[test]
     fn first_close_wins() {
-        let c = ConnHandle::new(1, 10);
+        let c = ConnHandle::new(1, 10, None);
         c.close(CloseRequest::CloseOnly);
         c.close(CloseRequest::TooSlow);
         assert_eq!(c.drain().close, Some(CloseRequest::CloseOnly));
@@ -224,14 +370,14 @@ mod tests {
 
     #[test]
     fn confirm_waits_for_every_stream_and_the_end() {
-        let c = Arc::new(ConnHandle::new(1, 100));
-        let p = PendingConfirm::new(2, c.clone(), Frame::from_static("ok"));
+        let c = Arc::new(ConnHandle::new(1, 100, None));
+        let p = PendingConfirm::new(2, c.clone(), f("ok"));
         p.ready();
         p.ready();
         assert!(c.drain().frames.is_empty());
         p.ready();
         assert_eq!(c.drain().frames.len(), 1);
-        let p = PendingConfirm::new(0, c.clone(), Frame::from_static("ok"));
+        let p = PendingConfirm::new(0, c.clone(), f("ok"));
         p.cancel();
         p.ready();
         assert!(c.drain().frames.is_empty());
@@ -239,12 +385,48 @@ mod tests {
 
     #[tokio::test]
     async fn a_push_wakes_the_task_once() {
-        let c = ConnHandle::new(1, 100);
-        c.push(Frame::from_static("a"));
-        c.push(Frame::from_static("b"));
+        let c = ConnHandle::new(1, 100, None);
+        c.push(&f("a"));
+        c.push(&f("b"));
         tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
             .await
             .unwrap();
         assert_eq!(c.drain().frames.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn pushes_go_straight_to_an_idle_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let c = ConnHandle::new(1, 1 << 20, Some(Arc::new(server)));
+        assert_eq!(c.push(&f("hello")), Pushed::Written);
+        // While the task owns the write side, frames queue behind it.
+        c.lock().writing = true;
+        assert_eq!(c.push(&f("later")), Pushed::Queued);
+        let mut buf = [0u8; 5];
+        client.readable().await.unwrap();
+        assert_eq!(client.try_read(&mut buf).unwrap(), 5);
+        assert_eq!(&buf, b"hello");
+    }
+
+    #[tokio::test]
+    async fn write_frames_handles_many_frames_and_short_writes() {
+        let (mut a, mut b) = tokio::io::duplex(7);
+        let mut frames: VecDeque<Frame> = (0..100).map(|i| Bytes::from(format!("<{i}>"))).collect();
+        let expected: String = (0..100).map(|i| format!("<{i}>")).collect();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        write_frames(&mut a, &mut frames).await.unwrap();
+        drop(a);
+        assert!(frames.is_empty());
+        assert_eq!(String::from_utf8(reader.await.unwrap()).unwrap(), expected);
     }
 }

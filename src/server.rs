@@ -23,9 +23,9 @@ use tracing::{error, info, warn};
 use crate::broker::Broker;
 use crate::broker::redis::RedisBroker;
 use crate::config::{BrokerSettings, Settings};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Peer};
 use crate::hub::{Hub, HubOptions, Registry};
-use crate::outbox::Frame;
+use crate::io::CableIo;
 use crate::protocol::outgoing;
 use crate::session::SessionContext;
 use crate::stats::Stats;
@@ -157,7 +157,13 @@ fn serve_http(
     let stats = state.sessions.stats.clone();
     let handshake_timeout = state.settings.limits.handshake_timeout;
     tasks.spawn(async move {
-        let service = service_fn(move |req| http::handle(req, state.clone(), peer));
+        let (io, tcp, attachment) = CableIo::new(tcp);
+        let link = Peer {
+            addr: peer,
+            tcp,
+            attachment,
+        };
+        let service = service_fn(move |req| http::handle(req, state.clone(), link.clone()));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(handshake_timeout)
@@ -165,7 +171,7 @@ fn serve_http(
             // anyway, so heads over 16 KiB are answered 431 by hyper itself.
             .max_buf_size(16 * 1024)
             .auto_date_header(false)
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         tokio::pin!(conn);
         tokio::select! {
@@ -209,9 +215,9 @@ async fn ping_forever(registry: Arc<Registry>, every: Duration, stop: Cancellati
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let frame = Frame::from(outgoing::ping(now));
+        let frame = outgoing::text_frame(&outgoing::ping(now));
         registry.for_each(|conn| {
-            conn.push(frame.clone());
+            conn.push(&frame);
         });
     }
 }

@@ -22,6 +22,7 @@ use hyper_tungstenite::tungstenite::Error as WsError;
 use hyper_tungstenite::tungstenite::Message;
 use hyper_tungstenite::tungstenite::protocol::CloseFrame;
 use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio::io::AsyncWrite;
 use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, Identity};
@@ -29,7 +30,7 @@ use crate::broker::Broker;
 use crate::channels::{Action, ChannelRegistry, ChannelSpec, INTERNAL_STREAM_PREFIX};
 use crate::config::{Limits, ProtocolSettings};
 use crate::hub::{Hub, Registry};
-use crate::outbox::{CloseRequest, ConnHandle, Frame, PendingConfirm};
+use crate::outbox::{self, CloseRequest, ConnHandle, Frame, PendingConfirm};
 use crate::protocol::incoming::{self, Command, CommandError};
 use crate::protocol::json::{self, Value};
 use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
@@ -164,59 +165,57 @@ enum End {
     WriteTimeout,
 }
 
-/// Runs a connection whose upgrade already happened. `auth` is the outcome of checking the
-/// upgrade request; a refusal gets Rails' unauthorized disconnect and close.
+/// Runs a connection whose upgrade already happened. `ws` reads frames (and carries
+/// tungstenite's control replies, which reach `conn`'s queue through [`crate::io`]); `out`
+/// is the socket's write side, on which the task writes whatever `conn` had to queue.
+/// `auth` is the outcome of checking the upgrade request; a refusal gets Rails'
+/// unauthorized disconnect and close.
 ///
 /// Not an `async fn`: the session is built before the future exists, so the future stores
 /// it once (an `async fn` would also keep its arguments, doubling the per-connection size).
-pub fn run<S>(
+pub fn run<S, W>(
     ws: S,
+    out: W,
     ctx: Arc<SessionContext>,
-    id: u64,
+    conn: Arc<ConnHandle>,
     auth: Result<Identity, AuthError>,
 ) -> impl std::future::Future<Output = ()>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+    W: AsyncWrite + Unpin,
 {
     use futures_util::future::Either;
+    let mut session = Session {
+        ws,
+        out,
+        conn,
+        rate: RateLimit::new(ctx.limits.max_commands_per_second),
+        ctx,
+        identity: Identity::default(),
+        subscriptions: HashMap::new(),
+        internal_stream: None,
+        registered: false,
+        batch: VecDeque::new(),
+        read_waker: Waker::noop().clone(),
+        read_signal: Arc::new(ReadSignal {
+            ready: AtomicBool::new(true),
+            task: futures_util::task::AtomicWaker::new(),
+        }),
+    };
     match auth {
-        Err(cause) => Either::Left(refuse(ws, ctx, cause)),
+        // Boxed: refusals are rare, and an unboxed arm would size every connection's future.
+        Err(cause) => Either::Left(Box::pin(async move { session.refuse(cause).await })),
         Ok(identity) => {
-            let mut session = Session {
-                ws,
-                conn: Arc::new(ConnHandle::new(id, ctx.limits.max_outbound_bytes)),
-                rate: RateLimit::new(ctx.limits.max_commands_per_second),
-                ctx,
-                identity,
-                subscriptions: HashMap::new(),
-                internal_stream: None,
-                registered: false,
-                batch: VecDeque::new(),
-                read_waker: Waker::noop().clone(),
-                read_signal: Arc::new(ReadSignal {
-                    ready: AtomicBool::new(true),
-                    task: futures_util::task::AtomicWaker::new(),
-                }),
-            };
+            session.identity = identity;
             session.read_waker = Waker::from(session.read_signal.clone());
             Either::Right(async move { session.serve().await })
         }
     }
 }
 
-/// Rails' answer to a failed `connect`: the unauthorized disconnect, then close 1000.
-async fn refuse<S>(mut ws: S, ctx: Arc<SessionContext>, cause: AuthError)
-where
-    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
-    ctx.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
-    info!(cause = %cause, "An unauthorized connection attempt was rejected");
-    let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
-    close_politely(&mut ws, Some(Frame::from(frame)), ctx.limits.write_timeout).await;
-}
-
-struct Session<S> {
+struct Session<S, W> {
     ws: S,
+    out: W,
     ctx: Arc<SessionContext>,
     conn: Arc<ConnHandle>,
     identity: Identity,
@@ -298,13 +297,22 @@ impl RateLimit {
     }
 }
 
-impl<S> Session<S>
+impl<S, W> Session<S, W>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+    W: AsyncWrite + Unpin,
 {
+    /// Rails' answer to a failed `connect`: the unauthorized disconnect, then close 1000.
+    async fn refuse(&mut self, cause: AuthError) {
+        self.ctx.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+        info!(cause = %cause, "An unauthorized connection attempt was rejected");
+        let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
+        self.close_politely(Some(frame)).await;
+    }
+
     async fn serve(&mut self) {
-        self.batch.push_back(Frame::from_static(outgoing::WELCOME));
-        if self.write().await.is_err() {
+        self.conn.push(&outgoing::text_frame(outgoing::WELCOME));
+        if self.flush().await.is_err() {
             return;
         }
         self.register();
@@ -314,7 +322,7 @@ where
             End::Requested(request) => {
                 let frame = match &request {
                     CloseRequest::Disconnect { reason, reconnect } => {
-                        Some(Frame::from(outgoing::disconnect(*reason, reconnect)))
+                        Some(outgoing::disconnect(*reason, reconnect))
                     }
                     CloseRequest::CloseOnly => None,
                     CloseRequest::TooSlow => {
@@ -326,20 +334,12 @@ where
                             limit = self.ctx.limits.max_outbound_bytes,
                             "client too slow: outbound queue full, disconnecting"
                         );
-                        Some(Frame::from(outgoing::disconnect(
-                            DisconnectReason::TooSlow,
-                            "true",
-                        )))
+                        Some(outgoing::disconnect(DisconnectReason::TooSlow, "true"))
                     }
                 };
                 // Cold paths are boxed so the connection's future stays small: it lives as
                 // long as the connection, so every byte is multiplied by the client count.
-                Box::pin(close_politely(
-                    &mut self.ws,
-                    frame,
-                    self.ctx.limits.write_timeout,
-                ))
-                .await;
+                Box::pin(self.close_politely(frame)).await;
             }
             End::Violation(code, reason) => {
                 info!(code = u16::from(code), "failing the connection: {reason}");
@@ -348,7 +348,11 @@ where
                     code,
                     reason: reason.into(),
                 }));
-                let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, self.ws.send(close))).await;
+                Box::pin(async {
+                    let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(close)).await;
+                    let _ = self.flush().await;
+                })
+                .await;
             }
             End::WriteTimeout => {
                 // A peer that stopped reading: its queue has usually overflowed by now too.
@@ -393,17 +397,11 @@ where
                 std::future::poll_fn(|cx| self.poll_event(cx, woken.as_mut())).await
             };
             match event {
-                Event::Outbound => {
-                    let close = conn.drain_into(&mut self.batch);
-                    if !self.batch.is_empty()
-                        && let Err(end) = self.write().await
-                    {
-                        return end;
-                    }
-                    if let Some(request) = close {
-                        return End::Requested(request);
-                    }
-                }
+                Event::Outbound => match self.flush().await {
+                    Err(end) => return end,
+                    Ok(Some(request)) => return End::Requested(request),
+                    Ok(None) => {}
+                },
                 Event::Inbound(None) => return End::PeerGone,
                 Event::Inbound(Some(Ok(message))) => {
                     if let Err(end) = self.on_message(message).await {
@@ -454,40 +452,62 @@ where
         }
     }
 
-    /// Writes `self.batch` in one go and flushes once, within the write timeout.
-    async fn write(&mut self) -> Result<(), End> {
-        let count = self.batch.len() as u64;
-        let write_timeout = self.ctx.limits.write_timeout;
-        let outcome = {
-            let ws = &mut self.ws;
-            let frames = &mut self.batch;
-            let batch = async move {
-                for frame in frames.drain(..) {
-                    ws.feed(Message::Text(frame)).await?;
+    /// Writes whatever the outbox had to queue, with vectored writes, until it is empty;
+    /// then producers write to the socket directly again. Each write that cannot complete
+    /// at once is bounded by the write timeout. Returns the close request, if any.
+    async fn flush(&mut self) -> Result<Option<CloseRequest>, End> {
+        loop {
+            let close = self.conn.take_batch(&mut self.batch);
+            if self.batch.is_empty() {
+                // A burst may have grown the buffer; an idle connection should not keep it.
+                if self.batch.capacity() > 64 {
+                    self.batch.shrink_to(8);
                 }
-                ws.flush().await
+                return Ok(close);
+            }
+            let count = self.batch.len() as u64;
+            let write_timeout = self.ctx.limits.write_timeout;
+            let outcome = {
+                let batch = outbox::write_frames(&mut self.out, &mut self.batch);
+                let mut batch = std::pin::pin!(batch);
+                // Nearly every write completes at once; only a write that has to wait gets a
+                // timer (boxed, so the connection's future does not carry one while idle).
+                match futures_util::FutureExt::now_or_never(batch.as_mut()) {
+                    Some(done) => Ok(done),
+                    None => Box::pin(tokio::time::timeout(write_timeout, batch)).await,
+                }
             };
-            let mut batch = std::pin::pin!(batch);
-            // Nearly every write completes at once; only a write that has to wait gets a
-            // timer (boxed, so the connection's future does not carry one while idle).
-            match futures_util::FutureExt::now_or_never(batch.as_mut()) {
-                Some(done) => Ok(done),
-                None => Box::pin(tokio::time::timeout(write_timeout, batch)).await,
+            self.batch.clear();
+            match outcome {
+                Ok(Ok(())) => self.ctx.stats.frames_delivered.add(self.conn.id, count),
+                Ok(Err(_)) => return Err(End::PeerGone),
+                Err(_) => return Err(End::WriteTimeout),
             }
-        };
-        // A burst may have grown the buffer; an idle connection should not keep it.
-        self.batch.clear();
-        if self.batch.capacity() > 64 {
-            self.batch.shrink_to(8);
         }
-        match outcome {
-            Ok(Ok(())) => {
-                self.ctx.stats.frames_delivered.add(self.conn.id, count);
-                Ok(())
-            }
-            Ok(Err(_)) => Err(End::PeerGone),
-            Err(_) => Err(End::WriteTimeout),
+    }
+
+    /// Sends an optional last frame, then close 1000, then waits briefly for the client's
+    /// close so the closing handshake completes as Rails' does.
+    async fn close_politely(&mut self, last: Option<String>) {
+        if let Some(text) = last {
+            self.conn.push_control(&outgoing::text_frame(&text));
         }
+        // Through tungstenite, so it knows the close is ours and will not echo the client's;
+        // its bytes reach the outbox after the frame above.
+        let close = Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        }));
+        if !matches!(
+            tokio::time::timeout(self.ctx.limits.write_timeout, self.ws.send(close)).await,
+            Ok(Ok(()))
+        ) || self.flush().await.is_err()
+        {
+            return;
+        }
+        let ws = &mut self.ws;
+        let drain = async { while let Some(Ok(_)) = ws.next().await {} };
+        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), End> {
@@ -521,10 +541,17 @@ where
                 Ok(())
             }
             // tungstenite queued the pong (or the close reply); send it now.
-            Message::Ping(_) => self.ws.flush().await.map_err(|_| End::PeerGone),
+            Message::Ping(_) => {
+                self.ws.flush().await.map_err(|_| End::PeerGone)?;
+                self.flush().await.map(|_| ())
+            }
             Message::Pong(_) | Message::Frame(_) => Ok(()),
             Message::Close(_) => {
-                let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, self.ws.flush())).await;
+                Box::pin(async {
+                    let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                    let _ = self.flush().await;
+                })
+                .await;
                 Err(End::PeerGone)
             }
         }
@@ -573,7 +600,8 @@ where
         let Some(channel) = self.ctx.channels.get(&channel_ref.channel).cloned() else {
             info!(channel = %clip(&channel_ref.channel), "Subscription class not found");
             if self.ctx.protocol.reject_unknown_channels {
-                self.conn.push(Frame::from(outgoing::reject(&escaped)));
+                self.conn
+                    .push(&outgoing::text_frame(&outgoing::reject(&escaped)));
             }
             return;
         };
@@ -587,14 +615,16 @@ where
                 channel = %channel.name,
                 "subscription rejected: limits.max_subscriptions_per_connection reached"
             );
-            self.conn.push(Frame::from(outgoing::reject(&escaped)));
+            self.conn
+                .push(&outgoing::text_frame(&outgoing::reject(&escaped)));
             return;
         }
         let streams = match channel.decide(&self.identity, &channel_ref.params) {
             Ok(streams) => streams,
             Err(rejection) => {
                 info!(channel = %channel.name, cause = %rejection, "subscription rejected");
-                self.conn.push(Frame::from(outgoing::reject(&escaped)));
+                self.conn
+                    .push(&outgoing::text_frame(&outgoing::reject(&escaped)));
                 return;
             }
         };
@@ -602,7 +632,7 @@ where
         let pending = Arc::new(PendingConfirm::new(
             streams.len(),
             self.conn.clone(),
-            Frame::from(outgoing::confirm(&escaped)),
+            outgoing::text_frame(&outgoing::confirm(&escaped)),
         ));
         for stream in streams.iter() {
             self.ctx
@@ -673,8 +703,10 @@ where
         match effect {
             Action::Transmit => {
                 let message = String::from_utf8(encoded).unwrap_or_default();
-                self.conn
-                    .push(Frame::from(outgoing::message(&sub.identifier, &message)));
+                self.conn.push(&outgoing::text_frame(&outgoing::message(
+                    &sub.identifier,
+                    &message,
+                )));
             }
             Action::BroadcastTo(template) => {
                 let params = sub.params.as_ref().unwrap_or(&Value::Null);
@@ -691,7 +723,7 @@ where
     }
 }
 
-impl<S> Drop for Session<S> {
+impl<S, W> Drop for Session<S, W> {
     /// Runs on every exit, panics included, so the hub and registry never keep a dead
     /// connection.
     fn drop(&mut self) {
@@ -755,29 +787,6 @@ fn violation(error: &WsError) -> Option<(CloseCode, String)> {
     }
 }
 
-/// Sends an optional last frame, then close 1000, then waits briefly for the client's
-/// close so the closing handshake completes as Rails' does.
-async fn close_politely<S>(ws: &mut S, last: Option<Frame>, write_timeout: Duration)
-where
-    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
-    let send = async {
-        if let Some(frame) = last {
-            ws.feed(Message::Text(frame)).await?;
-        }
-        ws.send(Message::Close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        })))
-        .await
-    };
-    if !matches!(tokio::time::timeout(write_timeout, send).await, Ok(Ok(()))) {
-        return;
-    }
-    let drain = async { while let Some(Ok(_)) = ws.next().await {} };
-    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
-}
-
 fn clip(text: &str) -> &str {
     if text.len() <= LOG_TEXT_MAX {
         return text;
@@ -801,7 +810,6 @@ mod tests {
     /// A transport that plays a script of client frames, then blows up.
     struct Bomb {
         script: VecDeque<Message>,
-        written: Arc<std::sync::Mutex<Vec<String>>>,
     }
 
     impl Stream for Bomb {
@@ -819,10 +827,7 @@ mod tests {
         fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
             Poll::Ready(Ok(()))
         }
-        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
-            if let Message::Text(t) = item {
-                self.written.lock().unwrap().push(t.as_str().to_string());
-            }
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), WsError> {
             Ok(())
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
@@ -876,6 +881,27 @@ mod tests {
         ))
     }
 
+    /// Collects what the session writes to its socket.
+    #[derive(Clone, Default)]
+    struct Wire(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl AsyncWrite for Wire {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_connection_is_contained_and_cleaned_up() {
         let ctx = context();
@@ -883,20 +909,24 @@ mod tests {
             connection_identifier: "user-1".into(),
             ..Identity::default()
         };
-        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
         let bomb = Bomb {
             script: VecDeque::from([Message::Text(
                 r#"{"command":"subscribe","identifier":"{\"channel\":\"Chat\",\"room\":\"1\"}"}"#
                     .into(),
             )]),
-            written: written.clone(),
         };
-        let task = tokio::spawn(run(bomb, ctx.clone(), 1, Ok(identity)));
+        let wire = Wire::default();
+        let conn = Arc::new(ConnHandle::new(1, 1 << 20, None));
+        let task = tokio::spawn(run(bomb, wire.clone(), ctx.clone(), conn, Ok(identity)));
         let outcome = task.await;
         assert!(outcome.unwrap_err().is_panic(), "the task panicked");
         // The runtime (and so the process) is fine, and nothing of the dead connection is
         // left in the hub, the registry or the counters.
-        assert_eq!(written.lock().unwrap()[0], r#"{"type":"welcome"}"#);
+        let written = wire.0.lock().unwrap().clone();
+        assert_eq!(
+            outgoing::text_payload(&written[..20]),
+            Some(outgoing::WELCOME)
+        );
         assert!(ctx.registry.is_empty());
         assert_eq!(ctx.hub.stream_count(), 0);
         assert_eq!(ctx.stats.connections.load(Ordering::Relaxed), 0);
@@ -904,11 +934,12 @@ mod tests {
         assert!(tokio::spawn(async { 1 + 1 }).await.is_ok());
     }
 }
+
 #[cfg(test)]
 mod size_budget {
     use super::*;
 
-    fn future_size<A, B, C, D, F: std::future::Future>(_: impl Fn(A, B, C, D) -> F) -> usize {
+    fn future_size<A, B, C, D, E, F: std::future::Future>(_: impl Fn(A, B, C, D, E) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 
@@ -917,7 +948,7 @@ mod size_budget {
     #[test]
     fn a_connection_future_stays_small() {
         type Ws = hyper_tungstenite::HyperWebsocketStream;
-        let size = future_size(run::<Ws>);
+        let size = future_size(run::<Ws, crate::io::SocketWriter>);
         assert!(size <= 1100, "session future is {size} bytes (budget 1100)");
     }
 }

@@ -234,6 +234,15 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
     v.get("address")?.as_str()?.parse().ok()
 }
 
+/// A TCP port free on every address (for servers that bind 0.0.0.0).
+pub fn free_port_any() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A free TCP port on loopback (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

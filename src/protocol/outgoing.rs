@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::json;
 
 /// An identifier as a ready-to-splice JSON string literal (quotes included).
@@ -103,6 +105,50 @@ pub fn disconnect(reason: DisconnectReason, reconnect: &str) -> String {
     )
 }
 
+/// One final, unmasked text frame carrying `payload`, as a server sends it (RFC 6455 §5.2):
+/// `0x81`, the length (7 bits, or 126 + u16, or 127 + u64), the bytes.
+pub fn text_frame(payload: &str) -> Bytes {
+    let len = payload.len();
+    let mut out = Vec::with_capacity(len + 10);
+    out.push(0x81);
+    match len {
+        0..=125 => out.push(len as u8),
+        126..=0xffff => {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload.as_bytes());
+    Bytes::from(out)
+}
+
+/// The text carried by a frame [`text_frame`] made; `None` for anything else.
+pub fn text_payload(frame: &[u8]) -> Option<&str> {
+    let (&first, rest) = frame.split_first()?;
+    let (&len7, rest) = rest.split_first()?;
+    if first != 0x81 || len7 & 0x80 != 0 {
+        return None;
+    }
+    let (len, body) = match len7 {
+        126 => (
+            usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            &rest[2..],
+        ),
+        127 => (
+            usize::try_from(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)).ok()?,
+            &rest[8..],
+        ),
+        n => (usize::from(n), rest),
+    };
+    std::str::from_utf8(body.get(..len)?)
+        .ok()
+        .filter(|_| body.len() == len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +182,28 @@ mod tests {
             disconnect(DisconnectReason::Unspecified, "true"),
             r#"{"type":"disconnect","reason":null,"reconnect":true}"#
         );
+    }
+
+    #[test]
+    fn text_frames_use_rails_length_encodings() {
+        assert_eq!(&text_frame(WELCOME)[..2], &[0x81, 18]);
+        for len in [0, 125, 126, 65535, 65536] {
+            let payload = "x".repeat(len);
+            let frame = text_frame(&payload);
+            assert_eq!(text_payload(&frame), Some(payload.as_str()), "{len}");
+            let header = frame.len() - len;
+            assert_eq!(
+                header,
+                if len < 126 {
+                    2
+                } else if len < 65536 {
+                    4
+                } else {
+                    10
+                }
+            );
+        }
+        assert_eq!(text_payload(&[0x82, 0]), None);
     }
 
     #[test]

@@ -139,6 +139,10 @@ impl State {
 
 struct Ctx {
     cfg: WorkerConfig,
+    /// Per stream: the identifier as a JSON string literal, and the frame prefix
+    /// `{"identifier":"…","message":`, shared by every connection on the stream (one hot
+    /// copy rather than one cold copy per connection).
+    ids: Vec<(Rc<str>, Rc<[u8]>)>,
     targets: Vec<(SocketAddr, String, String)>,
     tokens: Vec<String>,
     state: RefCell<State>,
@@ -220,7 +224,15 @@ async fn run(cfg: WorkerConfig) {
         active: vec![0; cfg.streams.max(1) as usize],
         ..State::default()
     };
+    let ids = (0..cfg.streams.max(1))
+        .map(|stream| {
+            let id_json = wire::json_string(&wire::identifier(&cfg.channel, stream));
+            let prefix = format!("{{\"identifier\":{id_json},\"message\":").into_bytes();
+            (Rc::from(id_json), Rc::from(prefix))
+        })
+        .collect();
     let ctx = Rc::new(Ctx {
+        ids,
         sem: Semaphore::new(cfg.concurrency.max(1)),
         cfg,
         targets,
@@ -549,7 +561,7 @@ fn done_one(ctx: &Ctx, st: &mut State) {
     }
 }
 
-type Established = (TcpStream, RBuf, Vec<u8>);
+type Established = (TcpStream, RBuf, Rc<[u8]>);
 
 async fn establish(
     ctx: &Ctx,
@@ -605,9 +617,7 @@ async fn establish(
     }
     rb.start += head_end + 4;
 
-    let identifier = wire::identifier(&ctx.cfg.channel, stream);
-    let id_json = wire::json_string(&identifier);
-    let prefix = format!("{{\"identifier\":{id_json},\"message\":").into_bytes();
+    let (id_json, prefix) = ctx.ids[stream as usize].clone();
     let key = (i as u32 ^ 0x5a5a_5a5a).to_le_bytes();
     let mut subscribed = false;
     let mut need = 0;

@@ -40,7 +40,7 @@ fn bounds(idx: usize) -> (u64, u64) {
         let k = idx - LINEAR;
         let shift = k / SUB + 1;
         let lo = (k % SUB + SUB) << shift;
-        (lo, lo + (1u64 << shift) - 1)
+        (lo, lo + ((1u64 << shift) - 1))
     }
 }
 

@@ -38,7 +38,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run one benchmark: connect, subscribe, publish, measure, write JSON.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// The raw floor server (one write per client per broadcast).
     Floor(floor::FloorArgs),
     /// Combine result files into a table, a JSON document and an SVG chart.
@@ -53,6 +53,11 @@ enum Cmd {
     },
     /// Print a free loopback TCP port.
     FreePort,
+    /// Write a JSON object of KEY=VALUE pairs (numbers stay numbers) to a file.
+    Record {
+        out: std::path::PathBuf,
+        pairs: Vec<String>,
+    },
     /// Check the histogram and wire helpers.
     Selftest,
     /// Internal: one client process (spawned by `run`).
@@ -63,7 +68,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Run(a) => run::main(a),
+        Cmd::Run(a) => run::main(*a),
         Cmd::Floor(a) => floor::main(a),
         Cmd::Report(a) => report::main(a),
         Cmd::Worker { config } => client::main(&config),
@@ -80,6 +85,24 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("cable-bench: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Record { out, pairs } => {
+            let mut m = serde_json::Map::new();
+            for p in pairs {
+                let (k, v) = p.split_once('=').unwrap_or((p.as_str(), ""));
+                let value = match v.parse::<f64>() {
+                    Ok(_) => serde_json::from_str(v).unwrap_or_else(|_| v.into()),
+                    Err(_) => serde_json::Value::String(v.to_string()),
+                };
+                m.insert(k.to_string(), value);
+            }
+            match std::fs::write(&out, format!("{:#}\n", serde_json::Value::Object(m))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cable-bench record: {}: {e}", out.display());
                     ExitCode::from(1)
                 }
             }

@@ -84,3 +84,32 @@ pub(crate) fn sockstat_tcp() -> Option<(u64, u64)> {
 pub(crate) fn self_cpu_secs() -> f64 {
     cpu_secs(std::process::id()).unwrap_or(0.0)
 }
+
+/// A `TcpExt:` counter from `/proc/net/netstat` (box-wide), e.g. `ListenOverflows`.
+pub(crate) fn tcp_ext(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = s.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let values: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let i = names.iter().position(|n| *n == key)?;
+    values.get(i)?.parse().ok()
+}
+
+/// Box-wide CPU seconds from `/proc/stat`: (busy, total) summed over all CPUs. Busy is
+/// everything but idle and iowait.
+pub(crate) fn box_cpu_secs() -> (f64, f64) {
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return (0.0, 0.0);
+    };
+    let Some(line) = s.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    ((total - idle) / clk_tck(), total / clk_tck())
+}

@@ -188,10 +188,15 @@ fn report(a: &ReportArgs) -> Result<String, String> {
         if v["cable_bench"].is_null() {
             continue;
         }
+        let text = |x: &Value| match x {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
         let key = (
-            v["scenario"].as_str().unwrap_or("").to_string(),
-            v["variant"].as_str().unwrap_or("").to_string(),
-            v["target"].as_str().unwrap_or("").to_string(),
+            text(&v["scenario"]),
+            text(&v["variant"]),
+            text(&v["target"]),
         );
         runs.by.entry(key).or_default().push(v.clone());
         all.push(v);
@@ -231,9 +236,9 @@ fn r1(runs: &Runs, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| subscribers | server | per-recipient p50 / p99 / max ms | last-recipient p50 / p99 / max ms | delivered / lost | server CPU µs/delivery | client CPU µs/delivery | last p99 vs floor | Action Cable ÷ ferrocable (last p99 / per p50) |"
+        "| subscribers | server | per-recipient p50 / p99 / max ms | last-recipient p50 / p99 / max ms | delivered / lost | server CPU µs/delivery | client CPU µs/delivery | client / other CPU % | last p99 vs floor | Action Cable ÷ ferrocable (last p99 / per p50) |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         let floor_p99 = runs
             .get("R1", v, "floor")
@@ -245,12 +250,25 @@ fn r1(runs: &Runs, md: &mut String) {
         for t in TARGETS {
             let r = runs.get("R1", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
+                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | | |", label(t));
                 continue;
             }
             let Some(w) = r.and_then(|r| window(r, "measure")) else {
                 continue;
             };
+            if f(&w["delivered"]).unwrap_or(0.0) == 0.0 {
+                let _ = writeln!(
+                    md,
+                    "| {v} | {} | nothing delivered within the {} s drain (backlog from warm-up) | | 0 / {} | | | | | |",
+                    label(t),
+                    num(
+                        &r.map_or(Value::Null, |r| r["params"]["drain_timeout_s"].clone()),
+                        0
+                    ),
+                    big(f(&w["expected"]).unwrap_or(0.0))
+                );
+                continue;
+            }
             let reps = runs.reps("R1", v, t);
             let vs_floor = if t == "floor" {
                 "1.0x".into()
@@ -259,7 +277,12 @@ fn r1(runs: &Runs, md: &mut String) {
             };
             let vs_fc = if t == "actioncable" {
                 format!(
-                    "{} / {}",
+                    "{}{} / {}",
+                    if f(&w["lost"]).unwrap_or(0.0) > 0.0 {
+                        "≥ "
+                    } else {
+                        ""
+                    },
                     ratio(
                         f(&w["last_recipient"]["p99_ms"]),
                         fc.and_then(|x| f(&x["last_recipient"]["p99_ms"]))
@@ -274,7 +297,7 @@ fn r1(runs: &Runs, md: &mut String) {
             };
             let _ = writeln!(
                 md,
-                "| {v} | {}{} | {} / {} / {} | {} / {} / {} | {} / {} | {} | {} | {} | {} |",
+                "| {v} | {}{} | {} / {} / {} | {} / {} / {} | {} / {} | {} | {} | {} / {}{} | {} | {} |",
                 label(t),
                 if reps > 1 {
                     format!(" (median of {reps})")
@@ -291,12 +314,27 @@ fn r1(runs: &Runs, md: &mut String) {
                 num(&w["lost"], 0),
                 num(&w["server_cpu_us_per_delivery"], 2),
                 num(&w["client_cpu_us_per_delivery"], 2),
+                num(&w["client_cpu_pct"], 0),
+                num(&w["unattributed_cpu_pct"], 0),
+                suspect(w),
                 vs_floor,
                 vs_fc
             );
         }
     }
     let _ = writeln!(md);
+}
+
+/// A mark for windows whose numbers the load generator or other load may have bent:
+/// clients above 80 % of their core, or more than 20 % of a core used by something else.
+fn suspect(w: &Value) -> &'static str {
+    let client = f(&w["client_cpu_pct"]).unwrap_or(0.0);
+    let other = f(&w["unattributed_cpu_pct"]).unwrap_or(0.0);
+    if client > 80.0 || other > 20.0 {
+        " ⚠"
+    } else {
+        ""
+    }
 }
 
 fn r2(runs: &Runs, md: &mut String) {
@@ -310,14 +348,14 @@ fn r2(runs: &Runs, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| streams | server | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | server CPU µs/delivery there | stopped because |"
+        "| streams | server | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | server CPU µs/delivery there | server / client CPU % there | stopped because |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R2", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | |", label(t));
+                let _ = writeln!(md, "| {v} | {} | {why} | | | | | |", label(t));
                 continue;
             }
             let Some(r) = r else { continue };
@@ -330,23 +368,41 @@ fn r2(runs: &Runs, md: &mut String) {
                 big((subs / streams.max(1)) as f64)
             );
             if best.is_null() {
+                // Its lowest step already failed: show what that step cost.
+                let first = r["windows"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|w| w["kind"] == "measure"));
+                let us = first.and_then(|w| f(&w["server_cpu_us_per_delivery"]));
                 let _ = writeln!(
                     md,
-                    "| {desc} | {} | none passed | | | | {} |",
+                    "| {desc} | {} | none passed{} | | | {} | {} | {} |",
                     label(t),
+                    us.filter(|u| *u > 0.0).map_or(String::new(), |u| format!(
+                        " (one core at {u:.0} µs/delivery caps it near {}/s)",
+                        big(1e6 / u)
+                    )),
+                    us.map_or("–".into(), |u| format!("{u:.1}")),
+                    first.map_or("–".into(), |w| format!(
+                        "{} / {}{}",
+                        num(&w["server_cpu_pct"], 0),
+                        num(&w["client_cpu_pct"], 0),
+                        suspect(w)
+                    )),
                     r["sweep"]["stop"].as_str().unwrap_or("")
                 );
                 continue;
             }
             let _ = writeln!(
                 md,
-                "| {desc} | {} | {} | {} | {} / {} | {} | {} |",
+                "| {desc} | {} | {} | {} | {} / {} | {} | {} / {} | {} |",
                 label(t),
                 big(f(&best["deliveries_per_s"]).unwrap_or(0.0)),
-                num(&best["rate_per_s"], 0),
+                num(&best["rate_per_s"], 1),
                 num(&best["per_recipient"]["p99_ms"], 1),
                 num(&best["last_recipient"]["p99_ms"], 1),
                 num(&best["server_cpu_us_per_delivery"], 2),
+                num(&best["server_cpu_pct"], 0),
+                format!("{}{}", num(&best["client_cpu_pct"], 0), suspect(best)),
                 r["sweep"]["stop"].as_str().unwrap_or("")
             );
         }
@@ -416,14 +472,14 @@ fn r4(runs: &Runs, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| clients | server | concurrency | confirmed | confirmed per s | failures | to-confirm p50 / p99 / max ms | server CPU µs per connection |"
+        "| clients | server | concurrency | confirmed | confirmed per s | failures | to-confirm p50 / p99 / max ms | server CPU µs per connection | listen-queue overflows / SYN retransmits |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R4", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | |", label(t));
+                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
                 continue;
             }
             let Some(r) = r else { continue };
@@ -436,7 +492,7 @@ fn r4(runs: &Runs, md: &mut String) {
             });
             let _ = writeln!(
                 md,
-                "| {v} | {} | {} | {} | {} | {} {} | {} / {} / {} | {} |",
+                "| {v} | {} | {} | {} | {} | {} {} | {} / {} / {} | {} | {} / {} |",
                 label(t),
                 num(&c["concurrency"], 0),
                 num(&c["confirmed"], 0),
@@ -447,6 +503,8 @@ fn r4(runs: &Runs, md: &mut String) {
                 num(&c["to_confirm"]["p99_ms"], 1),
                 num(&c["to_confirm"]["max_ms"], 1),
                 num(&c["server_cpu_us_per_connection"], 0),
+                num(&c["listen_overflows"], 0),
+                num(&c["syn_retransmits"], 0),
             );
         }
     }
@@ -464,35 +522,42 @@ fn r5(runs: &Runs, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| subscribers | server | phase | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost (readers) | server RSS start → end MB | slow-client disconnects |"
+        "| subscribers | server | phase | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost (readers) | server RSS start → end MB | kernel TCP buffers start → end MB | slow-client disconnects |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R5", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | |", label(t));
+                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
                 continue;
             }
             let Some(r) = r else { continue };
             let slow_disc = r["server_stats"]
                 .as_array()
                 .and_then(|a| a.first())
-                .and_then(|s| s["slow_disconnects"].as_u64())
+                .and_then(|s| s["slow_client_disconnects"].as_u64())
                 .map_or("n/a".to_string(), |n| n.to_string());
-            for phase in ["baseline", "slow"] {
+            for phase in ["baseline", "slow", "burst-baseline", "burst-slow"] {
                 let Some(w) = named(r, &format!("r5-{phase}")) else {
                     continue;
                 };
-                let _ = writeln!(
-                    md,
-                    "| {v} | {} | {} | {} / {} | {} / {} | {} / {} | {:.1} → {:.1} | {} |",
-                    label(t),
-                    if phase == "baseline" {
+                let desc = format!(
+                    "{}, {}/s",
+                    if phase.ends_with("baseline") {
                         "all reading"
                     } else {
                         "1 % stopped"
                     },
+                    num(&w["rate_per_s"], 0)
+                );
+                let last_slow = phase == "burst-slow"
+                    || (phase == "slow" && named(r, "r5-burst-slow").is_none());
+                let _ = writeln!(
+                    md,
+                    "| {v} | {} | {} | {} / {} | {} / {} | {} / {} | {:.1} → {:.1} | {} → {} | {} |",
+                    label(t),
+                    desc,
                     num(&w["per_recipient"]["p50_ms"], 1),
                     num(&w["per_recipient"]["p99_ms"], 1),
                     num(&w["last_recipient"]["p50_ms"], 1),
@@ -501,11 +566,11 @@ fn r5(runs: &Runs, md: &mut String) {
                     num(&w["lost"], 0),
                     f(&w["server_rss_kb"]["start"]).unwrap_or(0.0) / 1024.0,
                     f(&w["server_rss_kb"]["end"]).unwrap_or(0.0) / 1024.0,
-                    if phase == "slow" {
-                        slow_disc.as_str()
-                    } else {
-                        ""
-                    },
+                    f(&w["tcp_mem_kb"]["start"])
+                        .map_or("–".into(), |x| format!("{:.1}", x / 1024.0)),
+                    f(&w["tcp_mem_kb"]["end"])
+                        .map_or("–".into(), |x| format!("{:.1}", x / 1024.0)),
+                    if last_slow { slow_disc.as_str() } else { "" },
                 );
             }
         }
@@ -675,18 +740,30 @@ fn targets(runs: &Runs, md: &mut String) -> Value {
         storm("actioncable").map_or("–".into(), big),
     );
     // Ratio on R1: the largest tier both servers ran, last-recipient p99.
+    // A tier where Action Cable delivered nothing has no latency to compare; where it lost
+    // deliveries the ratio is a lower bound (its survivors' latency).
     let mut r1_ratio: Option<(f64, String)> = None;
     for v in runs.variants("R1") {
-        let a = r1("actioncable", &v).and_then(|w| f(&w["last_recipient"]["p99_ms"]));
+        let ac = r1("actioncable", &v);
+        if ac.as_ref().and_then(|w| f(&w["delivered"])).unwrap_or(0.0) == 0.0 {
+            continue;
+        }
+        let lower = ac.as_ref().and_then(|w| f(&w["lost"])).unwrap_or(0.0) > 0.0;
+        let a = ac.as_ref().and_then(|w| f(&w["last_recipient"]["p99_ms"]));
         let b = r1("ferrocable", &v).and_then(|w| f(&w["last_recipient"]["p99_ms"]));
         if let (Some(a), Some(b)) = (a, b) {
             if b > 0.0 {
-                r1_ratio = Some((a / b, v.clone()));
+                let tag = if lower {
+                    format!("{v} (a lower bound: Action Cable lost deliveries there)")
+                } else {
+                    v.clone()
+                };
+                r1_ratio = Some((a / b, tag));
             }
         }
     }
     row(
-        "ratio vs Action Cable, R1 (last p99, largest common tier)",
+        "ratio vs Action Cable, R1 (last p99, largest tier where both delivered)",
         "≥ 10x",
         r1_ratio.as_ref().map(|x| x.0),
         r1_ratio
@@ -740,21 +817,31 @@ fn svg(runs: &Runs, env: &Value) -> String {
     let (left, right, top, bottom) = (70.0, 200.0, 40.0, 60.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
-    let mut points: Vec<(&str, u64, f64, f64)> = Vec::new();
+    let mut dead: Vec<(&str, u64)> = Vec::new();
+    let mut points: Vec<(&str, u64, f64, f64, bool)> = Vec::new();
     for v in runs.variants("R1") {
         let Ok(n) = v.parse::<u64>() else { continue };
         for t in TARGETS {
             if let Some(win) = runs.get("R1", &v, t).and_then(|r| window(r, "measure")) {
+                if f(&win["delivered"]).unwrap_or(0.0) == 0.0 {
+                    dead.push((t, n));
+                    continue;
+                }
+                let lossy = f(&win["lost"]).unwrap_or(0.0) > 0.0;
                 if let (Some(a), Some(b)) = (
                     f(&win["last_recipient"]["p99_ms"]),
                     f(&win["per_recipient"]["p50_ms"]),
                 ) {
-                    points.push((t, n, a.max(0.1), b.max(0.1)));
+                    points.push((t, n, a.max(0.1), b.max(0.1), lossy));
                 }
             }
         }
     }
-    let xs: Vec<f64> = points.iter().map(|p| p.1 as f64).collect();
+    let xs: Vec<f64> = points
+        .iter()
+        .map(|p| p.1 as f64)
+        .chain(dead.iter().map(|d| d.1 as f64))
+        .collect();
     let ys: Vec<f64> = points.iter().flat_map(|p| [p.2, p.3]).collect();
     let xmin = xs.iter().cloned().fold(f64::INFINITY, f64::min).min(1000.0) * 0.8;
     let xmax = xs.iter().cloned().fold(0.0, f64::max).max(20000.0) * 1.1;
@@ -808,7 +895,11 @@ fn svg(runs: &Runs, env: &Value) -> String {
         );
         d += 1.0;
     }
-    let mut tiers: Vec<u64> = points.iter().map(|p| p.1).collect();
+    let mut tiers: Vec<u64> = points
+        .iter()
+        .map(|p| p.1)
+        .chain(dead.iter().map(|d| d.1))
+        .collect();
     tiers.sort_unstable();
     tiers.dedup();
     for t in &tiers {
@@ -844,7 +935,8 @@ fn svg(runs: &Runs, env: &Value) -> String {
     );
     let mut ly = top + 10.0;
     for t in TARGETS {
-        let mut ser: Vec<&(&str, u64, f64, f64)> = points.iter().filter(|p| p.0 == t).collect();
+        let mut ser: Vec<&(&str, u64, f64, f64, bool)> =
+            points.iter().filter(|p| p.0 == t).collect();
         if ser.is_empty() {
             continue;
         }
@@ -867,12 +959,18 @@ fn svg(runs: &Runs, env: &Value) -> String {
                 let val = if idx == 2 { p.2 } else { p.3 };
                 let _ = writeln!(
                     s,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{c}"><title>{} {} subs: {:.1} ms</title></circle>"#,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{}" stroke="{c}" stroke-width="1.5"><title>{} {} subs: {:.1} ms{}</title></circle>"#,
                     x(p.1 as f64),
                     y(val),
+                    if p.4 { "white" } else { c },
                     label(t),
                     p.1,
-                    val
+                    val,
+                    if p.4 {
+                        " (some deliveries lost: latency of those delivered)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -901,6 +999,24 @@ fn svg(runs: &Runs, env: &Value) -> String {
         r##"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="#333333" stroke-width="2" stroke-dasharray="6,4"/><text x="{}" y="{}">per-recipient p50</text>"##,
         lx + 24.0,
         lx + 30.0,
+        ly + 4.0
+    );
+    for (k, (t, n)) in dead.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{}" font-size="11">✕ {}: nothing delivered in time</text>"#,
+            x(*n as f64),
+            top + 14.0 + 13.0 * k as f64,
+            color(t),
+            label(t)
+        );
+    }
+    ly += 20.0;
+    let _ = writeln!(
+        s,
+        r##"<circle cx="{:.1}" cy="{ly}" r="3.5" fill="white" stroke="#333333" stroke-width="1.5"/><text x="{:.1}" y="{:.1}">lost deliveries</text>"##,
+        left + pw + 27.0,
+        left + pw + 45.0,
         ly + 4.0
     );
     let envline = env["short"].as_str().unwrap_or("");

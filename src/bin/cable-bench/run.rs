@@ -445,7 +445,19 @@ struct Cpu {
     clients: f64,
     redis: f64,
     me: f64,
+    box_busy: f64,
     at: Instant,
+}
+
+/// Box CPU not attributed to the server, the clients, Redis or the publisher: other
+/// processes, plus interrupt time the kernel does not charge to a process.
+fn other_cpu_pct(c0: &Cpu, c1: &Cpu) -> f64 {
+    let wall = c1.at.duration_since(c0.at).as_secs_f64().max(1e-9);
+    let ours = (c1.server - c0.server)
+        + (c1.clients - c0.clients)
+        + (c1.redis - c0.redis)
+        + (c1.me - c0.me);
+    round3(((c1.box_busy - c0.box_busy) - ours).max(0.0) / wall * 100.0)
 }
 
 impl Bench {
@@ -455,6 +467,7 @@ impl Bench {
             clients: procfs::cpu_secs_all(&self.fleet.pids()),
             redis: self.a.redis_pid.and_then(procfs::cpu_secs).unwrap_or(0.0),
             me: procfs::self_cpu_secs(),
+            box_busy: procfs::box_cpu_secs().0,
             at: Instant::now(),
         }
     }
@@ -509,6 +522,7 @@ impl Bench {
         let w = self.next_w;
         self.next_w += 1;
         let active = self.active().await?;
+        let tcp_start = procfs::sockstat_tcp().map(|s| s.1 * 4);
         let rss_start = self.server_rss_kb();
         self.sampler.peak_rss_kb.set(rss_start);
         let c0 = self.cpu();
@@ -639,7 +653,12 @@ impl Bench {
             "client_cpu_us_per_delivery": per_delivery(cpu_clients),
             "redis_cpu_s": round3(c1.redis - c0.redis),
             "publisher_cpu_s": round3(c1.me - c0.me),
+            "box_busy_pct": round3((c1.box_busy - c0.box_busy) / wall * 100.0),
+            "unattributed_cpu_pct": other_cpu_pct(&c0, &c1),
             "server_rss_kb": {"start": rss_start, "end": rss_end, "peak": rss_peak},
+            // Box-wide memory in TCP socket buffers (sockstat "mem", 4 KiB pages): where a
+            // stalled reader's backlog sits before the server has to queue it itself.
+            "tcp_mem_kb": {"start": tcp_start, "end": procfs::sockstat_tcp().map(|s| s.1 * 4)},
             "client_closed_total": closed,
             "client_close_reasons": close_reasons,
             "pings_received_total": pings,
@@ -649,7 +668,7 @@ impl Bench {
         });
         if !self.a.quiet {
             eprintln!(
-                "  {name} ({rate}/s x {secs}s, {} broadcasts to {} subs): delivered {delivered}/{expected}, lost {lost}, dup {}, reord {reorders}; per-recipient p50/p99/max {}/{}/{} ms; last-recipient p50/p99/max {}/{}/{} ms; server {:.1} us/delivery ({:.0}% cpu), clients {:.1} us/delivery ({:.0}% cpu); RSS {} -> {} MB",
+                "  {name} ({rate}/s x {secs}s, {} broadcasts to {} subs): delivered {delivered}/{expected}, lost {lost}, dup {}, reord {reorders}; per-recipient p50/p99/max {}/{}/{} ms; last-recipient p50/p99/max {}/{}/{} ms; server {:.1} us/delivery ({:.0}% cpu), clients {:.1} us/delivery ({:.0}% cpu), other {:.0}% cpu; RSS {} -> {} MB",
                 g1 - g0,
                 active.iter().sum::<u64>(),
                 dups + excess,
@@ -663,6 +682,7 @@ impl Bench {
                 cpu_server / wall * 100.0,
                 per_delivery(cpu_clients),
                 cpu_clients / wall * 100.0,
+                other_cpu_pct(&c0, &c1),
                 rss_start / 1024,
                 rss_end / 1024,
             );
@@ -711,6 +731,7 @@ impl Bench {
             "sockstat_tcp": {"baseline_inuse": baseline["sockstat_tcp_inuse"], "inuse": sock_end.0, "mem_pages": sock_end.1},
             "server_cpu_s": round3(c1.server - c0.server),
             "client_cpu_s": round3(c1.clients - c0.clients),
+            "unattributed_cpu_pct": other_cpu_pct(&c0, &c1),
             "client_rss_kb": self.client_rss_kb(),
         });
         if !self.a.quiet {
@@ -883,6 +904,9 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
 
     // Connect phase.
     let c0 = b.cpu();
+    let overflows0 = procfs::tcp_ext("ListenOverflows").unwrap_or(0);
+    let drops0 = procfs::tcp_ext("ListenDrops").unwrap_or(0);
+    let retrans0 = procfs::tcp_ext("TCPSynRetrans").unwrap_or(0);
     let est = b
         .fleet
         .collect("established", Duration::from_secs_f64(a.connect_timeout))
@@ -953,10 +977,15 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
         "client_cpu_s": round3(c1.clients - c0.clients),
         "server_rss_kb": b.server_rss_kb(),
         "slab_kb": procfs::meminfo_kb("Slab").unwrap_or(0),
+        // Box-wide kernel counters: accept-queue overflows make clients retransmit their SYN
+        // after 1 s, which shows up as a 1 s step in to_confirm.
+        "listen_overflows": procfs::tcp_ext("ListenOverflows").unwrap_or(0).saturating_sub(overflows0),
+        "listen_drops": procfs::tcp_ext("ListenDrops").unwrap_or(0).saturating_sub(drops0),
+        "syn_retransmits": procfs::tcp_ext("TCPSynRetrans").unwrap_or(0).saturating_sub(retrans0),
     });
     if !a.quiet {
         eprintln!(
-            "  connect: {confirmed}/{} confirmed in {connect_secs:.1}s ({:.0}/s), to-confirm p50/p99 {}/{} ms, failed {failed} {:?}",
+            "  connect: {confirmed}/{} confirmed in {connect_secs:.1}s ({:.0}/s), to-confirm p50/p99 {}/{} ms, failed {failed} {:?}, listen overflows {}, SYN retransmits {}",
             a.clients,
             if connect_secs > 0.0 {
                 confirmed as f64 / connect_secs
@@ -965,7 +994,9 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
             },
             ms(connect_hist.quantile(0.5) as f64),
             ms(connect_hist.quantile(0.99) as f64),
-            failures
+            failures,
+            connect["listen_overflows"],
+            connect["syn_retransmits"]
         );
     }
 
@@ -1035,7 +1066,13 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
     let stats: Vec<Value> = a
         .stats_addr
         .iter()
-        .map(|addr| http_get(addr, "/stats").unwrap_or(Value::Null))
+        .map(|addr| {
+            let mut v = http_get(addr, "/stats").unwrap_or(Value::Null);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("identities");
+            }
+            v
+        })
         .collect();
     let ok = confirmed == a.clients && failed == 0 && all_delivered;
     let _ = std::fs::remove_dir_all(&tmp);
