@@ -55,9 +55,10 @@ impl AppState {
     /// Wraps the shared parts.
     pub fn new(settings: Arc<Settings>, sessions: Arc<SessionContext>) -> AppState {
         let mut ws_config = WebSocketConfig::default();
-        // tungstenite zero-fills its read buffer up to this size on every read, and keeps
-        // it: 128 KiB by default, i.e. 128 KiB per idle client (performance.md §4.1).
-        ws_config.read_buffer_size = 512;
+        // tungstenite allocates its read buffer up front, keeps it, and zero-fills it on every
+        // read: 128 KiB by default, i.e. 128 KiB per idle client (performance.md §4.1).
+        // Commands are ~100-200 bytes; a larger message just takes more reads.
+        ws_config.read_buffer_size = 256;
         // Frames are queued until our explicit flush, which batches a backlog into one write.
         ws_config.write_buffer_size = 64 * 1024;
         // Anything beyond one batch means the peer is not reading; the outbox limit and the
@@ -283,14 +284,17 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Resp
     }
     let out = SocketWriter(peer.tcp.clone());
     let span = tracing::info_span!("conn", id, identity = %identity);
+    // A combinator rather than an async block: the closure's captures are moved into the
+    // session future instead of being kept beside it for the connection's whole life.
+    let session = futures_util::FutureExt::then(websocket, move |upgraded| match upgraded {
+        Ok(ws) => futures_util::future::Either::Left(session::run(ws, out, ctx, conn, auth)),
+        Err(e) => {
+            tracing::debug!(cause = %e, "upgrade did not complete");
+            futures_util::future::Either::Right(std::future::ready(()))
+        }
+    });
     state.session_tasks.spawn(tracing::Instrument::instrument(
-        async move {
-            let _slot = slot;
-            match websocket.await {
-                Ok(ws) => session::run(ws, out, ctx, conn, auth).await,
-                Err(e) => tracing::debug!(cause = %e, "upgrade did not complete"),
-            }
-        },
+        futures_util::FutureExt::map(session, move |()| drop(slot)),
         span,
     ));
     response
@@ -323,7 +327,7 @@ fn health(state: &AppState) -> Response<Body> {
 fn stats(state: &AppState) -> Response<Body> {
     let ctx = &state.sessions;
     let s = &ctx.stats;
-    let (unique, top) = s.identities(100);
+    let (unique, top) = ctx.hub.identities(100);
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let body = serde_json::json!({
         "connections": s.connections.load(Ordering::Relaxed),

@@ -35,14 +35,17 @@ struct Group {
     members: HashMap<u64, Arc<ConnHandle>>,
 }
 
+// Vectors, not maps, for the small parts: a stream has a handful of distinct identifiers,
+// and an internal stream is one user's few connections. Every byte here exists once per
+// stream, and with remote disconnect on, once per identity.
 #[derive(Debug, Default)]
 struct StreamEntry {
     live: bool,
     waiters: Vec<Arc<PendingConfirm>>,
     /// Subscriptions by escaped identifier.
-    groups: HashMap<EscapedIdentifier, Group>,
+    groups: Vec<(EscapedIdentifier, Group)>,
     /// Connections listening for remote disconnects on this (internal) stream.
-    internal: HashMap<u64, Arc<ConnHandle>>,
+    internal: Vec<Arc<ConnHandle>>,
 }
 
 impl StreamEntry {
@@ -140,38 +143,51 @@ impl Hub {
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a subscriber; `pending` is told when the stream is live.
+    /// Adds a subscriber; `pending` is told when the stream is live. Returns the hub's own
+    /// copies of the stream name and identifier, so every subscriber shares one allocation.
     pub fn subscribe(
         &self,
-        stream: &Arc<str>,
+        stream: &str,
         identifier: &EscapedIdentifier,
         conn: &Arc<ConnHandle>,
         pending: &Arc<PendingConfirm>,
-    ) {
-        let ready_now = {
+    ) -> (Arc<str>, EscapedIdentifier) {
+        let (ready_now, shared) = {
             let mut shard = self.shard(stream);
-            let created = !shard.streams.contains_key(stream);
-            let entry = shard.streams.entry(stream.clone()).or_default();
-            if created && self.interest.is_none() {
-                entry.live = true;
-            }
-            entry
-                .groups
-                .entry(identifier.clone())
-                .or_default()
-                .members
-                .insert(conn.id, conn.clone());
+            let (key, entry) = match shard.streams.get_key_value(stream) {
+                Some((key, _)) => {
+                    let key = key.clone();
+                    let entry = shard.streams.get_mut(stream).expect("present");
+                    (key, entry)
+                }
+                None => {
+                    let key: Arc<str> = Arc::from(stream);
+                    if let Some(interest) = &self.interest {
+                        interest.mark(&key);
+                    }
+                    let entry = shard.streams.entry(key.clone()).or_default();
+                    entry.live = self.interest.is_none();
+                    (key, entry)
+                }
+            };
+            let group = match entry.groups.iter().position(|(id, _)| id == identifier) {
+                Some(i) => &mut entry.groups[i],
+                None => {
+                    entry.groups.push((identifier.clone(), Group::default()));
+                    entry.groups.last_mut().expect("pushed")
+                }
+            };
+            group.1.members.insert(conn.id, conn.clone());
+            let shared = (key, group.0.clone());
             if !entry.live {
                 entry.waiters.push(pending.clone());
             }
-            if created && let Some(interest) = &self.interest {
-                interest.mark(stream);
-            }
-            entry.live
+            (entry.live, shared)
         };
         if ready_now {
             pending.ready();
         }
+        shared
     }
 
     /// Removes a subscriber (and its pending confirm, if still waiting).
@@ -186,10 +202,10 @@ impl Hub {
         let Some(entry) = shard.streams.get_mut(stream) else {
             return;
         };
-        if let Some(group) = entry.groups.get_mut(identifier) {
-            group.members.remove(&conn_id);
-            if group.members.is_empty() {
-                entry.groups.remove(identifier);
+        if let Some(i) = entry.groups.iter().position(|(id, _)| id == identifier) {
+            entry.groups[i].1.members.remove(&conn_id);
+            if entry.groups[i].1.members.is_empty() {
+                entry.groups.swap_remove(i);
             }
         }
         if let Some(p) = pending {
@@ -209,17 +225,44 @@ impl Hub {
     }
 
     /// Listens for remote disconnects on `stream` (`action_cable/<connection identifier>`).
-    pub fn join_internal(&self, stream: &Arc<str>, conn: &Arc<ConnHandle>) {
+    /// Returns the hub's copy of the name.
+    pub fn join_internal(&self, stream: &str, conn: &Arc<ConnHandle>) -> Arc<str> {
         let mut shard = self.shard(stream);
-        let created = !shard.streams.contains_key(stream);
-        let entry = shard.streams.entry(stream.clone()).or_default();
-        if created && self.interest.is_none() {
-            entry.live = true;
+        let key = match shard.streams.get_key_value(stream) {
+            Some((key, _)) => key.clone(),
+            None => {
+                let key: Arc<str> = Arc::from(stream);
+                if let Some(interest) = &self.interest {
+                    interest.mark(&key);
+                }
+                shard.streams.entry(key.clone()).or_default().live = self.interest.is_none();
+                key
+            }
+        };
+        if let Some(entry) = shard.streams.get_mut(stream) {
+            entry.internal.push(conn.clone());
         }
-        entry.internal.insert(conn.id, conn.clone());
-        if created && let Some(interest) = &self.interest {
-            interest.mark(stream);
+        key
+    }
+
+    /// Identities (connection identifiers) with their connection counts, from the
+    /// remote-disconnect streams: the number of distinct ones and the `top` largest.
+    pub fn identities(&self, top: usize) -> (usize, Vec<(String, usize)>) {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, entry) in &shard.streams {
+                if let Some(id) = name.strip_prefix(crate::channels::INTERNAL_STREAM_PREFIX)
+                    && !entry.internal.is_empty()
+                {
+                    all.push((id.to_string(), entry.internal.len()));
+                }
+            }
         }
+        let unique = all.len();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(top);
+        (unique, all)
     }
 
     /// Stops listening for remote disconnects.
@@ -228,7 +271,7 @@ impl Hub {
         let Some(entry) = shard.streams.get_mut(stream) else {
             return;
         };
-        entry.internal.remove(&conn_id);
+        entry.internal.retain(|c| c.id != conn_id);
         if entry.is_empty() {
             self.remove_stream(&mut shard, stream);
         }
@@ -363,7 +406,7 @@ impl Hub {
         let Some(entry) = shard.streams.get(stream) else {
             return BroadcastOutcome::Delivered(0);
         };
-        for conn in entry.internal.values() {
+        for conn in &entry.internal {
             tracing::info!(
                 conn = conn.id,
                 "Removing connection ({})",
@@ -464,7 +507,7 @@ mod tests {
             c.clone(),
             outgoing::text_frame(&outgoing::confirm(&id)),
         ));
-        h.subscribe(&Arc::from(stream), &id, c, &p);
+        h.subscribe(stream, &id, c, &p);
         p.ready();
         p
     }
@@ -582,6 +625,22 @@ mod tests {
         h.unsubscribe("s", &id, 1, Some(&p));
         assert!(!h.wants("s"));
         assert_eq!(h.interest().unwrap().take().len(), 1);
+    }
+
+    #[test]
+    fn identities_come_from_remote_disconnect_streams() {
+        let h = hub(false);
+        let (a, b, c) = (conn(1), conn(2), conn(3));
+        let shared = h.join_internal("action_cable/u1", &a);
+        assert!(Arc::ptr_eq(
+            &shared,
+            &h.join_internal("action_cable/u1", &b)
+        ));
+        h.join_internal("action_cable/u2", &c);
+        assert_eq!(h.identities(1), (2, vec![("u1".to_string(), 2)]));
+        h.leave_internal("action_cable/u1", 1);
+        h.leave_internal("action_cable/u1", 2);
+        assert_eq!(h.identities(10).0, 1);
     }
 
     #[test]

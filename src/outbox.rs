@@ -276,7 +276,8 @@ pub struct PendingConfirm {
     remaining: AtomicUsize,
     cancelled: AtomicBool,
     conn: Arc<ConnHandle>,
-    frame: Frame,
+    /// Taken when sent, so a confirmed subscription does not keep its frame.
+    frame: Mutex<Option<Frame>>,
 }
 
 impl PendingConfirm {
@@ -286,7 +287,7 @@ impl PendingConfirm {
             remaining: AtomicUsize::new(streams + 1),
             cancelled: AtomicBool::new(false),
             conn,
-            frame,
+            frame: Mutex::new(Some(frame)),
         }
     }
 
@@ -294,8 +295,9 @@ impl PendingConfirm {
     pub fn ready(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
             && !self.cancelled.load(Ordering::Acquire)
+            && let Some(frame) = self.frame.lock().unwrap_or_else(|e| e.into_inner()).take()
         {
-            self.conn.push(&self.frame);
+            self.conn.push(&frame);
         }
     }
 

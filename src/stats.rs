@@ -3,8 +3,6 @@
 //! Hot-path counters (frames delivered) are striped over cache lines so that two cores
 //! delivering to different connections do not fight over one atomic.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 const STRIPES: usize = 16;
@@ -70,66 +68,13 @@ pub struct Stats {
     pub oversized_tokens: AtomicU64,
     /// Connections closed before sending complete request headers in time.
     pub handshake_timeouts: AtomicU64,
-    identities: Mutex<HashMap<Box<str>, u32>>,
 }
 
-impl Stats {
-    /// A connection with this Rails connection identifier was welcomed.
-    pub fn identity_joined(&self, identifier: &str) {
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        if identifier.is_empty() {
-            return;
-        }
-        let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(identifier.into()).or_insert(0) += 1;
-    }
-
-    /// It went away.
-    pub fn identity_left(&self, identifier: &str) {
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-        if identifier.is_empty() {
-            return;
-        }
-        let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(identifier) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(identifier);
-            }
-        }
-    }
-
-    /// Number of distinct identities and the `top` ones by connection count.
-    pub fn identities(&self, top: usize) -> (usize, Vec<(String, u32)>) {
-        let map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-        let mut list: Vec<(String, u32)> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        drop(map);
-        let unique = list.len();
-        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        list.truncate(top);
-        (unique, list)
-    }
-}
+impl Stats {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identities_count_connections() {
-        let s = Stats::default();
-        s.identity_joined("a");
-        s.identity_joined("a");
-        s.identity_joined("b");
-        s.identity_joined("");
-        assert_eq!(s.connections.load(Ordering::Relaxed), 4);
-        let (unique, top) = s.identities(1);
-        assert_eq!(unique, 2);
-        assert_eq!(top, vec![("a".to_string(), 2)]);
-        s.identity_left("a");
-        s.identity_left("a");
-        assert_eq!(s.identities(10).0, 1);
-    }
 
     #[test]
     fn striped_counter_sums() {
