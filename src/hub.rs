@@ -341,27 +341,32 @@ impl Hub {
                 return BroadcastOutcome::Invalid;
             }
         };
-        let mut confirmed = Vec::new();
-        let mut delivered = 0;
+        // Under the shard lock only the cheap part: confirms and a snapshot of who gets
+        // which frame. The writes (one syscall each) happen after, so a big fan-out never
+        // blocks subscribes to other streams of the shard.
+        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
                 return BroadcastOutcome::Delivered(0);
             };
             if !entry.live && acknowledged {
-                confirmed = entry.go_live();
-            }
-            // Confirms go first so a client never sees a message before its confirm.
-            for w in confirmed.drain(..) {
-                w.ready();
+                // Confirms go first so a client never sees a message before its confirm.
+                for w in entry.go_live() {
+                    w.ready();
+                }
             }
             for (identifier, group) in &entry.groups {
                 let frame = outgoing::text_frame(&outgoing::message(identifier, message));
-                for conn in group.members.values() {
-                    conn.push(&frame);
-                }
-                delivered += group.members.len();
+                deliveries.push((frame, group.members.values().cloned().collect()));
             }
+        }
+        let mut delivered = 0;
+        for (frame, members) in &deliveries {
+            for conn in members {
+                conn.push(frame);
+            }
+            delivered += members.len();
         }
         BroadcastOutcome::Delivered(delivered)
     }

@@ -394,7 +394,7 @@ fn r2(runs: &Runs, md: &mut String) {
             }
             let _ = writeln!(
                 md,
-                "| {desc} | {} | {} | {} | {} / {} | {} | {} / {} | {} |",
+                "| {desc} | {} | {} | {} | {} / {} | {} | {} / {}{} | {} |",
                 label(t),
                 big(f(&best["deliveries_per_s"]).unwrap_or(0.0)),
                 num(&best["rate_per_s"], 1),
@@ -402,7 +402,8 @@ fn r2(runs: &Runs, md: &mut String) {
                 num(&best["last_recipient"]["p99_ms"], 1),
                 num(&best["server_cpu_us_per_delivery"], 2),
                 num(&best["server_cpu_pct"], 0),
-                format!("{}{}", num(&best["client_cpu_pct"], 0), suspect(best)),
+                num(&best["client_cpu_pct"], 0),
+                suspect(best),
                 r["sweep"]["stop"].as_str().unwrap_or("")
             );
         }
