@@ -100,6 +100,24 @@ fn token(raw: &RawConfig, args: &TokenArgs) -> ExitCode {
     }
 }
 
+/// The listen backlog asked of the kernel (it caps it at `net.core.somaxconn`). tokio's
+/// `TcpListener::bind` asks for 1,024, which a connect storm of 1,000 clients overflows: the
+/// overflowed SYNs wait a full second for their retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind_listener(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // Same as std and tokio's bind: a restarted server can reuse its port while old
+    // connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 fn serve(raw: RawConfig, settings: Settings) -> ExitCode {
     telemetry::init(&settings.logging);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -113,7 +131,7 @@ fn serve(raw: RawConfig, settings: Settings) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        let listener = match bind_listener(settings.listen) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(address = %settings.listen, cause = %e, "cannot listen");
