@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::outbox::{CloseRequest, ConnHandle, PendingConfirm};
+use crate::outbox::{CloseRequest, ConnHandle, FanOut, PendingConfirm};
 use crate::protocol::json::{self, Reencoded, Value};
 use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 use crate::stats::Stats;
@@ -315,6 +315,19 @@ impl Hub {
     /// has certainly subscribed the stream by now (a message on it proves the subscribe reply
     /// came first), so a still-waiting stream can go live before the message is delivered.
     pub fn broadcast(&self, stream: &str, payload: &Bytes, acknowledged: bool) -> BroadcastOutcome {
+        let mut fan_out = FanOut::default();
+        self.broadcast_into(&mut fan_out, stream, payload, acknowledged)
+    }
+
+    /// [`Hub::broadcast`] as part of a burst: frames are queued in `fan_out` and go out when
+    /// it is flushed or dropped.
+    pub fn broadcast_into(
+        &self,
+        fan_out: &mut FanOut,
+        stream: &str,
+        payload: &Bytes,
+        acknowledged: bool,
+    ) -> BroadcastOutcome {
         self.stats
             .broadcasts_received
             .fetch_add(1, Ordering::Relaxed);
@@ -341,10 +354,10 @@ impl Hub {
                 return BroadcastOutcome::Invalid;
             }
         };
-        // Under the shard lock only the cheap part: confirms and a snapshot of who gets
-        // which frame. The writes (one syscall each) happen after, so a big fan-out never
-        // blocks subscribes to other streams of the shard.
-        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
+        // Under the shard lock only queueing; the writes (a syscall per connection) happen
+        // at the flush, after the lock, so a big fan-out never blocks subscribes to other
+        // streams of the shard.
+        let mut delivered = 0;
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
@@ -358,15 +371,11 @@ impl Hub {
             }
             for (identifier, group) in &entry.groups {
                 let frame = outgoing::text_frame(&outgoing::message(identifier, message));
-                deliveries.push((frame, group.members.values().cloned().collect()));
+                for conn in group.members.values() {
+                    fan_out.push(conn, &frame);
+                }
+                delivered += group.members.len();
             }
-        }
-        let mut delivered = 0;
-        for (frame, members) in &deliveries {
-            for conn in members {
-                conn.push(frame);
-            }
-            delivered += members.len();
         }
         BroadcastOutcome::Delivered(delivered)
     }

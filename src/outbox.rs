@@ -5,9 +5,11 @@
 //! control frames through [`crate::io`]) never wait. [`ConnHandle::push`] writes a frame
 //! straight to the socket when nothing is queued and the connection's task is not writing:
 //! one non-blocking `write`, exactly what a hand-written fan-out would do, with no task
-//! wake-up. Otherwise (the socket is full, or frames are already waiting) the frame is
-//! queued and the task, woken once, writes the whole backlog with vectored writes. All bytes
-//! of a connection go through this one ordered path, so frames never interleave.
+//! wake-up. The hub's fan-out goes through a [`FanOut`]: a burst of broadcasts is queued
+//! first and each touched connection then gets one vectored write of all its frames, so
+//! under load frames coalesce instead of costing a syscall each. Whatever does not fit in
+//! the socket is queued and the task, woken once, writes the backlog with vectored writes.
+//! All bytes of a connection go through this one ordered path, so frames never interleave.
 //!
 //! **Overflow policy**: when the queued bytes would pass the limit, the frame is not queued,
 //! the queue is dropped (except the rest of a frame already partly on the wire) and the
@@ -172,6 +174,72 @@ impl ConnHandle {
         Pushed::Queued
     }
 
+    /// Queues a data frame without writing or waking anyone, for a fan-out that sends many
+    /// frames before it flushes ([`FanOut`]). Returns true when this connection now needs a
+    /// [`ConnHandle::flush`]: the frame is the first one queued and the task is not writing
+    /// (otherwise whoever already owns the queue writes it).
+    fn enqueue(&self, frame: &Frame) -> bool {
+        let mut q = self.lock();
+        if q.close.is_some() {
+            return false;
+        }
+        if q.bytes + frame.len() > self.limit {
+            self.overflow(&mut q);
+            return false;
+        }
+        q.bytes += frame.len();
+        q.frames.push_back(frame.clone());
+        q.frames.len() == 1 && !q.writing
+    }
+
+    /// Writes what is queued straight to the socket with one vectored write when the task is
+    /// not writing; what does not fit is left to the task, woken once.
+    fn flush(&self) {
+        let mut q = self.lock();
+        if q.frames.is_empty() || q.writing {
+            return;
+        }
+        let Some(socket) = &self.socket else {
+            self.wake.notify_one();
+            return;
+        };
+        const SLICES: usize = 32;
+        let mut slices = [io::IoSlice::new(&[]); SLICES];
+        let mut count = 0;
+        for (slot, frame) in slices.iter_mut().zip(q.frames.iter()) {
+            *slot = io::IoSlice::new(frame);
+            count += 1;
+        }
+        let Ok(mut left) = socket.try_write_vectored(&slices[..count]) else {
+            // Full socket (or a dead one: the task finds out and ends the connection).
+            self.wake.notify_one();
+            return;
+        };
+        let mut written_frames = 0;
+        q.bytes -= left;
+        while left > 0 {
+            let Some(front) = q.frames.front_mut() else {
+                break;
+            };
+            if left >= front.len() {
+                left -= front.len();
+                q.frames.pop_front();
+                q.partial_head = false;
+                written_frames += 1;
+            } else {
+                *front = front.slice(left..);
+                q.partial_head = true;
+                left = 0;
+            }
+        }
+        if let Some(stats) = &self.stats {
+            stats.frames_delivered.add(self.id, written_frames);
+        }
+        if !q.frames.is_empty() {
+            self.wake.notify_one();
+        }
+    }
+
     fn overflow(&self, q: &mut Queue) {
         if q.partial_head {
             q.frames.truncate(1);
@@ -226,6 +294,39 @@ impl ConnHandle {
     /// Bytes queued right now.
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
+    }
+}
+
+/// One fan-out pass over many frames (a burst of broadcasts): frames are queued first and
+/// every touched connection is flushed at the end (or when this is dropped), so a connection
+/// that gets several frames in the burst gets them in one vectored write. At low rates a
+/// burst is one broadcast and each connection gets one write, straight from the fan-out; at
+/// high rates the burst grows with the backlog and the writes per frame shrink.
+#[derive(Debug, Default)]
+pub struct FanOut {
+    touched: Vec<Arc<ConnHandle>>,
+}
+
+impl FanOut {
+    /// Queues `frame` for `conn`; it goes out at the next [`FanOut::flush`].
+    pub fn push(&mut self, conn: &Arc<ConnHandle>, frame: &Frame) {
+        if conn.enqueue(frame) {
+            self.touched.push(conn.clone());
+        }
+    }
+
+    /// Writes everything queued since the last flush.
+    pub fn flush(&mut self) {
+        for conn in self.touched.drain(..) {
+            conn.flush();
+        }
+    }
+}
+
+impl Drop for FanOut {
+    fn drop(&mut self) {
+        // Queued frames must never wait for a flush that nobody calls.
+        self.flush();
     }
 }
 
@@ -412,6 +513,57 @@ mod tests {
         client.readable().await.unwrap();
         assert_eq!(client.try_read(&mut buf).unwrap(), 5);
         assert_eq!(&buf, b"hello");
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_burst_reaches_each_socket_in_one_write_in_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let stats = Arc::new(Stats::default());
+        let c =
+            Arc::new(ConnHandle::new(7, 1 << 20, Some(Arc::new(server))).counted(stats.clone()));
+        let mut burst = FanOut::default();
+        burst.push(&c, &f("one,"));
+        // A frame from another producer in the middle of the burst keeps its place.
+        assert_eq!(c.push(&f("ping,")), Pushed::Queued);
+        burst.push(&c, &f("two"));
+        assert_eq!(
+            burst.touched.len(),
+            1,
+            "one flush per connection, however many frames"
+        );
+        assert_eq!(c.queued_bytes(), 12, "nothing is written before the flush");
+        drop(burst);
+        assert_eq!(c.queued_bytes(), 0);
+        assert_eq!(stats.frames_delivered.get(), 3);
+        let mut buf = [0u8; 64];
+        client.readable().await.unwrap();
+        let n = client.try_read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one,ping,two");
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_leaves_a_busy_connection_to_its_task() {
+        let c = Arc::new(ConnHandle::new(1, 100, None));
+        c.lock().writing = true;
+        let mut burst = FanOut::default();
+        burst.push(&c, &f("a"));
+        assert!(burst.touched.is_empty());
+        drop(burst);
+        assert_eq!(c.queued_bytes(), 1, "the writing task takes it");
+        assert_eq!(c.drain().frames, VecDeque::from([f("a")]));
+        let mut burst = FanOut::default();
+        burst.push(&c, &f("b"));
+        burst.push(&c, &f("c"));
+        drop(burst);
+        // No socket (tests): the flush hands the frames to the task.
+        tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
+            .await
+            .unwrap();
+        assert_eq!(c.drain().frames, VecDeque::from([f("b"), f("c")]));
     }
 
     #[tokio::test]

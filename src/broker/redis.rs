@@ -25,12 +25,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio_util::sync::CancellationToken;
 
 use super::{BrokerStatus, PublishError};
 use crate::hub::Hub;
+use crate::outbox::FanOut;
 
 /// How long any single Redis operation may take before the connection is considered dead.
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,6 +39,9 @@ const OP_TIMEOUT: Duration = Duration::from_secs(5);
 const PING_EVERY: Duration = Duration::from_secs(5);
 /// Channels per SUBSCRIBE command when (re)subscribing many streams at once.
 const SUBSCRIBE_BATCH: usize = 500;
+/// At most this many already-received messages are fanned out before one flush: enough to
+/// coalesce a backlog, small enough that the first of them is not held back for long.
+const BURST_MAX: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -298,7 +302,19 @@ impl Driver {
                 biased;
                 _ = self.stop.cancelled() => return Ended::Stopped,
                 message = messages.next() => match message {
-                    Some(msg) => self.dispatch(&msg, &acknowledged),
+                    Some(msg) => {
+                        // Everything Redis already sent goes out as one burst, so under load
+                        // a connection gets several frames per write instead of one each.
+                        let mut fan_out = FanOut::default();
+                        self.dispatch(&mut fan_out, &msg, &acknowledged);
+                        for _ in 1..BURST_MAX {
+                            match messages.next().now_or_never() {
+                                Some(Some(msg)) => self.dispatch(&mut fan_out, &msg, &acknowledged),
+                                Some(None) => return Ended::Lost("connection closed".into()),
+                                None => break,
+                            }
+                        }
+                    }
                     None => return Ended::Lost("connection closed".into()),
                 },
                 _ = interest.changed() => {
@@ -315,7 +331,7 @@ impl Driver {
         }
     }
 
-    fn dispatch(&self, msg: &redis::Msg, acknowledged: &HashSet<Arc<str>>) {
+    fn dispatch(&self, fan_out: &mut FanOut, msg: &redis::Msg, acknowledged: &HashSet<Arc<str>>) {
         let channel = msg.get_channel_name();
         let stream = if self.prefix.is_empty() {
             channel
@@ -330,7 +346,7 @@ impl Driver {
         };
         let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
         self.hub
-            .broadcast(stream, &payload, acknowledged.contains(stream));
+            .broadcast_into(fan_out, stream, &payload, acknowledged.contains(stream));
     }
 
     async fn reconcile(
