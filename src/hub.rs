@@ -315,15 +315,13 @@ impl Hub {
     /// has certainly subscribed the stream by now (a message on it proves the subscribe reply
     /// came first), so a still-waiting stream can go live before the message is delivered.
     pub fn broadcast(&self, stream: &str, payload: &Bytes, acknowledged: bool) -> BroadcastOutcome {
-        let mut fan_out = FanOut::default();
-        self.broadcast_into(&mut fan_out, stream, payload, acknowledged)
+        self.broadcast_with(FanOut::Immediate, stream, payload, acknowledged)
     }
 
-    /// [`Hub::broadcast`] as part of a burst: frames are queued in `fan_out` and go out when
-    /// it is flushed or dropped.
-    pub fn broadcast_into(
+    /// [`Hub::broadcast`] with the frames handed over in `fan_out` mode.
+    pub fn broadcast_with(
         &self,
-        fan_out: &mut FanOut,
+        fan_out: FanOut,
         stream: &str,
         payload: &Bytes,
         acknowledged: bool,
@@ -354,10 +352,10 @@ impl Hub {
                 return BroadcastOutcome::Invalid;
             }
         };
-        // Under the shard lock only queueing; the writes (a syscall per connection) happen
-        // at the flush, after the lock, so a big fan-out never blocks subscribes to other
-        // streams of the shard.
-        let mut delivered = 0;
+        // Under the shard lock only the cheap part: confirms and a snapshot of who gets
+        // which frame. The writes (one syscall each) happen after, so a big fan-out never
+        // blocks subscribes to other streams of the shard.
+        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
@@ -371,11 +369,15 @@ impl Hub {
             }
             for (identifier, group) in &entry.groups {
                 let frame = outgoing::text_frame(&outgoing::message(identifier, message));
-                for conn in group.members.values() {
-                    fan_out.push(conn, &frame);
-                }
-                delivered += group.members.len();
+                deliveries.push((frame, group.members.values().cloned().collect()));
             }
+        }
+        let mut delivered = 0;
+        for (frame, members) in &deliveries {
+            for conn in members {
+                fan_out.push(conn, frame);
+            }
+            delivered += members.len();
         }
         BroadcastOutcome::Delivered(delivered)
     }

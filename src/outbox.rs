@@ -5,10 +5,10 @@
 //! control frames through [`crate::io`]) never wait. [`ConnHandle::push`] writes a frame
 //! straight to the socket when nothing is queued and the connection's task is not writing:
 //! one non-blocking `write`, exactly what a hand-written fan-out would do, with no task
-//! wake-up. The hub's fan-out goes through a [`FanOut`]: a burst of broadcasts is queued
-//! first and each touched connection then gets one vectored write of all its frames, so
-//! under load frames coalesce instead of costing a syscall each. Whatever does not fit in
-//! the socket is queued and the task, woken once, writes the backlog with vectored writes.
+//! wake-up. Otherwise (the socket is full, frames are already waiting, or the hub is behind
+//! and fans out in [`FanOut::Queued`] mode) the frame is queued and the task, woken once,
+//! writes the whole backlog with vectored writes, so under load frames coalesce instead of
+//! costing a syscall each.
 //! All bytes of a connection go through this one ordered path, so frames never interleave.
 //!
 //! **Overflow policy**: when the queued bytes would pass the limit, the frame is not queued,
@@ -161,6 +161,10 @@ impl ConnHandle {
                 Err(_) => {}
             }
         }
+        self.queue_locked(q, frame)
+    }
+
+    fn queue_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
         if q.bytes + frame.len() > self.limit {
             self.overflow(q);
             return Pushed::Refused;
@@ -174,70 +178,15 @@ impl ConnHandle {
         Pushed::Queued
     }
 
-    /// Queues a data frame without writing or waking anyone, for a fan-out that sends many
-    /// frames before it flushes ([`FanOut`]). Returns true when this connection now needs a
-    /// [`ConnHandle::flush`]: the frame is the first one queued and the task is not writing
-    /// (otherwise whoever already owns the queue writes it).
-    fn enqueue(&self, frame: &Frame) -> bool {
+    /// Queues a data frame for the connection's task without trying the socket: under load
+    /// the task, woken once, writes everything that piled up meanwhile in one vectored
+    /// write. Refused while closing; an overflow marks the connection too slow.
+    pub fn push_queued(&self, frame: &Frame) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
-            return false;
+            return Pushed::Refused;
         }
-        if q.bytes + frame.len() > self.limit {
-            self.overflow(&mut q);
-            return false;
-        }
-        q.bytes += frame.len();
-        q.frames.push_back(frame.clone());
-        q.frames.len() == 1 && !q.writing
-    }
-
-    /// Writes what is queued straight to the socket with one vectored write when the task is
-    /// not writing; what does not fit is left to the task, woken once.
-    fn flush(&self) {
-        let mut q = self.lock();
-        if q.frames.is_empty() || q.writing {
-            return;
-        }
-        let Some(socket) = &self.socket else {
-            self.wake.notify_one();
-            return;
-        };
-        const SLICES: usize = 32;
-        let mut slices = [io::IoSlice::new(&[]); SLICES];
-        let mut count = 0;
-        for (slot, frame) in slices.iter_mut().zip(q.frames.iter()) {
-            *slot = io::IoSlice::new(frame);
-            count += 1;
-        }
-        let Ok(mut left) = socket.try_write_vectored(&slices[..count]) else {
-            // Full socket (or a dead one: the task finds out and ends the connection).
-            self.wake.notify_one();
-            return;
-        };
-        let mut written_frames = 0;
-        q.bytes -= left;
-        while left > 0 {
-            let Some(front) = q.frames.front_mut() else {
-                break;
-            };
-            if left >= front.len() {
-                left -= front.len();
-                q.frames.pop_front();
-                q.partial_head = false;
-                written_frames += 1;
-            } else {
-                *front = front.slice(left..);
-                q.partial_head = true;
-                left = 0;
-            }
-        }
-        if let Some(stats) = &self.stats {
-            stats.frames_delivered.add(self.id, written_frames);
-        }
-        if !q.frames.is_empty() {
-            self.wake.notify_one();
-        }
+        self.queue_locked(&mut q, frame)
     }
 
     fn overflow(&self, q: &mut Queue) {
@@ -297,36 +246,25 @@ impl ConnHandle {
     }
 }
 
-/// One fan-out pass over many frames (a burst of broadcasts): frames are queued first and
-/// every touched connection is flushed at the end (or when this is dropped), so a connection
-/// that gets several frames in the burst gets them in one vectored write. At low rates a
-/// burst is one broadcast and each connection gets one write, straight from the fan-out; at
-/// high rates the burst grows with the backlog and the writes per frame shrink.
-#[derive(Debug, Default)]
-pub struct FanOut {
-    touched: Vec<Arc<ConnHandle>>,
+/// How the hub's fan-out hands a broadcast's frames to connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOut {
+    /// Nothing else is waiting: each frame is written at once where the socket takes it
+    /// ([`ConnHandle::push`]), one syscall per connection and no task wake-up.
+    Immediate,
+    /// More broadcasts are already waiting (the server is behind): frames are queued and
+    /// each connection's task writes its whole backlog in one vectored write
+    /// ([`ConnHandle::push_queued`]), so the syscalls per frame shrink as the load grows.
+    Queued,
 }
 
 impl FanOut {
-    /// Queues `frame` for `conn`; it goes out at the next [`FanOut::flush`].
-    pub fn push(&mut self, conn: &Arc<ConnHandle>, frame: &Frame) {
-        if conn.enqueue(frame) {
-            self.touched.push(conn.clone());
+    /// Hands `frame` to `conn` in this mode.
+    pub fn push(self, conn: &ConnHandle, frame: &Frame) -> Pushed {
+        match self {
+            FanOut::Immediate => conn.push(frame),
+            FanOut::Queued => conn.push_queued(frame),
         }
-    }
-
-    /// Writes everything queued since the last flush.
-    pub fn flush(&mut self) {
-        for conn in self.touched.drain(..) {
-            conn.flush();
-        }
-    }
-}
-
-impl Drop for FanOut {
-    fn drop(&mut self) {
-        // Queued frames must never wait for a flush that nobody calls.
-        self.flush();
     }
 }
 
@@ -516,54 +454,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_fan_out_burst_reaches_each_socket_in_one_write_in_order() {
+    async fn a_queued_fan_out_leaves_the_writes_to_the_task_in_order() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let stats = Arc::new(Stats::default());
-        let c =
-            Arc::new(ConnHandle::new(7, 1 << 20, Some(Arc::new(server))).counted(stats.clone()));
-        let mut burst = FanOut::default();
-        burst.push(&c, &f("one,"));
-        // A frame from another producer in the middle of the burst keeps its place.
-        assert_eq!(c.push(&f("ping,")), Pushed::Queued);
-        burst.push(&c, &f("two"));
-        assert_eq!(
-            burst.touched.len(),
-            1,
-            "one flush per connection, however many frames"
-        );
-        assert_eq!(c.queued_bytes(), 12, "nothing is written before the flush");
-        drop(burst);
-        assert_eq!(c.queued_bytes(), 0);
-        assert_eq!(stats.frames_delivered.get(), 3);
-        let mut buf = [0u8; 64];
-        client.readable().await.unwrap();
-        let n = client.try_read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"one,ping,two");
-    }
-
-    #[tokio::test]
-    async fn a_fan_out_leaves_a_busy_connection_to_its_task() {
-        let c = Arc::new(ConnHandle::new(1, 100, None));
-        c.lock().writing = true;
-        let mut burst = FanOut::default();
-        burst.push(&c, &f("a"));
-        assert!(burst.touched.is_empty());
-        drop(burst);
-        assert_eq!(c.queued_bytes(), 1, "the writing task takes it");
-        assert_eq!(c.drain().frames, VecDeque::from([f("a")]));
-        let mut burst = FanOut::default();
-        burst.push(&c, &f("b"));
-        burst.push(&c, &f("c"));
-        drop(burst);
-        // No socket (tests): the flush hands the frames to the task.
+        let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
+        assert_eq!(FanOut::Queued.push(&c, &f("one")), Pushed::Queued);
+        // Behind a queued frame even an immediate push waits its turn.
+        assert_eq!(FanOut::Immediate.push(&c, &f("two")), Pushed::Queued);
         tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
             .await
             .unwrap();
-        assert_eq!(c.drain().frames, VecDeque::from([f("b"), f("c")]));
+        assert_eq!(c.drain().frames, VecDeque::from([f("one"), f("two")]));
+        assert_eq!(FanOut::Immediate.push(&c, &f("three")), Pushed::Written);
     }
 
     #[tokio::test]
