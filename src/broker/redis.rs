@@ -297,9 +297,10 @@ impl Driver {
         };
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
-        // How long the last dispatch took and when it ended: the load signal for FanOut.
+        // When the last dispatch ended, and how long the last one written at once took:
+        // the load signal for FanOut.
         let mut last_end = Instant::now();
-        let mut last_cost = Duration::ZERO;
+        let mut immediate_cost = Duration::ZERO;
         loop {
             tokio::select! {
                 biased;
@@ -312,10 +313,11 @@ impl Driver {
                         // shrink as the load grows.
                         let mut next = messages.next().now_or_never();
                         let started = Instant::now();
-                        // Busier than half the time: the next message will likely arrive
-                        // while this one is still being written, so queue and coalesce.
+                        // Writing the last broadcast at once took longer than the pause
+                        // since: the connections' tasks are probably still writing what
+                        // came since, so queue behind them and coalesce.
                         let behind = next.is_some()
-                            || last_cost > started.saturating_duration_since(last_end);
+                            || immediate_cost > started.saturating_duration_since(last_end);
                         let mode = if behind { FanOut::Queued } else { FanOut::Immediate };
                         self.dispatch(mode, &msg, &acknowledged);
                         let mut dispatched = 1;
@@ -330,7 +332,9 @@ impl Driver {
                             }
                         }
                         last_end = Instant::now();
-                        last_cost = last_end - started;
+                        if mode == FanOut::Immediate && dispatched == 1 {
+                            immediate_cost = last_end - started;
+                        }
                     }
                     None => return Ended::Lost("connection closed".into()),
                 },
