@@ -340,6 +340,7 @@ fn stats(state: &AppState) -> Response<Body> {
         "streams": ctx.hub.stream_count(),
         "broadcasts_received": load(&s.broadcasts_received),
         "broadcasts_invalid": load(&s.broadcasts_invalid),
+        "broadcasts_coalesced": load(&s.broadcasts_coalesced),
         "frames_delivered": s.frames_delivered.get(),
         "unauthorized_connections": load(&s.unauthorized),
         "slow_client_disconnects": load(&s.slow_disconnects),

@@ -372,6 +372,11 @@ impl Hub {
                 deliveries.push((frame, group.members.values().cloned().collect()));
             }
         }
+        if fan_out == FanOut::Queued {
+            self.stats
+                .broadcasts_coalesced
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let mut delivered = 0;
         for (frame, members) in &deliveries {
             for conn in members {

@@ -359,6 +359,16 @@ mod tests {
         Bytes::from_static(s.as_bytes())
     }
 
+    /// A connected loopback pair: (client, server).
+    async fn socket_pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
     #[test]
     fn overflow_drops_the_queue_and_marks_too_slow() {
         let c = ConnHandle::new(1, 10, None);
@@ -437,11 +447,7 @@ mod tests {
 
     #[tokio::test]
     async fn pushes_go_straight_to_an_idle_socket() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (client, server) = socket_pair().await;
         let c = ConnHandle::new(1, 1 << 20, Some(Arc::new(server)));
         assert_eq!(c.push(&f("hello")), Pushed::Written);
         // While the task owns the write side, frames queue behind it.
@@ -455,11 +461,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queued_fan_out_leaves_the_writes_to_the_task_in_order() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (_client, server) = socket_pair().await;
         let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
         assert_eq!(FanOut::Queued.push(&c, &f("one")), Pushed::Queued);
         // Behind a queued frame even an immediate push waits its turn.

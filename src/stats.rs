@@ -45,6 +45,9 @@ pub struct Stats {
     pub broadcasts_received: AtomicU64,
     /// Broadcasts dropped because their payload is not valid JSON.
     pub broadcasts_invalid: AtomicU64,
+    /// Broadcasts fanned out while the dispatcher was behind: queued for the connections'
+    /// tasks and coalesced with what else was waiting, instead of written at once.
+    pub broadcasts_coalesced: AtomicU64,
     /// Frames written to sockets.
     pub frames_delivered: StripedCounter,
     /// Connections refused by authentication.
