@@ -154,22 +154,7 @@ impl Hub {
     ) -> (Arc<str>, EscapedIdentifier) {
         let (ready_now, shared) = {
             let mut shard = self.shard(stream);
-            let (key, entry) = match shard.streams.get_key_value(stream) {
-                Some((key, _)) => {
-                    let key = key.clone();
-                    let entry = shard.streams.get_mut(stream).expect("present");
-                    (key, entry)
-                }
-                None => {
-                    let key: Arc<str> = Arc::from(stream);
-                    if let Some(interest) = &self.interest {
-                        interest.mark(&key);
-                    }
-                    let entry = shard.streams.entry(key.clone()).or_default();
-                    entry.live = self.interest.is_none();
-                    (key, entry)
-                }
-            };
+            let (key, entry) = self.entry(&mut shard, stream);
             let group = match entry.groups.iter().position(|(id, _)| id == identifier) {
                 Some(i) => &mut entry.groups[i],
                 None => {
@@ -228,6 +213,15 @@ impl Hub {
     /// Returns the hub's copy of the name.
     pub fn join_internal(&self, stream: &str, conn: &Arc<ConnHandle>) -> Arc<str> {
         let mut shard = self.shard(stream);
+        let (key, entry) = self.entry(&mut shard, stream);
+        entry.internal.push(conn.clone());
+        key
+    }
+
+    /// The stream's entry and the hub's shared copy of its name, creating both when this is
+    /// the stream's first listener: the broker is told (it subscribes, and the entry goes
+    /// live on the reply); without a broker that confirms, the entry is live at once.
+    fn entry<'a>(&self, shard: &'a mut Shard, stream: &str) -> (Arc<str>, &'a mut StreamEntry) {
         let key = match shard.streams.get_key_value(stream) {
             Some((key, _)) => key.clone(),
             None => {
@@ -235,14 +229,17 @@ impl Hub {
                 if let Some(interest) = &self.interest {
                     interest.mark(&key);
                 }
-                shard.streams.entry(key.clone()).or_default().live = self.interest.is_none();
                 key
             }
         };
-        if let Some(entry) = shard.streams.get_mut(stream) {
-            entry.internal.push(conn.clone());
-        }
-        key
+        let entry = shard
+            .streams
+            .entry(key.clone())
+            .or_insert_with(|| StreamEntry {
+                live: self.interest.is_none(),
+                ..StreamEntry::default()
+            });
+        (key, entry)
     }
 
     /// Identities (connection identifiers) with their connection counts, from the

@@ -96,9 +96,19 @@ pub struct SocketWriter(pub Arc<TcpStream>);
 
 impl SocketWriter {
     fn poll_write_on(tcp: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Self::poll_when_writable(tcp, cx, |tcp| tcp.try_write(buf))
+    }
+
+    /// Waits for writability and tries `write`; stale readiness is cleared by the failed
+    /// attempt, so the loop registers for the next real one.
+    fn poll_when_writable(
+        tcp: &TcpStream,
+        cx: &mut Context<'_>,
+        write: impl Fn(&TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(tcp.poll_write_ready(cx))?;
-            match tcp.try_write(buf) {
+            match write(tcp) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return Poll::Ready(other),
             }
@@ -120,13 +130,7 @@ impl AsyncWrite for SocketWriter {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other),
-            }
-        }
+        SocketWriter::poll_when_writable(&self.0, cx, |tcp| tcp.try_write_vectored(bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

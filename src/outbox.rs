@@ -70,7 +70,8 @@ struct Queue {
     partial_head: bool,
 }
 
-/// What the connection's task takes from its queue in one go (tests and tools).
+/// Everything a test takes from a queue in one go.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Drained {
     /// Frames in order.
@@ -227,7 +228,8 @@ impl ConnHandle {
         q.close.clone()
     }
 
-    /// Takes everything queued (tests and tools; the task uses [`ConnHandle::take_batch`]).
+    /// Takes everything queued (tests; the task uses [`ConnHandle::take_batch`]).
+    #[cfg(test)]
     pub fn drain(&self) -> Drained {
         let mut frames = VecDeque::new();
         let close = self.take_batch(&mut frames);

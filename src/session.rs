@@ -643,8 +643,7 @@ where
         let Some(channel) = self.ctx.channels.get(&channel_ref.channel).cloned() else {
             info!(channel = %clip(&channel_ref.channel), "Subscription class not found");
             if self.ctx.protocol.reject_unknown_channels {
-                self.conn
-                    .push(&outgoing::text_frame(&outgoing::reject(&escaped)));
+                self.reject(&escaped);
             }
             return;
         };
@@ -658,16 +657,14 @@ where
                 channel = %channel.name,
                 "subscription rejected: limits.max_subscriptions_per_connection reached"
             );
-            self.conn
-                .push(&outgoing::text_frame(&outgoing::reject(&escaped)));
+            self.reject(&escaped);
             return;
         }
         let streams = match channel.decide(&self.identity, &channel_ref.params) {
             Ok(streams) => streams,
             Err(rejection) => {
                 info!(channel = %channel.name, cause = %rejection, "subscription rejected");
-                self.conn
-                    .push(&outgoing::text_frame(&outgoing::reject(&escaped)));
+                self.reject(&escaped);
                 return;
             }
         };
@@ -700,6 +697,11 @@ where
             pending,
             params,
         });
+    }
+
+    fn reject(&self, identifier: &EscapedIdentifier) {
+        self.conn
+            .push(&outgoing::text_frame(&outgoing::reject(identifier)));
     }
 
     fn unsubscribe(&mut self, identifier: Option<String>) {
