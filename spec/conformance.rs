@@ -435,9 +435,8 @@ impl Replay {
     }
 
     fn http_response(&self, client: &str, step: &J) -> Result<(), String> {
-        let reply = match self.clients.get(client) {
-            Some(Client::Open(_, reply)) | Some(Client::Http(reply)) => reply,
-            None => return Err(format!("client {client} never connected")),
+        let Some(Client::Open(_, reply) | Client::Http(reply)) = self.clients.get(client) else {
+            return Err(format!("client {client} never connected"));
         };
         let want = step["status"].as_u64().unwrap_or(0) as u16;
         if reply.status != want {

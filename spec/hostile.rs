@@ -218,7 +218,7 @@ async fn half_finished_handshakes_are_closed_at_the_deadline() {
         let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
         // Closed (EOF or an error response, then EOF) within the deadline plus slack.
         assert!(
-            matches!(n, Ok(Ok(_)) | Ok(Err(_))),
+            matches!(n, Ok(Ok(_) | Err(_))),
             "slow-loris connection left open"
         );
     }

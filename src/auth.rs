@@ -361,7 +361,7 @@ fn claim_to_ruby_string(value: &ClaimValue) -> Option<String> {
         ClaimValue::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Some(i.to_string()),
             (_, Some(u), _) => Some(u.to_string()),
-            (_, _, Some(f)) => crate::protocol::json::Value::Float(f).to_ruby_string(),
+            (_, _, Some(f)) => ferrocable_protocol::json::Value::Float(f).to_ruby_string(),
             _ => None,
         },
         ClaimValue::Null | ClaimValue::Array(_) | ClaimValue::Object(_) => None,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::auth::Identity;
 use crate::config::{ChannelSection, ConfigError};
-use crate::protocol::json::Value;
+use ferrocable_protocol::json::Value;
 
 /// Prefix of the per-connection internal streams (remote disconnect); user streams may not
 /// use it.
@@ -361,7 +361,7 @@ impl ChannelRegistry {
 mod tests {
     use super::*;
     use crate::config::ActionSection;
-    use crate::protocol::json;
+    use ferrocable_protocol::json;
     use std::collections::BTreeMap;
 
     fn identity(restaurant: &str, role: &str) -> Identity {

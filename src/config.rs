@@ -311,7 +311,7 @@ impl Default for LimitsSection {
             max_connections: 19_000,
             max_subscriptions_per_connection: 256,
             max_commands_per_second: 100,
-            max_json_depth: crate::protocol::MAX_JSON_DEPTH,
+            max_json_depth: ferrocable_protocol::MAX_JSON_DEPTH,
             max_token_bytes: 4096,
             handshake_timeout_secs: 10,
         }

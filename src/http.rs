@@ -30,11 +30,11 @@ use crate::config::Settings;
 use crate::io::{Attachment, SocketWriter};
 use crate::origin::RequestOrigin;
 use crate::outbox::ConnHandle;
-use crate::protocol;
-#[cfg(test)]
-use crate::protocol::MAX_JSON_DEPTH;
-use crate::protocol::json::{self, Value};
 use crate::session::{self, SessionContext};
+use ferrocable_protocol as protocol;
+#[cfg(test)]
+use ferrocable_protocol::MAX_JSON_DEPTH;
+use ferrocable_protocol::json::{self, Value};
 
 /// Largest `POST /_broadcast` body.
 const BROADCAST_BODY_MAX: usize = 1024 * 1024;

@@ -23,9 +23,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::outbox::{CloseRequest, ConnHandle, FanOut, PendingConfirm};
-use crate::protocol::json::{self, Reencoded, Value};
-use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 use crate::stats::Stats;
+use ferrocable_protocol::json::{self, Reencoded, Value};
+use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 
 const SHARDS: usize = 64;
 
@@ -501,7 +501,7 @@ mod tests {
             Arc::new(Stats::default()),
             HubOptions {
                 remote_disconnect_frame: true,
-                max_json_depth: crate::protocol::MAX_JSON_DEPTH,
+                max_json_depth: ferrocable_protocol::MAX_JSON_DEPTH,
             },
         )
     }

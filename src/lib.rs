@@ -33,7 +33,6 @@ pub mod hub;
 pub mod io;
 pub mod origin;
 pub mod outbox;
-pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -26,8 +26,8 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::protocol::outgoing::DisconnectReason;
 use crate::stats::Stats;
+use ferrocable_protocol::outgoing::DisconnectReason;
 
 /// A complete WebSocket frame (header and payload), encoded once and shared.
 pub type Frame = Bytes;

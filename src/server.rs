@@ -26,9 +26,9 @@ use crate::config::{BrokerSettings, Settings};
 use crate::http::{self, AppState, Peer};
 use crate::hub::{Hub, HubOptions, Registry};
 use crate::io::CableIo;
-use crate::protocol::outgoing;
 use crate::session::SessionContext;
 use crate::stats::Stats;
+use ferrocable_protocol::outgoing;
 
 /// A fatal server error.
 #[derive(Debug, thiserror::Error)]

@@ -31,10 +31,10 @@ use crate::channels::{Action, ChannelRegistry, ChannelSpec, INTERNAL_STREAM_PREF
 use crate::config::{Limits, ProtocolSettings};
 use crate::hub::{Hub, Registry};
 use crate::outbox::{self, CloseRequest, ConnHandle, Frame, PendingConfirm};
-use crate::protocol::incoming::{self, Command, CommandError};
-use crate::protocol::json::{self, Value};
-use crate::protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 use crate::stats::Stats;
+use ferrocable_protocol::incoming::{self, Command, CommandError};
+use ferrocable_protocol::json::{self, Value};
+use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);

@@ -1,7 +1,5 @@
-//! Fuzz targets for ferrocable's pure protocol codec (`fuzz_targets/`), and the properties
-//! they check ([`properties`]), which `src/protocol/fuzz_regressions.rs` also compiles to
-//! replay the committed corpus under `cargo test`.
+//! Fuzz targets for ferrocable's pure protocol codec (`fuzz_targets/`). The properties they
+//! check live in the protocol crate ([`properties`]), whose unit tests replay the committed
+//! corpus `fuzz/regressions/` through them.
 
-pub use ferrocable::protocol::{MAX_JSON_DEPTH, incoming, json, outgoing};
-
-pub mod properties;
+pub use ferrocable_protocol::properties;

@@ -118,15 +118,12 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "ferrocable did not start; logs:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
-            }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(10)) else {
+            let _ = child.kill();
+            panic!(
+                "ferrocable did not start; logs:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
         };
         Server {
             child,

@@ -218,7 +218,7 @@ impl Ws {
             let mut chunk = [0u8; 8192];
             let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
                 Err(_) => return None,
-                Ok(Err(_)) | Ok(Ok(0)) => return None,
+                Ok(Err(_) | Ok(0)) => return None,
                 Ok(Ok(n)) => n,
             };
             self.buf.extend_from_slice(&chunk[..n]);
@@ -333,7 +333,7 @@ impl Ws {
             let mut chunk = [0u8; 4096];
             match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
                 Err(_) => return false,
-                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(0) | Err(_)) => return true,
                 Ok(Ok(_)) => continue,
             }
         }

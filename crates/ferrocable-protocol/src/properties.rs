@@ -1,13 +1,11 @@
-//! The properties the fuzz targets check, one function per target. The same file is compiled
-//! into the unit tests that replay `fuzz/regressions/<target>/*` (see
-//! `src/protocol/fuzz_regressions.rs`), so `cargo test` judges every committed input exactly
-//! as the fuzzer did, without a fuzzer.
+//! The properties the fuzz targets check, one function per target (`fuzz/fuzz_targets/`). The
+//! unit tests replay `fuzz/regressions/<target>/*` through the same functions, so `cargo test`
+//! judges every committed input exactly as the fuzzer did, without a fuzzer.
 //!
-//! The including module provides `MAX_JSON_DEPTH`, `incoming`, `json` and `outgoing` (the fuzz
-//! crate re-exports them from `ferrocable::protocol`). Every check panics with a message
-//! naming the property it broke; returning means the input passed.
+//! Compiled for tests and with the `fuzzing` feature. Every check panics with a message naming
+//! the property it broke; returning means the input passed.
 
-use super::{MAX_JSON_DEPTH, incoming, json, outgoing};
+use crate::{MAX_JSON_DEPTH, incoming, json, outgoing};
 use incoming::{Command, CommandError, IdentifierError};
 use json::{Reencoded, Value};
 

@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn identifier_echo_vectors_from_rails() {
-        let text = include_str!("../../fixtures/json/identifier-echo.jsonl");
+        let text = include_str!("../../../fixtures/json/identifier-echo.jsonl");
         let mut count = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v = json::parse(line.as_bytes(), 10).unwrap();

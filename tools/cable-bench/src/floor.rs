@@ -85,9 +85,8 @@ async fn serve(a: FloorArgs) -> Result<(), String> {
         }
     });
     loop {
-        let (s, _) = match listener.accept().await {
-            Ok(x) => x,
-            Err(_) => continue,
+        let Ok((s, _)) = listener.accept().await else {
+            continue;
         };
         let f = floor.clone();
         tokio::task::spawn_local(async move {

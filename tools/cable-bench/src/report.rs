@@ -48,7 +48,7 @@ fn num(v: &Value, digits: usize) -> String {
 }
 
 fn big(x: f64) -> String {
-    let s = format!("{:.0}", x);
+    let s = format!("{x:.0}");
     let bytes = s.as_bytes();
     let mut out = String::new();
     for (i, c) in bytes.iter().enumerate() {
@@ -765,15 +765,15 @@ fn targets(runs: &Runs, md: &mut String) -> Value {
         let lower = ac.as_ref().and_then(|w| f(&w["lost"])).unwrap_or(0.0) > 0.0;
         let a = ac.as_ref().and_then(|w| f(&w["last_recipient"]["p99_ms"]));
         let b = r1("ferrocable", &v).and_then(|w| f(&w["last_recipient"]["p99_ms"]));
-        if let (Some(a), Some(b)) = (a, b) {
-            if b > 0.0 {
-                let tag = if lower {
-                    format!("{v} (a lower bound: Action Cable lost deliveries there)")
-                } else {
-                    v.clone()
-                };
-                r1_ratio = Some((a / b, tag));
-            }
+        if let (Some(a), Some(b)) = (a, b)
+            && b > 0.0
+        {
+            let tag = if lower {
+                format!("{v} (a lower bound: Action Cable lost deliveries there)")
+            } else {
+                v.clone()
+            };
+            r1_ratio = Some((a / b, tag));
         }
     }
     row(

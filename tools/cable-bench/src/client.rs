@@ -402,9 +402,8 @@ impl RBuf {
 }
 
 async fn connection(ctx: Rc<Ctx>, j: u64) {
-    let permit = match ctx.sem.acquire().await {
-        Ok(p) => p,
-        Err(_) => return,
+    let Ok(permit) = ctx.sem.acquire().await else {
+        return;
     };
     let i = ctx.cfg.first + j;
     let stream = i % ctx.cfg.streams.max(1);

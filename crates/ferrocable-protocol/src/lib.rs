@@ -1,5 +1,8 @@
 //! The Action Cable vocabulary and codec: no I/O, no tokio.
 //!
+//! What a server needs to speak Rails' `actioncable-v1-json` byte for byte, as values in and
+//! bytes out (the wire rules are summarised in `docs/PROTOCOL.md` at the repository root):
+//!
 //! - [`json`]: Ruby `JSON.parse` semantics and the `ActiveSupport::JSON.encode` writer.
 //! - [`incoming`]: client commands and subscription identifiers, decoded from text.
 //! - [`outgoing`]: server frames, encoded to bytes once and shared.
@@ -12,8 +15,17 @@ pub mod incoming;
 pub mod json;
 pub mod outgoing;
 
+/// The properties the fuzz targets check (`fuzz/`); `cargo test` replays the committed corpus
+/// through them.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod properties;
+
 #[cfg(test)]
 mod fuzz_regressions;
+
+/// Prefix of Rails' per-connection internal streams, `action_cable/<connection identifier>`,
+/// on which remote disconnects arrive (docs/PROTOCOL.md §5). Subscriptions may not use it.
+pub const INTERNAL_STREAM_PREFIX: &str = "action_cable/";
 
 /// Subprotocols we speak, in the order Rails offers them (protocol.md §1.4).
 pub const SUBPROTOCOLS: [&str; 2] = ["actioncable-v1-json", "actioncable-unsupported"];

@@ -116,19 +116,19 @@ pub(crate) enum Kind {
 /// Classifies a frame. `prefix` is this connection's expected
 /// `{"identifier":"…","message":` so the payload fields are found without searching.
 pub(crate) fn classify(p: &[u8], prefix: &[u8]) -> Kind {
-    if p.starts_with(prefix) {
-        if let Some(k) = bench_fields(&p[prefix.len()..]) {
-            return k;
-        }
+    if p.starts_with(prefix)
+        && let Some(k) = bench_fields(&p[prefix.len()..])
+    {
+        return k;
     }
     if p.starts_with(b"{\"type\":\"ping\"") {
         return Kind::Ping;
     }
     if p.starts_with(b"{\"identifier\":") {
-        if let Some(i) = find(p, b"\"message\":") {
-            if let Some(k) = bench_fields(&p[i + 10..]) {
-                return k;
-            }
+        if let Some(i) = find(p, b"\"message\":")
+            && let Some(k) = bench_fields(&p[i + 10..])
+        {
+            return k;
         }
         if p.ends_with(b"\"type\":\"confirm_subscription\"}") {
             return Kind::Confirm;

@@ -1,21 +1,18 @@
 //! The fuzzers' committed corpus as unit tests: every file under `fuzz/regressions/<target>/`
 //! (a minimised set of interesting inputs, plus any crasher a fuzzer found, named `crash-*`)
-//! goes through the very properties its fuzz target checks. They live in
-//! `fuzz/src/properties.rs`, compiled here as well, so `cargo test` replays the corpus
-//! without a fuzzer or a nightly flag. `bin/fuzz` runs the fuzzers and refreshes the corpus.
+//! goes through the very properties its fuzz target checks ([`crate::properties`]), so
+//! `cargo test` replays the corpus without a fuzzer or a nightly flag. `bin/fuzz` runs the
+//! fuzzers and refreshes the corpus.
 
-use super::{MAX_JSON_DEPTH, incoming, json, outgoing};
-
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../fuzz/src/properties.rs"]
-mod properties;
+use crate::{MAX_JSON_DEPTH, json, properties};
 
 use std::path::{Path, PathBuf};
 
 /// The inputs committed for `target`, in name order.
 fn inputs(target: &str) -> Vec<PathBuf> {
+    // The corpus stays beside the fuzz targets, at the repository root.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
+        .join("../../fuzz/regressions")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

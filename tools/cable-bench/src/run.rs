@@ -763,7 +763,7 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
     match local.block_on(&rt, run(a.clone())) {
         Ok((v, ok)) => {
             if let Some(out) = &a.out {
-                if let Err(e) = std::fs::write(out, format!("{:#}\n", v)) {
+                if let Err(e) = std::fs::write(out, format!("{v:#}\n")) {
                     eprintln!("cable-bench: {}: {e}", out.display());
                     return ExitCode::from(2);
                 }
