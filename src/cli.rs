@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{CliOverrides, LogFormat};
+use crate::config::CliOverrides;
+use crate::telemetry::LogFormat;
 
 /// A fast, lean server for the Rails Action Cable protocol.
 #[derive(Debug, Parser)]

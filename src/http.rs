@@ -1,6 +1,6 @@
 //! The HTTP side: the Action Cable upgrade and ferrocable's own endpoints.
 //!
-//! - `<mount_path>`: WebSocket upgrade after Rails' checks (protocol.md §1): a non-WebSocket
+//! - `<mount_path>`: WebSocket upgrade after Rails' checks (docs/PROTOCOL.md §1): a non-WebSocket
 //!   request or a refused Origin gets Rails' `404 Page not found`; a malformed handshake 400;
 //!   the subprotocol is the first one the client offered that we speak, or none.
 //!   Authentication runs here, before the 101, but its refusal is delivered after it, on the
@@ -21,58 +21,33 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_util::task::TaskTracker;
 
-use tokio::net::TcpStream;
+use ferrocable_protocol::select_subprotocol;
 
 use crate::auth::Credentials;
-use crate::config::Settings;
-use crate::io::{Attachment, SocketWriter};
+use crate::broadcast_api::{self, Refusal};
+use crate::connection;
+use crate::limits::Limits;
 use crate::origin::RequestOrigin;
-use crate::outbox::ConnHandle;
-use crate::session::{self, SessionContext};
-use ferrocable_protocol as protocol;
-#[cfg(test)]
-use ferrocable_protocol::MAX_JSON_DEPTH;
-use ferrocable_protocol::json::{self, Value};
+use crate::outbox::socket::SharedSocket;
+use crate::shared::Shared;
 
-/// Largest `POST /_broadcast` body.
-const BROADCAST_BODY_MAX: usize = 1024 * 1024;
-
-/// Everything a request handler needs.
-#[derive(Debug)]
-pub struct AppState {
-    /// Validated configuration.
-    pub settings: Arc<Settings>,
-    /// Shared by sessions.
-    pub sessions: Arc<SessionContext>,
-    /// Session tasks, awaited on shutdown.
-    pub session_tasks: TaskTracker,
-    ws_config: WebSocketConfig,
-}
-
-impl AppState {
-    /// Wraps the shared parts.
-    pub fn new(settings: Arc<Settings>, sessions: Arc<SessionContext>) -> AppState {
-        let mut ws_config = WebSocketConfig::default();
-        // tungstenite allocates its read buffer up front, keeps it, and zero-fills it on every
-        // read: 128 KiB by default, i.e. 128 KiB per idle client (performance.md §4.1).
-        // Commands are ~100-200 bytes; a larger message just takes more reads.
-        ws_config.read_buffer_size = 256;
-        // Frames are queued until our explicit flush, which batches a backlog into one write.
-        ws_config.write_buffer_size = 64 * 1024;
-        // Anything beyond one batch means the peer is not reading; the outbox limit and the
-        // write timeout deal with that, this is only a backstop.
-        ws_config.max_write_buffer_size = settings.limits.max_outbound_bytes * 2 + 64 * 1024;
-        ws_config.max_message_size = Some(settings.limits.max_message_bytes);
-        ws_config.max_frame_size = Some(settings.limits.max_message_bytes);
-        AppState {
-            settings,
-            sessions,
-            session_tasks: TaskTracker::new(),
-            ws_config,
-        }
-    }
+/// tungstenite's limits for one connection.
+fn websocket_config(limits: &Limits) -> WebSocketConfig {
+    let mut ws_config = WebSocketConfig::default();
+    // tungstenite allocates its read buffer up front, keeps it, and zero-fills it on every
+    // read: 128 KiB by default, i.e. 128 KiB per idle client (we measured 138 KB of RSS per
+    // idle connection with tungstenite's defaults).
+    // Commands are ~100-200 bytes; a larger message just takes more reads.
+    ws_config.read_buffer_size = 256;
+    // Frames are queued until our explicit flush, which batches a backlog into one write.
+    ws_config.write_buffer_size = 64 * 1024;
+    // Anything beyond one batch means the peer is not reading; the outbox limit and the
+    // write timeout deal with that, this is only a backstop.
+    ws_config.max_write_buffer_size = limits.max_outbound_bytes * 2 + 64 * 1024;
+    ws_config.max_message_size = Some(limits.max_message_bytes);
+    ws_config.max_frame_size = Some(limits.max_message_bytes);
+    ws_config
 }
 
 type Body = Full<Bytes>;
@@ -82,21 +57,19 @@ type Body = Full<Bytes>;
 pub struct Peer {
     /// Remote address.
     pub addr: SocketAddr,
-    /// The socket, shared with the connection's outbox after an upgrade.
-    pub tcp: Arc<TcpStream>,
-    /// Where the upgraded connection's outbox is attached.
-    pub attachment: Attachment,
+    /// The socket, for the connection an upgrade starts.
+    pub socket: SharedSocket,
 }
 
 /// Routes one request.
 pub async fn handle(
     req: Request<Incoming>,
-    state: Arc<AppState>,
+    state: Arc<Shared>,
     peer: Peer,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     let settings = &state.settings;
-    let mount = settings.mount_path.as_str();
+    let mount = settings.server.mount_path.as_str();
     let is_mount = path == mount
         || (!settings.protocol.compat.anchored_mount
             && path.starts_with(mount)
@@ -124,8 +97,9 @@ fn text(status: StatusCode, content_type: &'static str, body: &'static str) -> R
     r
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -135,7 +109,7 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
 }
 
 /// Rails' answer to anything it will not upgrade.
-fn not_found(state: &AppState) -> Response<Body> {
+fn not_found(state: &Shared) -> Response<Body> {
     let content_type = if state.settings.protocol.compat.charset_in_404 {
         "text/plain; charset=utf-8"
     } else {
@@ -172,7 +146,7 @@ fn is_https(headers: &HeaderMap) -> bool {
         || get("x-forwarded-ssl").is_some_and(|v| v.eq_ignore_ascii_case("on"))
 }
 
-fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Response<Body> {
+fn cable(mut req: Request<Incoming>, state: &Arc<Shared>, peer: &Peer) -> Response<Body> {
     let settings = &state.settings;
     if !is_websocket(&req) {
         tracing::info!(
@@ -195,16 +169,16 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Resp
         tracing::info!("Request origin not allowed: {}", origin.unwrap_or(""));
         return not_found(state);
     }
-    if state.sessions.is_shutting_down() {
+    if state.is_shutting_down() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             "Server is restarting",
         );
     }
-    let ctx = &state.sessions;
-    let Some(slot) = ctx.try_open() else {
-        ctx.stats
+    let Some(slot) = state.try_open() else {
+        state
+            .stats
             .connection_limit_refusals
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
@@ -217,7 +191,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Resp
             "Too many connections",
         );
     };
-    let subprotocol = protocol::select_subprotocol(
+    let subprotocol = select_subprotocol(
         headers
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
             .iter()
@@ -239,7 +213,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Resp
         settings.protocol.compat.drop_false_identifiers,
     );
     let (upgrade_response, websocket) =
-        match hyper_tungstenite::upgrade(&mut req, Some(state.ws_config)) {
+        match hyper_tungstenite::upgrade(&mut req, Some(websocket_config(&settings.limits))) {
             Ok(pair) => pair,
             Err(e) => {
                 tracing::info!(cause = %e, "malformed WebSocket handshake");
@@ -258,45 +232,10 @@ fn cable(mut req: Request<Incoming>, state: &Arc<AppState>, peer: &Peer) -> Resp
     if let Some(p) = subprotocol {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
     }
-    let id = ctx.next_id();
-    let ctx = ctx.clone();
-    let identity = match &auth {
-        Ok(i) => i.connection_identifier.to_string(),
-        Err(crate::auth::AuthError::TokenTooLong(_)) => {
-            ctx.stats.oversized_tokens.fetch_add(1, Ordering::Relaxed);
-            String::new()
-        }
-        Err(_) => String::new(),
-    };
-    // From here on every byte hyper or tungstenite writes on this socket goes through the
-    // connection's outbox (the 101 included), ordered with the hub's direct writes.
-    let conn = Arc::new(
-        ConnHandle::new(
-            id,
-            settings.limits.max_outbound_bytes,
-            Some(peer.tcp.clone()),
-        )
-        .counted(ctx.stats.clone()),
-    );
-    if peer.attachment.set(conn.clone()).is_err() {
-        tracing::warn!("a second upgrade on one connection refused");
+    if let Err(e) = connection::spawn(websocket, &peer.socket, auth, slot, state) {
+        tracing::warn!("{e} refused");
         return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
     }
-    let out = SocketWriter(peer.tcp.clone());
-    let span = tracing::info_span!("conn", id, identity = %identity);
-    // A combinator rather than an async block: the closure's captures are moved into the
-    // session future instead of being kept beside it for the connection's whole life.
-    let session = futures_util::FutureExt::then(websocket, move |upgraded| match upgraded {
-        Ok(ws) => futures_util::future::Either::Left(session::run(ws, out, ctx, conn, auth)),
-        Err(e) => {
-            tracing::debug!(cause = %e, "upgrade did not complete");
-            futures_util::future::Either::Right(std::future::ready(()))
-        }
-    });
-    state.session_tasks.spawn(tracing::Instrument::instrument(
-        futures_util::FutureExt::map(session, move |()| drop(slot)),
-        span,
-    ));
     response
 }
 
@@ -307,87 +246,41 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
-fn health(state: &AppState) -> Response<Body> {
-    let broker = state.sessions.broker.status();
-    let draining = state.sessions.is_shutting_down();
-    let ok = broker.healthy && !draining;
-    let body = serde_json::json!({
-        "status": if draining { "draining" } else if ok { "ok" } else { "degraded" },
-        "broker": broker,
-        "connections": state.sessions.registry.len(),
-    });
-    let status = if ok {
+fn health(state: &Shared) -> Response<Body> {
+    let report = state.health_report();
+    let status = if report.is_ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(status, &body)
+    json_response(status, &report)
 }
 
-fn stats(state: &AppState) -> Response<Body> {
-    let ctx = &state.sessions;
-    let s = &ctx.stats;
-    let (unique, top) = ctx.hub.identities(100);
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let body = serde_json::json!({
-        "connections": s.connections.load(Ordering::Relaxed),
-        "unique_identities": unique,
-        "identities": top
-            .into_iter()
-            .map(|(id, n)| serde_json::json!({"identifier": id, "connections": n}))
-            .collect::<Vec<_>>(),
-        "subscriptions": s.subscriptions.load(Ordering::Relaxed),
-        "streams": ctx.hub.stream_count(),
-        "broadcasts_received": load(&s.broadcasts_received),
-        "broadcasts_invalid": load(&s.broadcasts_invalid),
-        "broadcasts_coalesced": load(&s.broadcasts_coalesced),
-        "frames_delivered": s.frames_delivered.get(),
-        "unauthorized_connections": load(&s.unauthorized),
-        "slow_client_disconnects": load(&s.slow_disconnects),
-        "write_timeouts": load(&s.write_timeouts),
-        "connection_limit_refusals": load(&s.connection_limit_refusals),
-        "oversized_messages": load(&s.oversized_messages),
-        "subscription_limit_rejections": load(&s.subscription_limit_rejections),
-        "rate_limited_disconnects": load(&s.rate_limited_disconnects),
-        "deep_json_commands": load(&s.deep_json_commands),
-        "oversized_tokens": load(&s.oversized_tokens),
-        "handshake_timeouts": load(&s.handshake_timeouts),
-        "broker": ctx.broker.status(),
-    });
-    json_response(StatusCode::OK, &body)
+fn stats(state: &Shared) -> Response<Body> {
+    json_response(StatusCode::OK, &state.stats_report())
 }
 
 fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
-/// Constant-time comparison, so the key cannot be guessed byte by byte from timings.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn broadcast(req: Request<Incoming>, state: &AppState, peer: SocketAddr) -> Response<Body> {
-    match &state.settings.broadcast_api.key {
-        Some(key) => {
-            let given = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
-            if !same_secret(given.as_bytes(), key.as_bytes()) {
-                return api_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer key");
-            }
-        }
-        None if !peer.ip().is_loopback() => {
-            return api_error(
-                StatusCode::FORBIDDEN,
-                "broadcast_api.key is not set, so only loopback clients may broadcast",
-            );
-        }
-        None => {}
+async fn broadcast(req: Request<Incoming>, state: &Shared, peer: SocketAddr) -> Response<Body> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(refusal) = state
+        .settings
+        .broadcast_api
+        .admits(authorization, peer.ip())
+    {
+        let status = match refusal {
+            Refusal::WrongKey => StatusCode::UNAUTHORIZED,
+            Refusal::NotLoopback => StatusCode::FORBIDDEN,
+        };
+        return api_error(status, &refusal.to_string());
     }
-    let body = match Limited::new(req.into_body(), BROADCAST_BODY_MAX)
+    let body = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
         .collect()
         .await
     {
@@ -399,13 +292,13 @@ async fn broadcast(req: Request<Incoming>, state: &AppState, peer: SocketAddr) -
             );
         }
     };
-    let items = match parse_broadcasts(&body, state.settings.limits.max_json_depth) {
+    let items = match broadcast_api::parse_broadcasts(&body, state.settings.limits.max_json_depth) {
         Ok(items) => items,
         Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, &e),
     };
     let count = items.len();
     for (stream, data) in items {
-        if let Err(e) = state.sessions.broker.publish(&stream, data).await {
+        if let Err(e) = state.broker.publish(&stream, data).await {
             tracing::warn!(stream, cause = %e, "broadcast API could not publish");
             return api_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
         }
@@ -414,73 +307,4 @@ async fn broadcast(req: Request<Incoming>, state: &AppState, peer: SocketAddr) -
         StatusCode::CREATED,
         &serde_json::json!({ "broadcasts": count }),
     )
-}
-
-/// `{"stream":"s","data":"<json>"}` or an array of them. `data` may also be any JSON value,
-/// which is encoded as ActiveSupport would (as `ActionCable.server.broadcast` does).
-fn parse_broadcasts(body: &[u8], max_depth: usize) -> Result<Vec<(String, Bytes)>, String> {
-    let value = json::parse(body, max_depth).map_err(|e| format!("body is not JSON: {e}"))?;
-    let items: Vec<&Value> = match &value {
-        Value::Array(items) => items.iter().collect(),
-        one => vec![one],
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let stream = item
-            .get("stream")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("item {i}: \"stream\" must be a non-empty string"))?;
-        let data = match item.get("data") {
-            Some(Value::String(s)) => {
-                // Rails never publishes invalid JSON, and every subscriber would drop it:
-                // tell the caller now instead.
-                json::parse(s.as_bytes(), max_depth)
-                    .map_err(|e| format!("item {i}: \"data\" is not valid JSON ({e})"))?;
-                Bytes::from(s.clone())
-            }
-            Some(other) => {
-                let mut encoded = Vec::new();
-                json::write_value(&mut encoded, other);
-                Bytes::from(encoded)
-            }
-            None => return Err(format!("item {i}: \"data\" is missing")),
-        };
-        out.push((stream.to_string(), data));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_broadcasts_default(body: &[u8]) -> Result<Vec<(String, Bytes)>, String> {
-        parse_broadcasts(body, MAX_JSON_DEPTH)
-    }
-
-    #[test]
-    fn broadcast_bodies() {
-        let one = parse_broadcasts_default(br#"{"stream":"chat_1","data":"{\"a\":1}"}"#).unwrap();
-        assert_eq!(
-            one,
-            vec![("chat_1".to_string(), Bytes::from_static(br#"{"a":1}"#))]
-        );
-        let many = parse_broadcasts_default(
-            br#"[{"stream":"a","data":"1"},{"stream":"b","data":{"x":"<"}}]"#,
-        )
-        .unwrap();
-        assert_eq!(many[1].1, Bytes::from_static(br#"{"x":"\u003c"}"#));
-        assert!(parse_broadcasts_default(br#"{"data":"1"}"#).is_err());
-        assert!(parse_broadcasts_default(br#"{"stream":"a"}"#).is_err());
-        assert!(parse_broadcasts_default(b"nope").is_err());
-        assert!(parse_broadcasts_default(br#"{"stream":"a","data":"not json"}"#).is_err());
-    }
-
-    #[test]
-    fn secrets_compare_exactly() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"ab"));
-    }
 }

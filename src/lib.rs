@@ -3,40 +3,59 @@
 //! Rails keeps publishing with `ActionCable.server.broadcast` through its Redis adapter;
 //! ferrocable holds the WebSockets, authenticates each connection from a JWT, decides
 //! subscriptions from declarative channel config, and delivers every broadcast byte for byte
-//! as Rails would.
+//! as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
+//! `ferrocable_protocol` crate; `docs/ARCHITECTURE.md` walks through the whole tree.
 //!
 //! # Layout
 //!
-//! - [`config`]: defaults < TOML file < environment < flags, validated once into [`config::Settings`].
-//! - [`cli`]: command-line interface (`serve`, `config check`, `config print`).
-//! - [`telemetry`]: tracing subscriber, text or JSON.
+//! Edge:
+//! - [`cli`]: command-line interface (`serve`, `config check`, `config print`, `token`).
+//! - [`config`]: defaults < TOML file < environment < flags, aggregated into [`config::Settings`];
+//!   each section is owned by the module that uses it. [`error`]: the error every section reports.
+//! - [`telemetry`]: tracing subscriber, text or JSON (`[logging]`).
 //! - [`server`]: accept loop, ping timer, phased shutdown; [`server::run`] is the entry point.
+//! - [`listener`]: the listening socket (`[server]`).
+//!
+//! One request, one connection:
 //! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/_broadcast`.
-//! - [`origin`]: Rails' Origin check as a pure policy.
-//! - [`auth`]: token extraction, JWT verification, identifier mapping.
-//! - [`protocol`]: the pure codec: Ruby-compatible JSON, commands in, frames out.
+//! - [`origin`]: Rails' Origin check as a pure policy (`[origins]`).
+//! - [`auth`]: token extraction, JWT verification, identifiers (`[auth]`).
+//! - [`broadcast_api`]: who may `POST /_broadcast`, and its body (`[broadcast_api]`).
+//! - [`connection`]: one connection's task: commands in, batched frames out.
+//! - [`outbox`]: a connection's outbound side, shared by everyone who writes to it: direct
+//!   socket writes, a byte-bounded frame queue, the socket under hyper and tungstenite.
+//! - [`limits`]: the bounds on clients (`[limits]`).
+//! - [`compat`]: Rails-release differences and wire knobs (`[protocol]`).
+//!
+//! Shared by every connection:
+//! - [`shared`]: the one server-wide state: settings, hub, registry, broker, stats, lifecycle.
 //! - [`channels`]: declarative channels: identity + params → streams or a rejection.
-//! - [`session`]: one connection in one task: commands in, batched frames out.
-//! - [`outbox`]: a connection's socket writes, byte-bounded frame queue, pending confirms.
-//! - [`io`]: the shared socket under hyper and tungstenite.
-//! - [`hub`]: streams → subscribers; encode once per identifier, share the bytes.
-//! - [`broker`]: the in-process broker and Rails' Redis adapter.
+//! - [`hub`]: streams → subscribers; the delivery path and policy; pending confirms.
+//! - [`registry`]: every welcomed connection (pings, shutdown).
+//! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).
 //! - [`stats`]: the counters behind `/stats`.
 
 pub mod auth;
+pub mod broadcast_api;
 pub mod broker;
 pub mod channels;
 pub mod cli;
+pub mod compat;
 pub mod config;
+pub mod connection;
+pub mod error;
 pub mod http;
 pub mod hub;
-pub mod io;
+pub mod limits;
+pub mod listener;
 pub mod origin;
 pub mod outbox;
+pub mod registry;
 pub mod server;
-pub mod session;
+pub mod shared;
 pub mod stats;
 pub mod telemetry;
 
-pub use config::{ConfigError, Settings};
+pub use config::Settings;
+pub use error::ConfigError;
 pub use server::run;

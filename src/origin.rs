@@ -1,4 +1,4 @@
-//! The Origin check Rails applies before upgrading (protocol.md §1.3), as a pure policy.
+//! The Origin check Rails applies before upgrading (docs/PROTOCOL.md §1.3), as a pure policy.
 //!
 //! In order: the check may be disabled; an Origin equal to `<scheme>://<Host header>` passes
 //! when `allow_same_origin_as_host` is on; then each allow-list entry is tried (exact string, or
@@ -6,8 +6,31 @@
 //! including a missing Origin, is refused.
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, OriginsSection};
+use crate::error::ConfigError;
+
+/// `[origins]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginsSection {
+    /// false disables the check.
+    pub check: bool,
+    /// Accept `<scheme>://<Host>`.
+    pub allow_same_origin_as_host: bool,
+    /// Exact strings, or `/regex/`.
+    pub allowed: Vec<String>,
+}
+
+impl Default for OriginsSection {
+    fn default() -> Self {
+        OriginsSection {
+            check: true,
+            allow_same_origin_as_host: true,
+            allowed: Vec::new(),
+        }
+    }
+}
 
 /// One allow-list entry.
 #[derive(Debug)]
@@ -37,7 +60,7 @@ pub struct RequestOrigin<'a> {
 
 impl OriginPolicy {
     /// Compiles `[origins]`; a pattern that does not compile names its index.
-    pub fn from_config(raw: &OriginsSection) -> Result<OriginPolicy, ConfigError> {
+    pub fn compile(raw: &OriginsSection) -> Result<OriginPolicy, ConfigError> {
         let mut allowed = Vec::new();
         for (i, entry) in raw.allowed.iter().enumerate() {
             let compiled = if entry.len() >= 2 && entry.starts_with('/') && entry.ends_with('/') {
@@ -93,7 +116,7 @@ mod tests {
     use super::*;
 
     fn policy(allowed: &[&str], same_host: bool) -> OriginPolicy {
-        OriginPolicy::from_config(&OriginsSection {
+        OriginPolicy::compile(&OriginsSection {
             check: true,
             allow_same_origin_as_host: same_host,
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
@@ -148,7 +171,7 @@ mod tests {
     fn a_missing_origin_is_refused_unless_the_check_is_off() {
         let p = policy(&["/.*/"], true);
         assert!(!p.allows(req(None, "a", false)));
-        let off = OriginPolicy::from_config(&OriginsSection {
+        let off = OriginPolicy::compile(&OriginsSection {
             check: false,
             allow_same_origin_as_host: true,
             allowed: vec![],

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ferrocable_protocol::outgoing;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,67 +21,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::Broker;
-use crate::broker::redis::RedisBroker;
-use crate::config::{BrokerSettings, Settings};
-use crate::http::{self, AppState, Peer};
-use crate::hub::{Hub, HubOptions, Registry};
-use crate::io::CableIo;
-use crate::session::SessionContext;
-use crate::stats::Stats;
-use ferrocable_protocol::outgoing;
-
-/// A fatal server error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The broker could not be set up.
-    #[error("broker: {0}")]
-    Broker(String),
-}
+use crate::config::Settings;
+use crate::http::{self, Peer};
+use crate::outbox::socket::CableIo;
+use crate::shared::Shared;
 
 /// Serves on `listener` until `shutdown` resolves, then drains.
-pub async fn run(
-    listener: TcpListener,
-    settings: Settings,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
-    let settings = Arc::new(settings);
-    let stats = Arc::new(Stats::default());
-    let external = matches!(settings.broker, BrokerSettings::Redis { .. });
-    let hub = Arc::new(Hub::new(
-        external,
-        stats.clone(),
-        HubOptions {
-            remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
-            max_json_depth: settings.limits.max_json_depth,
-        },
-    ));
+pub async fn run(listener: TcpListener, settings: Settings, shutdown: impl Future<Output = ()>) {
+    let shared = Arc::new(Shared::new(Arc::new(settings)));
+    let settings = shared.settings.clone();
     let stop_background = CancellationToken::new();
-    let (broker, subscriber) = match &settings.broker {
-        BrokerSettings::Memory => (Broker::Memory(hub.clone()), None),
-        BrokerSettings::Redis {
-            url,
-            channel_prefix,
-        } => {
-            let redis = RedisBroker::new(url, channel_prefix).map_err(ServerError::Broker)?;
-            let task = redis.spawn_subscriber(hub.clone(), stop_background.clone());
-            (Broker::Redis(Box::new(redis)), Some(task))
-        }
-    };
-    let registry = Arc::new(Registry::default());
-    let sessions = Arc::new(SessionContext::new(
-        hub.clone(),
-        registry.clone(),
-        stats,
-        settings.channels.clone(),
-        Arc::new(broker),
-        settings.protocol.clone(),
-        settings.limits.clone(),
-        true,
-    ));
-    let state = Arc::new(AppState::new(settings.clone(), sessions.clone()));
+    let inputs = shared.broker.spawn_inputs(&shared.hub, &stop_background);
     let pinger = tokio::spawn(ping_forever(
-        registry.clone(),
+        shared.clone(),
         settings.protocol.ping_interval,
         stop_background.clone(),
     ));
@@ -95,7 +48,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     backoff = Duration::from_millis(5);
-                    serve_http(tcp, peer, &state, &http_tasks, &stop_http);
+                    serve_http(tcp, peer, &shared, &http_tasks, &stop_http);
                 }
                 Err(e) if is_per_connection_error(&e) => {}
                 Err(e) => {
@@ -110,17 +63,17 @@ pub async fn run(
 
     let started = Instant::now();
     drop(listener);
-    let told = sessions.begin_shutdown();
+    let told = shared.begin_shutdown();
     info!(
         connections = told,
-        deadline_secs = settings.shutdown_timeout.as_secs(),
+        deadline_secs = settings.server.shutdown_timeout.as_secs(),
         "shutting down: stopped accepting, sent server_restart to every client"
     );
     stop_http.cancel();
     http_tasks.close();
-    state.session_tasks.close();
-    let drained = tokio::time::timeout(settings.shutdown_timeout, async {
-        state.session_tasks.wait().await;
+    shared.session_tasks.close();
+    let drained = tokio::time::timeout(settings.server.shutdown_timeout, async {
+        shared.session_tasks.wait().await;
         http_tasks.wait().await;
     })
     .await;
@@ -130,40 +83,36 @@ pub async fn run(
             "drained: every connection closed"
         ),
         Err(_) => warn!(
-            remaining = registry.len(),
+            remaining = shared.registry.len(),
             "shutdown deadline passed with connections still open; exiting anyway"
         ),
     }
+    // Stops the pinger and the inputs.
     stop_background.cancel();
-    pinger.abort();
-    if let Some(task) = subscriber {
+    let _ = pinger.await;
+    for task in inputs {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     }
-    Ok(())
 }
 
 fn serve_http(
     tcp: TcpStream,
     peer: SocketAddr,
-    state: &Arc<AppState>,
+    shared: &Arc<Shared>,
     tasks: &TaskTracker,
     stop: &CancellationToken,
 ) {
     // Frames are small and latency matters more than packet count; batching is done by
     // the session's single flush per backlog.
     let _ = tcp.set_nodelay(true);
-    let state = state.clone();
+    let shared = shared.clone();
     let stop = stop.clone();
-    let stats = state.sessions.stats.clone();
-    let handshake_timeout = state.settings.limits.handshake_timeout;
+    let stats = shared.stats.clone();
+    let handshake_timeout = shared.settings.limits.handshake_timeout;
     tasks.spawn(async move {
-        let (io, tcp, attachment) = CableIo::new(tcp);
-        let link = Peer {
-            addr: peer,
-            tcp,
-            attachment,
-        };
-        let service = service_fn(move |req| http::handle(req, state.clone(), link.clone()));
+        let (io, socket) = CableIo::new(tcp);
+        let link = Peer { addr: peer, socket };
+        let service = service_fn(move |req| http::handle(req, shared.clone(), link.clone()));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(handshake_timeout)
@@ -203,7 +152,7 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
 }
 
 /// Rails' single beat timer: one ping frame, built once, queued for every connection.
-async fn ping_forever(registry: Arc<Registry>, every: Duration, stop: CancellationToken) {
+async fn ping_forever(shared: Arc<Shared>, every: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -216,7 +165,7 @@ async fn ping_forever(registry: Arc<Registry>, every: Duration, stop: Cancellati
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let frame = outgoing::text_frame(&outgoing::ping(now));
-        registry.for_each(|conn| {
+        shared.registry.for_each(|conn| {
             conn.push(&frame);
         });
     }

@@ -1,9 +1,12 @@
-//! Counters and gauges behind `GET /stats`.
+//! Counters and gauges behind `GET /stats`. [`Stats`] serialises as it is: its field names
+//! are the JSON keys (with the hub's and the broker's numbers beside them, see `shared`).
 //!
 //! Hot-path counters (frames delivered) are striped over cache lines so that two cores
 //! delivering to different connections do not fight over one atomic.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use serde::{Serialize, Serializer};
 
 const STRIPES: usize = 16;
 
@@ -34,8 +37,14 @@ impl StripedCounter {
     }
 }
 
-/// Every number `/stats` reports, apart from the hub's stream count.
-#[derive(Debug, Default)]
+impl Serialize for StripedCounter {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.get())
+    }
+}
+
+/// Every counter `/stats` reports (each read with a relaxed load when serialised).
+#[derive(Debug, Default, Serialize)]
 pub struct Stats {
     /// Open WebSocket connections that were welcomed.
     pub connections: AtomicI64,
@@ -51,10 +60,10 @@ pub struct Stats {
     /// Frames written to sockets.
     pub frames_delivered: StripedCounter,
     /// Connections refused by authentication.
-    pub unauthorized: AtomicU64,
+    pub unauthorized_connections: AtomicU64,
     /// Connections closed for not keeping up: outbound queue overflow or a write blocked
     /// past the write timeout.
-    pub slow_disconnects: AtomicU64,
+    pub slow_client_disconnects: AtomicU64,
     /// Of those, the ones whose write stayed blocked past the write timeout.
     pub write_timeouts: AtomicU64,
     /// Upgrade requests refused because `limits.max_connections` was reached.
@@ -72,8 +81,6 @@ pub struct Stats {
     /// Connections closed before sending complete request headers in time.
     pub handshake_timeouts: AtomicU64,
 }
-
-impl Stats {}
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,12 @@
-//! Client commands (protocol.md §3) and subscription identifiers, decoded from text.
+//! Client commands (docs/PROTOCOL.md §3) and subscription identifiers, decoded from text; and
+//! the remote-disconnect payloads Rails publishes on a connection's internal stream (§5.2).
 //!
 //! Rails answers every malformed command with silence and a log line; [`CommandError`] and
 //! [`IdentifierError`] carry what that log line needs.
 
 use super::MAX_JSON_DEPTH;
 use super::json::{self, ParseError, Value};
+use super::outgoing::DisconnectReason;
 
 /// A command the server acts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,9 +164,87 @@ pub fn parse_action_at_depth(data: &str, max_depth: usize) -> Result<ActionCall,
     })
 }
 
+/// What Rails does with a message on a connection's internal stream
+/// (`action_cable/<connection identifier>`, docs/PROTOCOL.md §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteDisconnect {
+    /// Close every connection listening there, with this reason.
+    Close {
+        /// `remote` for Rails' disconnect message, none for a payload Rails cannot index.
+        reason: DisconnectReason,
+        /// The frame's `reconnect` value, as JSON text.
+        reconnect: Box<str>,
+    },
+    /// Nothing happens: another `type`, or a JSON string.
+    Ignore,
+}
+
+/// Decodes a remote-disconnect payload as Rails' connection does: `{"type":"disconnect"}`
+/// closes with reason `remote` and the payload's `reconnect` (default `true`); another object
+/// or a string is ignored; any other JSON value makes Rails' lookup raise, which closes the
+/// connection without a reason.
+///
+/// # Errors
+///
+/// When the payload is not JSON (Rails drops it).
+pub fn parse_remote_disconnect(
+    payload: &[u8],
+    max_depth: usize,
+) -> Result<RemoteDisconnect, ParseError> {
+    let value = json::parse(payload, max_depth)?;
+    Ok(match &value {
+        Value::Object(_) => match value.get("type").and_then(Value::as_str) {
+            Some("disconnect") => {
+                let mut reconnect = Vec::new();
+                json::write_value(
+                    &mut reconnect,
+                    value.get("reconnect").unwrap_or(&Value::Bool(true)),
+                );
+                let reconnect = String::from_utf8(reconnect).unwrap_or_else(|_| "true".into());
+                RemoteDisconnect::Close {
+                    reason: DisconnectReason::Remote,
+                    reconnect: reconnect.into_boxed_str(),
+                }
+            }
+            _ => RemoteDisconnect::Ignore,
+        },
+        // Rails indexes the payload with ["type"]: a String answers nil, anything else
+        // raises and the connection is closed without a reason.
+        Value::String(_) => RemoteDisconnect::Ignore,
+        _ => RemoteDisconnect::Close {
+            reason: DisconnectReason::Unspecified,
+            reconnect: "true".into(),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_disconnect_payloads_follow_rails() {
+        let close = |reason, reconnect: &str| {
+            Ok(RemoteDisconnect::Close {
+                reason,
+                reconnect: reconnect.into(),
+            })
+        };
+        let parse = |p: &[u8]| parse_remote_disconnect(p, MAX_JSON_DEPTH);
+        assert_eq!(
+            parse(br#"{"type":"disconnect"}"#),
+            close(DisconnectReason::Remote, "true")
+        );
+        assert_eq!(
+            parse(br#"{"type":"disconnect","reconnect":false}"#),
+            close(DisconnectReason::Remote, "false")
+        );
+        assert_eq!(parse(br#"{"type":"other"}"#), Ok(RemoteDisconnect::Ignore));
+        assert_eq!(parse(br#""disconnect""#), Ok(RemoteDisconnect::Ignore));
+        assert_eq!(parse(b"[1]"), close(DisconnectReason::Unspecified, "true"));
+        assert_eq!(parse(b"null"), close(DisconnectReason::Unspecified, "true"));
+        assert!(parse(b"not json").is_err());
+    }
 
     #[test]
     fn stock_client_commands() {

@@ -1,8 +1,9 @@
-//! A connection's outbound side as the rest of the server sees it: the socket, a byte-bounded
-//! queue of ready-to-send WebSocket frames, and the pending confirm of a subscription.
+//! A connection's outbound side as the rest of the server sees it: the socket ([`socket`]) and
+//! a byte-bounded queue of ready-to-send WebSocket frames ([`ConnHandle`]). Everyone who writes
+//! to a connection (the hub, the ping timer, its own task) holds this, never the task itself.
 //!
 //! Producers (the hub's fan-out, the ping timer, the connection's own task, and tungstenite's
-//! control frames through [`crate::io`]) never wait. [`ConnHandle::push`] writes a frame
+//! control frames through [`socket`]) never wait. [`ConnHandle::push`] writes a frame
 //! straight to the socket when nothing is queued and the connection's task is not writing:
 //! one non-blocking `write`, exactly what a hand-written fan-out would do, with no task
 //! wake-up. Otherwise (the socket is full, frames are already waiting, or the hub is behind
@@ -19,15 +20,16 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use ferrocable_protocol::outgoing::DisconnectReason;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::stats::Stats;
-use ferrocable_protocol::outgoing::DisconnectReason;
+
+pub mod socket;
 
 /// A complete WebSocket frame (header and payload), encoded once and shared.
 pub type Frame = Bytes;
@@ -309,50 +311,6 @@ where
     Ok(())
 }
 
-/// A subscription waiting for its streams to be live before it is confirmed (Rails:
-/// "confirmed means live", protocol.md §2). One count per stream plus one for the end of
-/// subscribing, like Rails' counter.
-#[derive(Debug)]
-pub struct PendingConfirm {
-    remaining: AtomicUsize,
-    cancelled: AtomicBool,
-    conn: Arc<ConnHandle>,
-    /// Taken when sent, so a confirmed subscription does not keep its frame.
-    frame: Mutex<Option<Frame>>,
-}
-
-impl PendingConfirm {
-    /// Waits for `streams` streams, then sends `frame` on `conn`.
-    pub fn new(streams: usize, conn: Arc<ConnHandle>, frame: Frame) -> PendingConfirm {
-        PendingConfirm {
-            remaining: AtomicUsize::new(streams + 1),
-            cancelled: AtomicBool::new(false),
-            conn,
-            frame: Mutex::new(Some(frame)),
-        }
-    }
-
-    /// One stream (or the end of subscribing) is done; the last one sends the confirm.
-    pub fn ready(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-            && !self.cancelled.load(Ordering::Acquire)
-            && let Some(frame) = self.frame.lock().unwrap_or_else(|e| e.into_inner()).take()
-        {
-            self.conn.push(&frame);
-        }
-    }
-
-    /// The subscription went away first: never confirm.
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-    }
-
-    /// Whether the confirm went out (or is due).
-    pub fn is_confirmed(&self) -> bool {
-        self.remaining.load(Ordering::Acquire) == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,21 +377,6 @@ mod tests {
         c.close(CloseRequest::CloseOnly);
         c.close(CloseRequest::TooSlow);
         assert_eq!(c.drain().close, Some(CloseRequest::CloseOnly));
-    }
-
-    #[test]
-    fn confirm_waits_for_every_stream_and_the_end() {
-        let c = Arc::new(ConnHandle::new(1, 100, None));
-        let p = PendingConfirm::new(2, c.clone(), f("ok"));
-        p.ready();
-        p.ready();
-        assert!(c.drain().frames.is_empty());
-        p.ready();
-        assert_eq!(c.drain().frames.len(), 1);
-        let p = PendingConfirm::new(0, c.clone(), f("ok"));
-        p.cancel();
-        p.ready();
-        assert!(c.drain().frames.is_empty());
     }
 
     #[tokio::test]

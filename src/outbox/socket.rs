@@ -3,7 +3,7 @@
 //! hyper needs to own an IO object, and after the upgrade tungstenite owns it; yet the hub
 //! wants to write broadcast frames straight to the socket, without waking the connection's
 //! task. [`CableIo`] keeps the `TcpStream` in an `Arc` and uses tokio's `&self` socket calls,
-//! so the same socket can be written by [`ConnHandle::push`](crate::outbox::ConnHandle::push).
+//! so the same socket can be written by [`ConnHandle::push`].
 //! Once a connection is attached (at the upgrade), everything hyper and tungstenite write
 //! (the 101, pongs, close frames) goes through the connection's outbox too, so all writes
 //! of a connection are ordered in one place. Reads are untouched.
@@ -17,10 +17,11 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::outbox::{ConnHandle, Pushed};
+use super::{ConnHandle, Pushed};
+use crate::stats::Stats;
 
 /// Where a connection attaches its outbox once upgraded.
-pub type Attachment = Arc<OnceLock<Arc<ConnHandle>>>;
+type Attachment = Arc<OnceLock<Arc<ConnHandle>>>;
 
 /// The IO object handed to hyper for one TCP connection.
 #[derive(Debug)]
@@ -29,16 +30,42 @@ pub struct CableIo {
     attached: Attachment,
 }
 
+/// The rest of an accepted socket, kept beside hyper for the upgrade: the socket itself and
+/// the place where [`CableIo`] looks for the connection's outbox.
+#[derive(Debug, Clone)]
+pub struct SharedSocket {
+    tcp: Arc<TcpStream>,
+    attached: Attachment,
+}
+
 impl CableIo {
-    /// Wraps an accepted socket; the returned attachment is filled in at the upgrade.
-    pub fn new(tcp: TcpStream) -> (CableIo, Arc<TcpStream>, Attachment) {
+    /// Wraps an accepted socket; the [`SharedSocket`] is what the upgrade attaches to.
+    pub fn new(tcp: TcpStream) -> (CableIo, SharedSocket) {
         let tcp = Arc::new(tcp);
         let attached: Attachment = Arc::new(OnceLock::new());
         let io = CableIo {
             tcp: tcp.clone(),
             attached: attached.clone(),
         };
-        (io, tcp, attached)
+        (io, SharedSocket { tcp, attached })
+    }
+}
+
+impl SharedSocket {
+    /// Gives the upgraded connection its outbox on this socket (queue bound `limit` bytes,
+    /// direct writes counted in `stats`) and routes every later write of hyper and tungstenite
+    /// through it, so all of the connection's bytes are ordered in one place. Returns the
+    /// outbox and the write side for the connection's task; `None` if a connection is already
+    /// attached (a second upgrade on one socket).
+    pub fn attach(
+        &self,
+        id: u64,
+        limit: usize,
+        stats: Arc<Stats>,
+    ) -> Option<(Arc<ConnHandle>, SocketWriter)> {
+        let conn = Arc::new(ConnHandle::new(id, limit, Some(self.tcp.clone())).counted(stats));
+        self.attached.set(conn.clone()).ok()?;
+        Some((conn, SocketWriter(self.tcp.clone())))
     }
 }
 
@@ -92,7 +119,7 @@ impl AsyncWrite for CableIo {
 
 /// The write side of a shared socket, for the connection's task.
 #[derive(Debug, Clone)]
-pub struct SocketWriter(pub Arc<TcpStream>);
+pub struct SocketWriter(Arc<TcpStream>);
 
 impl SocketWriter {
     fn poll_write_on(tcp: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

@@ -1,31 +1,36 @@
-//! Who listens to what: streams → subscribers, and the fan-out of a broadcast.
+//! Who listens to what: streams → subscribers, and the delivery of broadcasts to them.
 //!
-//! The index is sharded by stream name (one `std::sync::Mutex` per shard, held only for map
-//! work and non-blocking queue pushes, never across `.await`). A broadcast is decoded and
-//! re-encoded once (protocol.md §4.3), then one frame is built per distinct identifier on the
-//! stream and the same [`Bytes`] is queued for every subscriber with that identifier: no
-//! per-subscriber serialisation, no allocation per delivery beyond the queue slot.
+//! - this file: the stream index, sharded by stream name (one `std::sync::Mutex` per shard,
+//!   held only for map work and non-blocking queue pushes, never across `.await`);
+//! - [`dispatch`]: the delivery path (re-encode once, one frame per identifier, shared bytes)
+//!   and the policy that decides how frames are written, for every input;
+//! - [`pending`]: a subscription's confirm, held until its streams are live.
 //!
 //! Streams are *live* once the broker has acknowledged its subscription; subscriptions wait
 //! for all their streams to be live before they are confirmed. With the in-process broker a
 //! stream is live as soon as it exists. With Redis, the hub records which streams changed in
-//! an [`Interest`] set that the Redis driver reconciles (see `broker::redis`).
+//! an [`Interest`] set that the Redis input reconciles (see `broker::redis`).
 //!
-//! Per-stream order is preserved: one dispatcher feeds [`Hub::broadcast`] sequentially and
-//! every connection's queue is FIFO.
+//! Per-stream order is preserved: each input hands its messages over sequentially and every
+//! connection's queue is FIFO.
+
+mod dispatch;
+mod pending;
+
+pub use dispatch::Burst;
+pub use pending::PendingConfirm;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
+use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
+use ferrocable_protocol::outgoing::EscapedIdentifier;
 use tokio::sync::Notify;
 
-use crate::outbox::{CloseRequest, ConnHandle, FanOut, PendingConfirm};
+use crate::outbox::ConnHandle;
 use crate::stats::Stats;
-use ferrocable_protocol::json::{self, Reencoded, Value};
-use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
+use dispatch::LoadSignal;
 
 const SHARDS: usize = 64;
 
@@ -66,6 +71,10 @@ struct Shard {
 
 /// Streams whose wanted state changed since the broker last looked. A set, so a stream that
 /// flips many times before the broker runs costs one entry: bounded by the number of streams.
+///
+/// There is one, for the one input that acknowledges subscriptions (Redis). With several such
+/// inputs on at once, each needs its own set and acknowledgements, and a stream is live once
+/// every one of them has acknowledged it: this is the place that has to change.
 #[derive(Debug, Default)]
 pub struct Interest {
     dirty: Mutex<HashSet<Arc<str>>>,
@@ -92,7 +101,7 @@ impl Interest {
     }
 }
 
-/// How remote disconnects are shown to clients (Rails 7.1+ frame, or 6.1's bare close).
+/// What the hub needs of the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct HubOptions {
     /// Send `{"type":"disconnect","reason":"remote",...}` before closing.
@@ -110,6 +119,8 @@ pub struct Hub {
     interest: Option<Interest>,
     stats: Arc<Stats>,
     options: HubOptions,
+    /// The delivery policy's load signal (see [`dispatch`]).
+    load: Mutex<LoadSignal>,
 }
 
 /// What a broadcast payload turned into.
@@ -130,6 +141,7 @@ impl Hub {
             interest: external_broker.then(Interest::default),
             stats,
             options,
+            load: Mutex::default(),
         }
     }
 
@@ -249,7 +261,7 @@ impl Hub {
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             for (name, entry) in &shard.streams {
-                if let Some(id) = name.strip_prefix(crate::channels::INTERNAL_STREAM_PREFIX)
+                if let Some(id) = name.strip_prefix(INTERNAL_STREAM_PREFIX)
                     && !entry.internal.is_empty()
                 {
                     all.push((id.to_string(), entry.internal.len()));
@@ -307,193 +319,15 @@ impl Hub {
             .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).streams.len())
             .sum()
     }
-
-    /// Delivers a broadcast published on `stream`. `acknowledged` tells whether the broker
-    /// has certainly subscribed the stream by now (a message on it proves the subscribe reply
-    /// came first), so a still-waiting stream can go live before the message is delivered.
-    pub fn broadcast(&self, stream: &str, payload: &Bytes, acknowledged: bool) -> BroadcastOutcome {
-        self.broadcast_with(FanOut::Immediate, stream, payload, acknowledged)
-    }
-
-    /// [`Hub::broadcast`] with the frames handed over in `fan_out` mode.
-    pub fn broadcast_with(
-        &self,
-        fan_out: FanOut,
-        stream: &str,
-        payload: &Bytes,
-        acknowledged: bool,
-    ) -> BroadcastOutcome {
-        self.stats
-            .broadcasts_received
-            .fetch_add(1, Ordering::Relaxed);
-        if stream.starts_with(crate::channels::INTERNAL_STREAM_PREFIX) {
-            return self.remote_disconnect(stream, payload);
-        }
-        let rewritten;
-        let message: &str = match json::reencode(payload, self.options.max_json_depth) {
-            // A canonical payload passed the UTF-8 check inside reencode; from_utf8 cannot
-            // fail, but an error path costs nothing and keeps this panic-free.
-            Ok(Reencoded::Canonical) => match std::str::from_utf8(payload) {
-                Ok(text) => text,
-                Err(_) => return BroadcastOutcome::Invalid,
-            },
-            Ok(Reencoded::Rewritten(bytes)) => {
-                rewritten = String::from_utf8(bytes).unwrap_or_default();
-                &rewritten
-            }
-            Err(e) => {
-                self.stats
-                    .broadcasts_invalid
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(stream, cause = %e, "dropped a broadcast that is not valid JSON (Rails drops it too)");
-                return BroadcastOutcome::Invalid;
-            }
-        };
-        // Under the shard lock only the cheap part: confirms and a snapshot of who gets
-        // which frame. The writes (one syscall each) happen after, so a big fan-out never
-        // blocks subscribes to other streams of the shard.
-        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
-        {
-            let mut shard = self.shard(stream);
-            let Some(entry) = shard.streams.get_mut(stream) else {
-                return BroadcastOutcome::Delivered(0);
-            };
-            if !entry.live && acknowledged {
-                // Confirms go first so a client never sees a message before its confirm.
-                for w in entry.go_live() {
-                    w.ready();
-                }
-            }
-            for (identifier, group) in &entry.groups {
-                let frame = outgoing::text_frame(&outgoing::message(identifier, message));
-                deliveries.push((frame, group.members.values().cloned().collect()));
-            }
-        }
-        if fan_out == FanOut::Queued {
-            self.stats
-                .broadcasts_coalesced
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        let mut delivered = 0;
-        for (frame, members) in &deliveries {
-            for conn in members {
-                fan_out.push(conn, frame);
-            }
-            delivered += members.len();
-        }
-        BroadcastOutcome::Delivered(delivered)
-    }
-
-    /// Rails' internal channel (protocol.md §5.2).
-    fn remote_disconnect(&self, stream: &str, payload: &Bytes) -> BroadcastOutcome {
-        let Ok(value) = json::parse(payload, self.options.max_json_depth) else {
-            self.stats
-                .broadcasts_invalid
-                .fetch_add(1, Ordering::Relaxed);
-            return BroadcastOutcome::Invalid;
-        };
-        let request = match &value {
-            Value::Object(_) => match value.get("type").and_then(Value::as_str) {
-                Some("disconnect") => {
-                    let mut reconnect = Vec::new();
-                    json::write_value(
-                        &mut reconnect,
-                        value.get("reconnect").unwrap_or(&Value::Bool(true)),
-                    );
-                    let reconnect = String::from_utf8(reconnect).unwrap_or_else(|_| "true".into());
-                    Some((DisconnectReason::Remote, reconnect.into_boxed_str()))
-                }
-                _ => None,
-            },
-            // Rails indexes the payload with ["type"]: a String answers nil, anything else
-            // raises and the connection is closed without a reason.
-            Value::String(_) => None,
-            _ => Some((DisconnectReason::Unspecified, "true".into())),
-        };
-        let Some((reason, reconnect)) = request else {
-            return BroadcastOutcome::Delivered(0);
-        };
-        // Rails 6.1/7.0 answer a "disconnect" message with a bare close, but the error path
-        // (a payload it cannot index) goes through `close`, which always sends the frame.
-        let close = if self.options.remote_disconnect_frame || reason != DisconnectReason::Remote {
-            CloseRequest::Disconnect { reason, reconnect }
-        } else {
-            CloseRequest::CloseOnly
-        };
-        let shard = self.shard(stream);
-        let Some(entry) = shard.streams.get(stream) else {
-            return BroadcastOutcome::Delivered(0);
-        };
-        for conn in &entry.internal {
-            tracing::info!(
-                conn = conn.id,
-                "Removing connection ({})",
-                &stream[crate::channels::INTERNAL_STREAM_PREFIX.len()..]
-            );
-            conn.close(close.clone());
-        }
-        BroadcastOutcome::Delivered(entry.internal.len())
-    }
-}
-
-type ConnMap = HashMap<u64, Arc<ConnHandle>>;
-
-/// Every welcomed connection, for the ping timer, shutdown and stats.
-#[derive(Debug)]
-pub struct Registry {
-    shards: Box<[Mutex<ConnMap>]>,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
-    }
-}
-
-impl Registry {
-    fn shard(&self, id: u64) -> MutexGuard<'_, ConnMap> {
-        self.shards[(id as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds a connection.
-    pub fn insert(&self, conn: Arc<ConnHandle>) {
-        self.shard(conn.id).insert(conn.id, conn);
-    }
-
-    /// Removes a connection.
-    pub fn remove(&self, id: u64) {
-        self.shard(id).remove(&id);
-    }
-
-    /// Calls `f` for every connection, one shard lock at a time.
-    pub fn for_each(&self, mut f: impl FnMut(&Arc<ConnHandle>)) {
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            shard.values().for_each(&mut f);
-        }
-    }
-
-    /// Number of registered connections.
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::CloseRequest;
+    use bytes::Bytes;
+    use ferrocable_protocol::outgoing::{self, DisconnectReason};
+    use std::sync::atomic::Ordering;
 
     fn hub(external: bool) -> Hub {
         Hub::new(
@@ -694,5 +528,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_burst_queues_what_was_waiting_and_an_idle_hub_writes_at_once() {
+        let h = hub(false);
+        let a = conn(1);
+        sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        let payload = Bytes::from_static(b"1");
+        let coalesced = || h.stats.broadcasts_coalesced.load(Ordering::Relaxed);
+        h.burst(false).dispatch("s", &payload, true);
+        assert_eq!(
+            coalesced(),
+            0,
+            "a lone message on an idle hub is written at once"
+        );
+        let mut burst = h.burst(true);
+        burst.dispatch("s", &payload, true);
+        burst.dispatch("s", &payload, true);
+        drop(burst);
+        assert_eq!(coalesced(), 2, "more waiting: the whole burst is queued");
+        assert_eq!(
+            texts(&a).len(),
+            4,
+            "the confirm and three messages, in order"
+        );
     }
 }

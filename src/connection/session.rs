@@ -6,13 +6,13 @@
 //! session is generic over the WebSocket `Sink + Stream`, so it can be driven by any
 //! transport in tests.
 //!
-//! Rails' error behaviour (protocol.md §3) is kept: every malformed or unknown command is
+//! Rails' error behaviour (docs/PROTOCOL.md §3) is kept: every malformed or unknown command is
 //! logged and ignored, the connection stays open. Only WebSocket-level violations close it,
 //! with the code websocket-driver uses (1007 invalid UTF-8, 1009 too big, 1002 protocol).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -25,133 +25,23 @@ use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio::io::AsyncWrite;
 use tracing::{debug, info, warn};
 
-use crate::auth::{AuthError, Identity};
-use crate::broker::Broker;
-use crate::channels::{Action, ChannelRegistry, ChannelSpec, INTERNAL_STREAM_PREFIX};
-use crate::config::{Limits, ProtocolSettings};
-use crate::hub::{Hub, Registry};
-use crate::outbox::{self, CloseRequest, ConnHandle, Frame, PendingConfirm};
-use crate::stats::Stats;
+use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::incoming::{self, Command, CommandError};
 use ferrocable_protocol::json::{self, Value};
 use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
+
+use super::rate_limit::RateLimit;
+use super::subscriptions::{Subscription, Subscriptions};
+use crate::auth::{AuthError, Identity};
+use crate::channels::Action;
+use crate::hub::PendingConfirm;
+use crate::outbox::{self, CloseRequest, ConnHandle, Frame};
+use crate::shared::{Shared, server_restart};
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Longest command text quoted in a log line.
 const LOG_TEXT_MAX: usize = 300;
-
-/// What every session shares.
-#[derive(Debug)]
-pub struct SessionContext {
-    /// Stream index.
-    pub hub: Arc<Hub>,
-    /// Welcomed connections (pings, shutdown).
-    pub registry: Arc<Registry>,
-    /// Counters.
-    pub stats: Arc<Stats>,
-    /// Channel rules.
-    pub channels: Arc<ChannelRegistry>,
-    /// Where action broadcasts go.
-    pub broker: Arc<Broker>,
-    /// Wire behaviour.
-    pub protocol: ProtocolSettings,
-    /// Bounds.
-    pub limits: Limits,
-    /// Listen on `action_cable/<connection identifier>` for remote disconnects.
-    pub remote_disconnect: bool,
-    next_id: AtomicU64,
-    /// Set once shutdown begins. Paired with the registry (see [`SessionContext::begin_shutdown`]).
-    shutting_down: AtomicBool,
-    /// WebSocket connections from the accepted upgrade until their task ends; what
-    /// `limits.max_connections` bounds.
-    open: Arc<AtomicUsize>,
-}
-
-/// One of the `limits.max_connections` slots, released when dropped.
-#[derive(Debug)]
-pub struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl SessionContext {
-    /// Bundles the shared parts.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        hub: Arc<Hub>,
-        registry: Arc<Registry>,
-        stats: Arc<Stats>,
-        channels: Arc<ChannelRegistry>,
-        broker: Arc<Broker>,
-        protocol: ProtocolSettings,
-        limits: Limits,
-        remote_disconnect: bool,
-    ) -> SessionContext {
-        SessionContext {
-            hub,
-            registry,
-            stats,
-            channels,
-            broker,
-            protocol,
-            limits,
-            remote_disconnect,
-            next_id: AtomicU64::new(1),
-            shutting_down: AtomicBool::new(false),
-            open: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    /// Takes a connection slot, or `None` when `limits.max_connections` are open.
-    pub fn try_open(&self) -> Option<Slot> {
-        let before = self.open.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(self.open.clone());
-        (before < self.limits.max_connections).then_some(slot)
-    }
-
-    /// A fresh connection number.
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Tells every welcomed connection to go away with `server_restart`. A session that
-    /// registers concurrently either is seen here or sees the flag itself (both sides write
-    /// then read, sequentially consistent), so nobody is missed.
-    pub fn begin_shutdown(&self) -> usize {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        let mut told = 0;
-        self.registry.for_each(|conn| {
-            conn.close(server_restart());
-            told += 1;
-        });
-        told
-    }
-}
-
-fn server_restart() -> CloseRequest {
-    CloseRequest::Disconnect {
-        reason: DisconnectReason::ServerRestart,
-        reconnect: "true".into(),
-    }
-}
-
-struct Subscription {
-    identifier: EscapedIdentifier,
-    channel: Arc<ChannelSpec>,
-    streams: Box<[Arc<str>]>,
-    pending: Arc<PendingConfirm>,
-    /// Kept only for channels with actions (their templates may read params).
-    params: Option<Value>,
-}
 
 /// Why the session loop ended.
 enum End {
@@ -166,17 +56,17 @@ enum End {
 }
 
 /// Runs a connection whose upgrade already happened. `ws` reads frames (and carries
-/// tungstenite's control replies, which reach `conn`'s queue through [`crate::io`]); `out`
+/// tungstenite's control replies, which reach `conn`'s queue through [`crate::outbox::socket`]); `out`
 /// is the socket's write side, on which the task writes whatever `conn` had to queue.
 /// `auth` is the outcome of checking the upgrade request; a refusal gets Rails'
 /// unauthorized disconnect and close.
 ///
 /// Not an `async fn`: the session is built before the future exists, so the future stores
 /// it once (an `async fn` would also keep its arguments, doubling the per-connection size).
-pub fn run<S, W>(
+pub(super) fn run<S, W>(
     ws: S,
     out: W,
-    ctx: Arc<SessionContext>,
+    shared: Arc<Shared>,
     conn: Arc<ConnHandle>,
     auth: Result<Identity, AuthError>,
 ) -> impl std::future::Future<Output = ()>
@@ -189,8 +79,8 @@ where
         ws,
         out,
         conn,
-        rate: RateLimit::new(ctx.limits.max_commands_per_second),
-        ctx,
+        rate: RateLimit::new(shared.settings.limits.max_commands_per_second),
+        shared,
         identity: Identity::default(),
         subscriptions: Subscriptions::default(),
         internal_stream: None,
@@ -216,7 +106,7 @@ where
 struct Session<S, W> {
     ws: S,
     out: W,
-    ctx: Arc<SessionContext>,
+    shared: Arc<Shared>,
     conn: Arc<ConnHandle>,
     identity: Identity,
     subscriptions: Subscriptions,
@@ -252,93 +142,10 @@ impl std::task::Wake for ReadSignal {
     }
 }
 
-/// A connection's subscriptions by identifier. Most connections hold one to a few, so a
-/// vector sized exactly is smaller than a hash map and no slower; the count is bounded by
-/// `limits.max_subscriptions_per_connection`.
-#[derive(Default)]
-struct Subscriptions(Vec<Subscription>);
-
-impl Subscriptions {
-    /// Rails keys subscriptions by the identifier string as sent; escaping is one-to-one,
-    /// so the escaped form (shared with the hub) serves as the key.
-    fn position(&self, identifier: &EscapedIdentifier) -> Option<usize> {
-        self.0.iter().position(|s| &s.identifier == identifier)
-    }
-
-    fn contains(&self, identifier: &EscapedIdentifier) -> bool {
-        self.position(identifier).is_some()
-    }
-
-    fn get(&self, identifier: &EscapedIdentifier) -> Option<&Subscription> {
-        self.position(identifier).map(|i| &self.0[i])
-    }
-
-    fn insert(&mut self, subscription: Subscription) {
-        self.0.reserve_exact(1);
-        self.0.push(subscription);
-    }
-
-    fn remove(&mut self, identifier: &EscapedIdentifier) -> Option<Subscription> {
-        let i = self.position(identifier)?;
-        let removed = self.0.swap_remove(i);
-        if self.0.capacity() > 2 * self.0.len() + 4 {
-            self.0.shrink_to_fit();
-        }
-        Some(removed)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn values(&self) -> impl Iterator<Item = &Subscription> {
-        self.0.iter()
-    }
-}
-
 /// What woke the connection's task.
 enum Event {
     Outbound,
     Inbound(Option<Result<Message, WsError>>),
-}
-
-/// A token bucket over inbound frames: `per_second` sustained, bursts of twice that.
-struct RateLimit {
-    per_second: u32,
-    /// Thousandths of a frame, so refills need no floating point.
-    milli_tokens: u64,
-    last: tokio::time::Instant,
-}
-
-impl RateLimit {
-    fn new(per_second: u32) -> RateLimit {
-        RateLimit {
-            per_second,
-            milli_tokens: Self::capacity(per_second),
-            last: tokio::time::Instant::now(),
-        }
-    }
-
-    fn capacity(per_second: u32) -> u64 {
-        u64::from(per_second) * 2 * 1000
-    }
-
-    /// Takes one frame's token; false when the bucket is empty.
-    fn allow(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        let elapsed_ms = now.duration_since(self.last).as_millis() as u64;
-        if elapsed_ms > 0 {
-            self.last = now;
-            self.milli_tokens = (self.milli_tokens + elapsed_ms * u64::from(self.per_second))
-                .min(Self::capacity(self.per_second));
-        }
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 impl<S, W> Session<S, W>
@@ -348,7 +155,10 @@ where
 {
     /// Rails' answer to a failed `connect`: the unauthorized disconnect, then close 1000.
     async fn refuse(&mut self, cause: AuthError) {
-        self.ctx.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .unauthorized_connections
+            .fetch_add(1, Ordering::Relaxed);
         info!(cause = %cause, "An unauthorized connection attempt was rejected");
         let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
         self.close_politely(Some(frame)).await;
@@ -370,12 +180,12 @@ where
                     }
                     CloseRequest::CloseOnly => None,
                     CloseRequest::TooSlow => {
-                        self.ctx
+                        self.shared
                             .stats
-                            .slow_disconnects
+                            .slow_client_disconnects
                             .fetch_add(1, Ordering::Relaxed);
                         warn!(
-                            limit = self.ctx.limits.max_outbound_bytes,
+                            limit = self.shared.settings.limits.max_outbound_bytes,
                             "client too slow: outbound queue full, disconnecting"
                         );
                         Some(outgoing::disconnect(DisconnectReason::TooSlow, "true"))
@@ -401,11 +211,13 @@ where
             End::WriteTimeout => {
                 // A peer that stopped reading: its queue has usually overflowed by now too.
                 // The socket cannot take a too_slow frame, so the connection is just dropped.
-                let stats = &self.ctx.stats;
+                let stats = &self.shared.stats;
                 stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
-                stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .slow_client_disconnects
+                    .fetch_add(1, Ordering::Relaxed);
                 warn!(
-                    timeout_secs = self.ctx.limits.write_timeout.as_secs(),
+                    timeout_secs = self.shared.settings.limits.write_timeout.as_secs(),
                     queued_bytes = self.conn.queued_bytes(),
                     "client too slow: a write stayed blocked past the write timeout; dropping the connection"
                 );
@@ -414,18 +226,18 @@ where
     }
 
     fn register(&mut self) {
-        let ctx = &self.ctx;
-        ctx.registry.insert(self.conn.clone());
-        ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
-        if ctx.remote_disconnect && !self.identity.connection_identifier.is_empty() {
+        let shared = &self.shared;
+        shared.registry.insert(self.conn.clone());
+        shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if !self.identity.connection_identifier.is_empty() {
             let stream = format!(
                 "{INTERNAL_STREAM_PREFIX}{}",
                 self.identity.connection_identifier
             );
-            self.internal_stream = Some(ctx.hub.join_internal(&stream, &self.conn));
+            self.internal_stream = Some(shared.hub.join_internal(&stream, &self.conn));
         }
         self.registered = true;
-        if ctx.is_shutting_down() {
+        if shared.is_shutting_down() {
             self.conn.close(server_restart());
         }
     }
@@ -480,7 +292,7 @@ where
     fn classify(&self, error: WsError) -> End {
         use hyper_tungstenite::tungstenite::error::CapacityError;
         if let WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) = &error {
-            self.ctx
+            self.shared
                 .stats
                 .oversized_messages
                 .fetch_add(1, Ordering::Relaxed);
@@ -509,7 +321,7 @@ where
                 return Ok(close);
             }
             let count = self.batch.len() as u64;
-            let write_timeout = self.ctx.limits.write_timeout;
+            let write_timeout = self.shared.settings.limits.write_timeout;
             let outcome = {
                 let batch = outbox::write_frames(&mut self.out, &mut self.batch);
                 let mut batch = std::pin::pin!(batch);
@@ -522,7 +334,7 @@ where
             };
             self.batch.clear();
             match outcome {
-                Ok(Ok(())) => self.ctx.stats.frames_delivered.add(self.conn.id, count),
+                Ok(Ok(())) => self.shared.stats.frames_delivered.add(self.conn.id, count),
                 Ok(Err(_)) => return Err(End::PeerGone),
                 Err(_) => return Err(End::WriteTimeout),
             }
@@ -542,7 +354,11 @@ where
             reason: "".into(),
         }));
         if !matches!(
-            tokio::time::timeout(self.ctx.limits.write_timeout, self.ws.send(close)).await,
+            tokio::time::timeout(
+                self.shared.settings.limits.write_timeout,
+                self.ws.send(close)
+            )
+            .await,
             Ok(Ok(()))
         ) || self.flush().await.is_err()
         {
@@ -559,12 +375,12 @@ where
             Message::Text(_) | Message::Binary(_) | Message::Ping(_)
         ) && !self.rate.allow()
         {
-            self.ctx
+            self.shared
                 .stats
                 .rate_limited_disconnects
                 .fetch_add(1, Ordering::Relaxed);
             warn!(
-                limit = self.ctx.limits.max_commands_per_second,
+                limit = self.shared.settings.limits.max_commands_per_second,
                 "client sent frames faster than limits.max_commands_per_second; disconnecting"
             );
             return Err(End::Requested(CloseRequest::Disconnect {
@@ -601,17 +417,17 @@ where
     }
 
     async fn on_command(&mut self, text: &str) {
-        let depth = self.ctx.limits.max_json_depth;
+        let depth = self.shared.settings.limits.max_json_depth;
         match incoming::parse_command_at_depth(text.as_bytes(), depth) {
             Ok(Command::Subscribe { identifier }) => self.subscribe(identifier),
             Ok(Command::Unsubscribe { identifier }) => self.unsubscribe(identifier),
             Ok(Command::Message { identifier, data }) => self.perform(identifier, data).await,
-            // Hafaloha's client sends {"type":"pong"} and {"type":"ping"} all the time.
+            // Some clients send {"type":"pong"} and {"type":"ping"} all the time.
             Err(CommandError::Unrecognized) => {
                 debug!(command = %clip(text), "Received unrecognized command")
             }
             Err(CommandError::NotJson(e)) if e.is_too_deep() => {
-                self.ctx
+                self.shared
                     .stats
                     .deep_json_commands
                     .fetch_add(1, Ordering::Relaxed);
@@ -632,7 +448,7 @@ where
         }
         let channel_ref = match incoming::parse_identifier_at_depth(
             &identifier,
-            self.ctx.limits.max_json_depth,
+            self.shared.settings.limits.max_json_depth,
         ) {
             Ok(r) => r,
             Err(e) => {
@@ -640,20 +456,27 @@ where
                 return;
             }
         };
-        let Some(channel) = self.ctx.channels.get(&channel_ref.channel).cloned() else {
+        let Some(channel) = self
+            .shared
+            .settings
+            .channels
+            .get(&channel_ref.channel)
+            .cloned()
+        else {
             info!(channel = %clip(&channel_ref.channel), "Subscription class not found");
-            if self.ctx.protocol.reject_unknown_channels {
+            if self.shared.settings.protocol.reject_unknown_channels {
                 self.reject(&escaped);
             }
             return;
         };
-        if self.subscriptions.len() >= self.ctx.limits.max_subscriptions_per_connection {
-            self.ctx
+        if self.subscriptions.len() >= self.shared.settings.limits.max_subscriptions_per_connection
+        {
+            self.shared
                 .stats
                 .subscription_limit_rejections
                 .fetch_add(1, Ordering::Relaxed);
             warn!(
-                limit = self.ctx.limits.max_subscriptions_per_connection,
+                limit = self.shared.settings.limits.max_subscriptions_per_connection,
                 channel = %channel.name,
                 "subscription rejected: limits.max_subscriptions_per_connection reached"
             );
@@ -679,7 +502,7 @@ where
             .iter()
             .map(|stream| {
                 let (name, id) =
-                    self.ctx
+                    self.shared
                         .hub
                         .subscribe(stream, &shared_identifier, &self.conn, &pending);
                 shared_identifier = id;
@@ -688,7 +511,10 @@ where
             .collect();
         pending.ready();
         debug!(channel = %channel.name, streams = ?streams, "subscribed");
-        self.ctx.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .subscriptions
+            .fetch_add(1, Ordering::Relaxed);
         let params = channel.has_actions().then_some(channel_ref.params);
         self.subscriptions.insert(Subscription {
             identifier: shared_identifier,
@@ -711,7 +537,7 @@ where
         match removed {
             Some(sub) => {
                 debug!(identifier = %clip(identifier.as_deref().unwrap_or("")), "Unsubscribing from channel");
-                release(&self.ctx, self.conn.id, &sub);
+                release(&self.shared, self.conn.id, &sub);
             }
             None => info!(
                 identifier = %clip(identifier.as_deref().unwrap_or("(not a string)")),
@@ -735,7 +561,10 @@ where
             info!("Could not execute command: message data is not a string");
             return;
         };
-        let call = match incoming::parse_action_at_depth(&data, self.ctx.limits.max_json_depth) {
+        let call = match incoming::parse_action_at_depth(
+            &data,
+            self.shared.settings.limits.max_json_depth,
+        ) {
             Ok(call) => call,
             Err(e) => {
                 info!(data = %clip(&data), cause = %e, "Could not execute command");
@@ -763,8 +592,9 @@ where
                     info!(channel = %sub.channel.name, action, "action's stream template has no value; nothing broadcast");
                     return;
                 };
-                let broker = self.ctx.broker.clone();
-                if let Err(e) = Box::pin(broker.publish(&stream, Bytes::from(encoded))).await {
+                let shared = self.shared.clone();
+                if let Err(e) = Box::pin(shared.broker.publish(&stream, Bytes::from(encoded))).await
+                {
                     warn!(stream, cause = %e, "action broadcast failed");
                 }
             }
@@ -777,26 +607,30 @@ impl<S, W> Drop for Session<S, W> {
     /// connection.
     fn drop(&mut self) {
         for sub in self.subscriptions.values() {
-            release(&self.ctx, self.conn.id, sub);
+            release(&self.shared, self.conn.id, sub);
         }
         if let Some(stream) = &self.internal_stream {
-            self.ctx.hub.leave_internal(stream, self.conn.id);
+            self.shared.hub.leave_internal(stream, self.conn.id);
         }
         if self.registered {
-            self.ctx.registry.remove(self.conn.id);
-            self.ctx.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            self.shared.registry.remove(self.conn.id);
+            self.shared
+                .stats
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
 /// Takes a subscription out of the hub (and its pending confirm, which will never go out).
-fn release(ctx: &SessionContext, conn_id: u64, sub: &Subscription) {
+fn release(shared: &Shared, conn_id: u64, sub: &Subscription) {
     sub.pending.cancel();
     for stream in sub.streams.iter() {
-        ctx.hub
+        shared
+            .hub
             .unsubscribe(stream, &sub.identifier, conn_id, Some(&sub.pending));
     }
-    ctx.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    shared.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The close websocket-driver (Rails' WebSocket layer) sends for a broken frame, with its
@@ -848,8 +682,7 @@ fn clip(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ChannelSection, RailsCompat};
-    use crate::hub::HubOptions;
+    use crate::channels::ChannelSection;
     use std::collections::VecDeque;
     use std::pin::Pin;
     use std::task::{Context, Poll};
@@ -885,47 +718,18 @@ mod tests {
         }
     }
 
-    fn context() -> Arc<SessionContext> {
-        let stats = Arc::new(Stats::default());
-        let hub = Arc::new(Hub::new(
-            false,
-            stats.clone(),
-            HubOptions {
-                remote_disconnect_frame: true,
-                max_json_depth: 100,
-            },
-        ));
-        let channel = ChannelSpec::compile(
-            "Chat",
-            &ChannelSection {
+    /// The server-wide state of a default configuration with one channel, `Chat`.
+    fn context() -> Arc<Shared> {
+        let mut raw = crate::config::RawConfig::default();
+        raw.channels.insert(
+            "Chat".into(),
+            ChannelSection {
                 streams: vec!["chat_{params.room}".into()],
                 ..Default::default()
             },
-            &[],
-        )
-        .unwrap();
-        let limits = crate::config::Settings::from_raw(&Default::default())
-            .unwrap()
-            .limits;
-        Arc::new(SessionContext::new(
-            hub.clone(),
-            Arc::new(Registry::default()),
-            stats,
-            Arc::new(ChannelRegistry::new(vec![channel])),
-            Arc::new(Broker::Memory(hub)),
-            ProtocolSettings {
-                ping_interval: Duration::from_secs(3),
-                compat: RailsCompat {
-                    remote_disconnect_frame: true,
-                    charset_in_404: true,
-                    anchored_mount: true,
-                    drop_false_identifiers: true,
-                },
-                reject_unknown_channels: false,
-            },
-            limits,
-            true,
-        ))
+        );
+        let settings = crate::config::Settings::from_raw(&raw).unwrap();
+        Arc::new(Shared::new(Arc::new(settings)))
     }
 
     /// Collects what the session writes to its socket.
@@ -995,7 +799,7 @@ mod size_budget {
     #[test]
     fn a_connection_future_stays_small() {
         type Ws = hyper_tungstenite::HyperWebsocketStream;
-        let size = future_size(run::<Ws, crate::io::SocketWriter>);
+        let size = future_size(run::<Ws, crate::outbox::socket::SocketWriter>);
         assert!(size <= 900, "session future is {size} bytes (budget 900)");
     }
 }

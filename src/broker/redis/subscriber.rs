@@ -1,0 +1,314 @@
+//! The Redis input's task: one subscriber connection per process, like Rails.
+//! `SUBSCRIBE <prefix>:<stream>` when the first local listener of a stream appears,
+//! `UNSUBSCRIBE` when the last leaves. The task owns that connection and does three things in
+//! one loop, so their order is the order Redis sent them in:
+//!
+//! 1. hands messages to the hub (sequentially: per-stream order is preserved), in bursts of
+//!    what Redis has already sent, so the hub knows when it is behind;
+//! 2. reconciles the hub's [`Interest`](crate::hub::Interest) set against what Redis has
+//!    acknowledged, and marks streams live on each SUBSCRIBE reply ("confirmed means live");
+//! 3. PINGs every few seconds, so a Redis that stopped answering is detected and replaced.
+//!
+//! On any failure the connection is dropped, the health turns `disconnected`, sockets keep
+//! being served, and the task reconnects with exponential back-off (100 ms to 5 s) and
+//! resubscribes every live stream; the outage is logged with its duration.
+//!
+//! **Buffers**: replies and messages pass through the redis crate's own unbounded channel
+//! between its socket reader and this task. The task never blocks on clients (the hub only
+//! queues frames, each client's queue being bounded), so that channel drains at memory speed;
+//! Redis' `client-output-buffer-limit pubsub` bounds the rest.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
+use redis::aio::PubSubSink;
+use tokio_util::sync::CancellationToken;
+
+use super::{CONNECTED, Health, OP_TIMEOUT, channel_name};
+use crate::hub::{Burst, Hub};
+
+/// How often the subscriber connection is probed with PING.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// Channels per SUBSCRIBE command when (re)subscribing many streams at once.
+const SUBSCRIBE_BATCH: usize = 500;
+/// At most this many already-received messages are handed on in one burst before the task
+/// looks at its other duties (reconciling subscriptions, PING).
+const BURST_MAX: usize = 64;
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why the subscriber connection was given up.
+#[derive(Debug, thiserror::Error)]
+enum Lost {
+    /// Connecting failed.
+    #[error("{0}")]
+    Connect(#[source] redis::RedisError),
+    /// Connecting took longer than [`OP_TIMEOUT`].
+    #[error("connect timed out")]
+    ConnectTimedOut,
+    /// A command failed.
+    #[error("{what} failed: {source}")]
+    Command {
+        /// The command.
+        what: &'static str,
+        /// Redis' error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A command got no answer within [`OP_TIMEOUT`].
+    #[error("{0}: no answer within {secs}s", secs = OP_TIMEOUT.as_secs())]
+    NoAnswer(&'static str),
+    /// Redis closed the connection.
+    #[error("connection closed")]
+    Closed,
+    /// The hub was built without an acknowledgement set (a wiring bug, not a Redis fault).
+    #[error("hub has no interest set")]
+    NoInterest,
+}
+
+enum Ended {
+    Stopped,
+    Lost(Lost),
+}
+
+/// Runs a subscriber-connection command within [`OP_TIMEOUT`]; any failure means the
+/// connection is no longer trustworthy.
+async fn bounded<T>(
+    what: &'static str,
+    op: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Lost> {
+    match tokio::time::timeout(OP_TIMEOUT, op).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(Lost::Command { what, source }),
+        Err(_) => Err(Lost::NoAnswer(what)),
+    }
+}
+
+pub(super) struct Driver {
+    client: redis::Client,
+    prefix: String,
+    hub: Arc<Hub>,
+    health: Arc<Health>,
+    stop: CancellationToken,
+    run_id: Option<String>,
+}
+
+impl Driver {
+    pub(super) fn new(
+        client: redis::Client,
+        prefix: String,
+        hub: Arc<Hub>,
+        health: Arc<Health>,
+        stop: CancellationToken,
+    ) -> Driver {
+        Driver {
+            client,
+            prefix,
+            hub,
+            health,
+            stop,
+            run_id: None,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match self.serve().await {
+                Ended::Stopped => return,
+                Ended::Lost(error) => {
+                    let was_connected = self.health.state.load(Ordering::Acquire) == CONNECTED;
+                    self.health.lost(&error.to_string());
+                    if was_connected {
+                        backoff = BACKOFF_MIN;
+                        tracing::warn!(cause = %error, "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back");
+                    } else {
+                        tracing::warn!(cause = %error, retry_in_ms = backoff.as_millis() as u64, "cannot reach Redis");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn serve(&mut self) -> Ended {
+        let pubsub = tokio::select! {
+            _ = self.stop.cancelled() => return Ended::Stopped,
+            r = tokio::time::timeout(OP_TIMEOUT, self.client.get_async_pubsub()) => match r {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Ended::Lost(Lost::Connect(e)),
+                Err(_) => return Ended::Lost(Lost::ConnectTimedOut),
+            },
+        };
+        let (mut sink, mut messages) = pubsub.split();
+        self.check_run_id().await;
+        let outage = self.health.connected();
+        // Everything wanted now gets subscribed below; changes from here on are reconciled.
+        if let Some(interest) = self.hub.interest() {
+            interest.take();
+        }
+        let mut acknowledged: HashSet<Arc<str>> = HashSet::new();
+        let wanted = self.hub.streams();
+        if let Err(e) = self.subscribe(&mut sink, &wanted, &mut acknowledged).await {
+            return Ended::Lost(e);
+        }
+        match outage {
+            Some(gap) if self.health.connects.load(Ordering::Relaxed) > 1 => tracing::info!(
+                outage_ms = gap.as_millis() as u64,
+                streams = wanted.len(),
+                "Redis subscriber reconnected; every live stream is subscribed again"
+            ),
+            _ => tracing::info!(streams = wanted.len(), "Redis subscriber connected"),
+        }
+        let Some(interest) = self.hub.interest() else {
+            return Ended::Lost(Lost::NoInterest);
+        };
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return Ended::Stopped,
+                message = messages.next() => match message {
+                    Some(msg) => {
+                        // Whatever Redis has already sent goes to the hub as one burst: the
+                        // first message says whether more are waiting, which tells the hub it
+                        // is behind (and so how to write the frames).
+                        let mut next = messages.next().now_or_never();
+                        let mut burst = self.hub.burst(next.is_some());
+                        self.hand_on(&mut burst, &msg, &acknowledged);
+                        let mut handed = 1;
+                        while let Some(ready) = next.take() {
+                            let Some(msg) = ready else {
+                                return Ended::Lost(Lost::Closed);
+                            };
+                            self.hand_on(&mut burst, &msg, &acknowledged);
+                            handed += 1;
+                            if handed < BURST_MAX {
+                                next = messages.next().now_or_never();
+                            }
+                        }
+                    }
+                    None => return Ended::Lost(Lost::Closed),
+                },
+                _ = interest.changed() => {
+                    if let Err(e) = self.reconcile(&mut sink, &mut acknowledged).await {
+                        return Ended::Lost(e);
+                    }
+                }
+                _ = ping.tick() => {
+                    if let Err(e) = bounded("PING", sink.ping::<redis::Value>()).await {
+                        return Ended::Lost(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Strips Rails' `<prefix>:` and hands the message to the hub; a message on a stream
+    /// proves its SUBSCRIBE was acknowledged.
+    fn hand_on(&self, burst: &mut Burst<'_>, msg: &redis::Msg, acknowledged: &HashSet<Arc<str>>) {
+        let channel = msg.get_channel_name();
+        let stream = if self.prefix.is_empty() {
+            channel
+        } else {
+            match channel
+                .strip_prefix(self.prefix.as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+            {
+                Some(s) => s,
+                None => return,
+            }
+        };
+        let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+        burst.dispatch(stream, &payload, acknowledged.contains(stream));
+    }
+
+    async fn reconcile(
+        &self,
+        sink: &mut PubSubSink,
+        acknowledged: &mut HashSet<Arc<str>>,
+    ) -> Result<(), Lost> {
+        let Some(interest) = self.hub.interest() else {
+            return Ok(());
+        };
+        let mut subscribe = Vec::new();
+        let mut unsubscribe = Vec::new();
+        for stream in interest.take() {
+            match (self.hub.wants(&stream), acknowledged.contains(&stream)) {
+                (true, false) => subscribe.push(stream),
+                (false, true) => unsubscribe.push(stream),
+                // Re-created while Redis was still subscribed: live already.
+                (true, true) => self.hub.mark_live(&stream),
+                (false, false) => {}
+            }
+        }
+        if !unsubscribe.is_empty() {
+            for s in &unsubscribe {
+                acknowledged.remove(s);
+            }
+            let channels: Vec<String> = unsubscribe
+                .iter()
+                .map(|s| channel_name(&self.prefix, s))
+                .collect();
+            bounded("UNSUBSCRIBE", sink.unsubscribe(channels)).await?;
+        }
+        self.subscribe(sink, &subscribe, acknowledged).await
+    }
+
+    async fn subscribe(
+        &self,
+        sink: &mut PubSubSink,
+        streams: &[Arc<str>],
+        acknowledged: &mut HashSet<Arc<str>>,
+    ) -> Result<(), Lost> {
+        for batch in streams.chunks(SUBSCRIBE_BATCH) {
+            let channels: Vec<String> = batch
+                .iter()
+                .map(|s| channel_name(&self.prefix, s))
+                .collect();
+            bounded("SUBSCRIBE", sink.subscribe(channels)).await?;
+            for s in batch {
+                acknowledged.insert(s.clone());
+                self.hub.mark_live(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs when Redis itself restarted (new run_id) rather than just the connection.
+    async fn check_run_id(&mut self) {
+        let info = async {
+            let mut conn = self.client.get_multiplexed_async_connection().await.ok()?;
+            redis::cmd("INFO")
+                .arg("server")
+                .query_async::<String>(&mut conn)
+                .await
+                .ok()
+        };
+        let Ok(Some(info)) = tokio::time::timeout(OP_TIMEOUT, info).await else {
+            return;
+        };
+        let Some(run_id) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|s| s.trim().to_string())
+        else {
+            return;
+        };
+        if let Some(previous) = &self.run_id
+            && previous != &run_id
+        {
+            tracing::warn!(previous = %previous, current = %run_id, "Redis restarted (new run_id): messages published while it was down are lost, as with Rails");
+        }
+        self.run_id = Some(run_id);
+    }
+}

@@ -1,0 +1,292 @@
+//! Declarative channels: the only place that knows which streams a subscription gets.
+//!
+//! A channel is a class name from the config with stream templates ([`template`]), rules that
+//! reject the subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes
+//! them by name. A new kind of channel (Turbo's signed streams, a database predicate) is a
+//! module here, compiled from its section by [`ChannelRegistry::compile`].
+
+pub mod spec;
+pub mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use spec::{Action, ChannelSpec, Rejection};
+pub use template::Template;
+
+use crate::error::ConfigError;
+
+/// `[channels.<Name>]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSection {
+    /// Stream templates.
+    pub streams: Vec<String>,
+    /// Params that must be present.
+    pub require_params: Vec<String>,
+    /// param name -> identifier name that it must equal.
+    pub params_match: BTreeMap<String, String>,
+    /// claim name -> allowed values.
+    pub claims_in: BTreeMap<String, Vec<String>>,
+    /// Actions, by name.
+    pub actions: BTreeMap<String, ActionSection>,
+}
+
+/// `[channels.<Name>.actions.<action>]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionSection {
+    /// Stream template to broadcast the data to.
+    pub broadcast_to: Option<String>,
+    /// Send the data back to the caller.
+    pub transmit: bool,
+}
+
+/// All configured channels.
+#[derive(Debug, Default)]
+pub struct ChannelRegistry {
+    by_name: HashMap<String, Arc<ChannelSpec>>,
+    wanted_claims: Vec<String>,
+}
+
+impl ChannelRegistry {
+    /// Compiles every `[channels.<Name>]` against the declared identifier names.
+    pub fn compile(
+        sections: &BTreeMap<String, ChannelSection>,
+        identifiers: &[String],
+    ) -> Result<ChannelRegistry, ConfigError> {
+        let specs = sections
+            .iter()
+            .map(|(name, section)| ChannelSpec::compile(name, section, identifiers))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ChannelRegistry::new(specs))
+    }
+
+    /// Indexes the compiled channels.
+    pub fn new(specs: Vec<ChannelSpec>) -> ChannelRegistry {
+        let mut wanted_claims: Vec<String> = Vec::new();
+        let mut by_name = HashMap::new();
+        for spec in specs {
+            for c in &spec.claims_used {
+                if !wanted_claims.contains(c) {
+                    wanted_claims.push(c.clone());
+                }
+            }
+            by_name.insert(spec.name.clone(), Arc::new(spec));
+        }
+        ChannelRegistry {
+            by_name,
+            wanted_claims,
+        }
+    }
+
+    /// The channel for a class name.
+    pub fn get(&self, name: &str) -> Option<&Arc<ChannelSpec>> {
+        self.by_name.get(name)
+    }
+
+    /// Claims any rule refers to: the only ones a connection keeps.
+    pub fn wanted_claims(&self) -> &[String] {
+        &self.wanted_claims
+    }
+
+    /// Number of channels.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether no channel is configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Identity;
+    use ferrocable_protocol::json::{self, Value};
+    use std::collections::BTreeMap;
+
+    fn identity(restaurant: &str, role: &str) -> Identity {
+        Identity {
+            values: vec![Some("42".into()), Some(restaurant.into())].into_boxed_slice(),
+            claims: vec![crate::auth::KeptClaim {
+                name: "role".into(),
+                value: Some(role.into()),
+            }]
+            .into_boxed_slice(),
+            connection_identifier: "".into(),
+        }
+    }
+
+    fn idents() -> Vec<String> {
+        vec!["current_user".into(), "restaurant_id".into()]
+    }
+
+    fn params(text: &str) -> Value {
+        json::parse(text.as_bytes(), 100).unwrap()
+    }
+
+    fn spec(section: ChannelSection) -> ChannelSpec {
+        ChannelSpec::compile("TestChannel", &section, &idents()).unwrap()
+    }
+
+    #[test]
+    fn hafaloha_channels_ignore_params() {
+        let s = spec(ChannelSection {
+            streams: vec!["order_channel_{restaurant_id}".into()],
+            ..Default::default()
+        });
+        let streams = s
+            .decide(
+                &identity("1", "staff"),
+                &params(r#"{"channel":"OrderChannel","restaurant_id":"999"}"#),
+            )
+            .unwrap();
+        assert_eq!(streams, vec!["order_channel_1"]);
+    }
+
+    #[test]
+    fn params_and_claims_fill_templates() {
+        let s = spec(ChannelSection {
+            streams: vec![
+                "chat_{params.room}".into(),
+                "role_{claims.role}_{restaurant_id}".into(),
+            ],
+            ..Default::default()
+        });
+        assert_eq!(
+            s.decide(&identity("1", "admin"), &params(r#"{"room":7}"#))
+                .unwrap(),
+            vec!["chat_7", "role_admin_1"]
+        );
+        assert_eq!(
+            s.decide(&identity("1", "admin"), &params(r#"{"room":[7]}"#)),
+            Err(Rejection::UnfilledTemplate(0))
+        );
+        assert_eq!(
+            s.decide(&identity("1", "admin"), &params(r#"{}"#)),
+            Err(Rejection::UnfilledTemplate(0))
+        );
+        for blank in [
+            r#"{"room":""}"#,
+            r#"{"room":"  "}"#,
+            r#"{"room":false}"#,
+            r#"{"room":null}"#,
+        ] {
+            assert_eq!(
+                s.decide(&identity("1", "admin"), &params(blank)),
+                Err(Rejection::UnfilledTemplate(0)),
+                "{blank}"
+            );
+        }
+        assert_eq!(
+            s.decide(&identity("", "admin"), &params(r#"{"room":1}"#)),
+            Err(Rejection::UnfilledTemplate(1)),
+            "a blank identifier is no value"
+        );
+        assert_eq!(
+            s.decide(
+                &identity("1", "admin"),
+                &params(r#"{"room":"action_cable/1:x"}"#)
+            )
+            .unwrap()[0],
+            "chat_action_cable/1:x"
+        );
+    }
+
+    #[test]
+    fn a_param_cannot_name_an_internal_stream() {
+        let s = spec(ChannelSection {
+            streams: vec!["{params.room}".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            s.decide(
+                &identity("1", "admin"),
+                &params(r#"{"room":"action_cable/1:Z2lk"}"#)
+            ),
+            Err(Rejection::UnfilledTemplate(0))
+        );
+    }
+
+    #[test]
+    fn rules_reject() {
+        let s = spec(ChannelSection {
+            streams: vec!["s".into()],
+            require_params: vec!["room".into()],
+            params_match: BTreeMap::from([("restaurant_id".into(), "restaurant_id".into())]),
+            claims_in: BTreeMap::from([("role".into(), vec!["admin".into()])]),
+            ..Default::default()
+        });
+        let ok = params(r#"{"room":"a","restaurant_id":1}"#);
+        assert!(s.decide(&identity("1", "admin"), &ok).is_ok());
+        assert_eq!(
+            s.decide(&identity("1", "admin"), &params(r#"{"restaurant_id":1}"#)),
+            Err(Rejection::MissingParam("room".into()))
+        );
+        assert!(matches!(
+            s.decide(&identity("2", "admin"), &ok),
+            Err(Rejection::ParamMismatch { .. })
+        ));
+        assert_eq!(
+            s.decide(&identity("1", "staff"), &ok),
+            Err(Rejection::ClaimNotAllowed("role".into()))
+        );
+    }
+
+    #[test]
+    fn template_errors_name_the_key() {
+        for (t, needle) in [
+            ("chat_{room}", "not a declared identifier"),
+            ("chat_{params.room", "never closed"),
+            ("chat_}", "without"),
+            ("action_cable/x", "reserved"),
+            ("{params.}", "empty"),
+        ] {
+            let err = ChannelSpec::compile(
+                "C",
+                &ChannelSection {
+                    streams: vec![t.into()],
+                    ..Default::default()
+                },
+                &idents(),
+            )
+            .unwrap_err();
+            assert_eq!(err.key, "channels.C.streams[0]");
+            assert!(err.problem.contains(needle), "{t}: {err}");
+        }
+    }
+
+    #[test]
+    fn actions_need_exactly_one_effect() {
+        let both = ChannelSection {
+            actions: BTreeMap::from([(
+                "x".into(),
+                ActionSection {
+                    broadcast_to: Some("s".into()),
+                    transmit: true,
+                },
+            )]),
+            ..Default::default()
+        };
+        assert_eq!(
+            ChannelSpec::compile("C", &both, &idents()).unwrap_err().key,
+            "channels.C.actions.x"
+        );
+    }
+
+    #[test]
+    fn registry_collects_wanted_claims() {
+        let s = spec(ChannelSection {
+            streams: vec!["a_{claims.team}".into()],
+            claims_in: BTreeMap::from([("role".into(), vec!["admin".into()])]),
+            ..Default::default()
+        });
+        let r = ChannelRegistry::new(vec![s]);
+        assert_eq!(r.wanted_claims(), ["team".to_string(), "role".to_string()]);
+    }
+}

@@ -1,0 +1,229 @@
+//! The delivery path and its policy, for every input alike (Redis, the in-process publisher
+//! behind `POST /_broadcast` and channel actions).
+//!
+//! A broadcast is decoded and re-encoded once (docs/PROTOCOL.md §4.3), then one frame is built
+//! per distinct identifier on the stream and the same [`Bytes`] is handed to every subscriber
+//! with that identifier: no per-subscriber serialisation, no allocation per delivery.
+//!
+//! **Delivery policy.** Inputs hand messages over in [`Burst`]s and say only whether more are
+//! already waiting. The hub decides how frames are handed over ([`FanOut`]): a message alone,
+//! arriving after a pause longer than the last immediate fan-out took, is written at once
+//! ([`FanOut::Immediate`]: one `write` per socket from this thread, no task wake-up). When more
+//! are waiting, or the last immediate fan-out took longer than the pause since (the connections'
+//! tasks are probably still writing what came since), the server is behind: frames go to the
+//! connections' queues ([`FanOut::Queued`]) and each task writes its backlog in one vectored
+//! write, so the syscalls per frame shrink as the load grows. The signal costs two uncontended
+//! lock sections per burst, never anything per delivery.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
+use ferrocable_protocol::incoming::{self, RemoteDisconnect};
+use ferrocable_protocol::json::{self, Reencoded};
+use ferrocable_protocol::outgoing::{self, DisconnectReason};
+
+use super::{BroadcastOutcome, Hub};
+use crate::outbox::{CloseRequest, ConnHandle, FanOut};
+
+/// The load signal behind the delivery policy.
+#[derive(Debug)]
+pub(super) struct LoadSignal {
+    /// When the last burst ended.
+    last_end: Instant,
+    /// How long the last burst fanned out at once took.
+    immediate_cost: Duration,
+}
+
+impl Default for LoadSignal {
+    fn default() -> Self {
+        LoadSignal {
+            last_end: Instant::now(),
+            immediate_cost: Duration::ZERO,
+        }
+    }
+}
+
+/// Messages an input hands over back to back: the first in the mode the load signal chose,
+/// the rest (which were already waiting) queued. Dropping it records when it ended.
+#[derive(Debug)]
+pub struct Burst<'a> {
+    hub: &'a Hub,
+    mode: FanOut,
+    started: Instant,
+    dispatched: usize,
+}
+
+impl Hub {
+    /// Starts a burst. `more_waiting`: the input already holds more messages after the first
+    /// (it hands them to this same burst). Inputs call this sequentially, which keeps each
+    /// stream's order.
+    pub fn burst(&self, more_waiting: bool) -> Burst<'_> {
+        let started = Instant::now();
+        let signal = self.load.lock().unwrap_or_else(|e| e.into_inner());
+        let behind = more_waiting
+            || signal.immediate_cost > started.saturating_duration_since(signal.last_end);
+        drop(signal);
+        Burst {
+            hub: self,
+            mode: if behind {
+                FanOut::Queued
+            } else {
+                FanOut::Immediate
+            },
+            started,
+            dispatched: 0,
+        }
+    }
+
+    /// Delivers a broadcast published on `stream`, handing the frames over in `fan_out` mode.
+    /// `acknowledged` tells whether the input has certainly subscribed the stream by now (a
+    /// message on it proves the subscribe reply came first), so a still-waiting stream can go
+    /// live before the message is delivered.
+    pub(super) fn fan_out(
+        &self,
+        fan_out: FanOut,
+        stream: &str,
+        payload: &Bytes,
+        acknowledged: bool,
+    ) -> BroadcastOutcome {
+        self.stats
+            .broadcasts_received
+            .fetch_add(1, Ordering::Relaxed);
+        if stream.starts_with(INTERNAL_STREAM_PREFIX) {
+            return self.remote_disconnect(stream, payload);
+        }
+        let rewritten;
+        let message: &str = match json::reencode(payload, self.options.max_json_depth) {
+            // A canonical payload passed the UTF-8 check inside reencode; from_utf8 cannot
+            // fail, but an error path costs nothing and keeps this panic-free.
+            Ok(Reencoded::Canonical) => match std::str::from_utf8(payload) {
+                Ok(text) => text,
+                Err(_) => return BroadcastOutcome::Invalid,
+            },
+            Ok(Reencoded::Rewritten(bytes)) => {
+                rewritten = String::from_utf8(bytes).unwrap_or_default();
+                &rewritten
+            }
+            Err(e) => {
+                self.stats
+                    .broadcasts_invalid
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(stream, cause = %e, "dropped a broadcast that is not valid JSON (Rails drops it too)");
+                return BroadcastOutcome::Invalid;
+            }
+        };
+        // Under the shard lock only the cheap part: confirms and a snapshot of who gets
+        // which frame. The writes (one syscall each) happen after, so a big fan-out never
+        // blocks subscribes to other streams of the shard.
+        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
+        {
+            let mut shard = self.shard(stream);
+            let Some(entry) = shard.streams.get_mut(stream) else {
+                return BroadcastOutcome::Delivered(0);
+            };
+            if !entry.live && acknowledged {
+                // Confirms go first so a client never sees a message before its confirm.
+                for w in entry.go_live() {
+                    w.ready();
+                }
+            }
+            for (identifier, group) in &entry.groups {
+                let frame = outgoing::text_frame(&outgoing::message(identifier, message));
+                deliveries.push((frame, group.members.values().cloned().collect()));
+            }
+        }
+        if fan_out == FanOut::Queued {
+            self.stats
+                .broadcasts_coalesced
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let mut delivered = 0;
+        for (frame, members) in &deliveries {
+            for conn in members {
+                fan_out.push(conn, frame);
+            }
+            delivered += members.len();
+        }
+        BroadcastOutcome::Delivered(delivered)
+    }
+
+    /// A message on a connection's internal stream: Rails' remote disconnect
+    /// (docs/PROTOCOL.md §5.2), decoded by the protocol crate; the hub only routes it.
+    fn remote_disconnect(&self, stream: &str, payload: &Bytes) -> BroadcastOutcome {
+        let (reason, reconnect) =
+            match incoming::parse_remote_disconnect(payload, self.options.max_json_depth) {
+                Ok(RemoteDisconnect::Close { reason, reconnect }) => (reason, reconnect),
+                Ok(RemoteDisconnect::Ignore) => return BroadcastOutcome::Delivered(0),
+                Err(_) => {
+                    self.stats
+                        .broadcasts_invalid
+                        .fetch_add(1, Ordering::Relaxed);
+                    return BroadcastOutcome::Invalid;
+                }
+            };
+        // Rails 6.1/7.0 answer a "disconnect" message with a bare close, but the error path
+        // (a payload it cannot index) goes through `close`, which always sends the frame.
+        let close = if self.options.remote_disconnect_frame || reason != DisconnectReason::Remote {
+            CloseRequest::Disconnect { reason, reconnect }
+        } else {
+            CloseRequest::CloseOnly
+        };
+        let shard = self.shard(stream);
+        let Some(entry) = shard.streams.get(stream) else {
+            return BroadcastOutcome::Delivered(0);
+        };
+        for conn in &entry.internal {
+            tracing::info!(
+                conn = conn.id,
+                "Removing connection ({})",
+                &stream[INTERNAL_STREAM_PREFIX.len()..]
+            );
+            conn.close(close.clone());
+        }
+        BroadcastOutcome::Delivered(entry.internal.len())
+    }
+
+    /// Delivers with [`FanOut::Immediate`], outside any burst (tests).
+    #[cfg(test)]
+    pub(super) fn broadcast(
+        &self,
+        stream: &str,
+        payload: &Bytes,
+        acknowledged: bool,
+    ) -> BroadcastOutcome {
+        self.fan_out(FanOut::Immediate, stream, payload, acknowledged)
+    }
+}
+
+impl Burst<'_> {
+    /// Delivers a broadcast published on `stream`. `acknowledged`: the input has certainly
+    /// subscribed the stream (see [`Hub::fan_out`]).
+    pub fn dispatch(
+        &mut self,
+        stream: &str,
+        payload: &Bytes,
+        acknowledged: bool,
+    ) -> BroadcastOutcome {
+        let mode = if self.dispatched == 0 {
+            self.mode
+        } else {
+            FanOut::Queued
+        };
+        self.dispatched += 1;
+        self.hub.fan_out(mode, stream, payload, acknowledged)
+    }
+}
+
+impl Drop for Burst<'_> {
+    fn drop(&mut self) {
+        let end = Instant::now();
+        let mut signal = self.hub.load.lock().unwrap_or_else(|e| e.into_inner());
+        signal.last_end = end;
+        if self.mode == FanOut::Immediate && self.dispatched <= 1 {
+            signal.immediate_cost = end - self.started;
+        }
+    }
+}
