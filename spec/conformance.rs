@@ -2,7 +2,7 @@
 //! by bin/record-fixtures; format in fixtures/README.md) against ferrocable with the matching
 //! config, and compares the server's side byte for byte.
 //!
-//! Only two normalisations, both from protocol.md: Action Cable pings are set aside (their
+//! Only two normalisations, both from docs/PROTOCOL.md (§2, §4.6): Action Cable pings are set aside (their
 //! timestamps and timing differ by nature; `ping_cadence` checks them explicitly), and
 //! within a run of consecutive frames for one client, frames for *different* identifiers may
 //! come in another order (Rails guarantees none, §4.6). Frames for the same identifier, and

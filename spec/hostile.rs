@@ -1,4 +1,4 @@
-//! Hostile input and every limit of issue 5: each ends in a clear outcome, a log line and a
+//! Hostile input and every limit of the README's bounds table: each ends in a clear outcome, a log line and a
 //! counter, and never hurts anyone else.
 
 use std::time::{Duration, Instant};

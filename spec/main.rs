@@ -12,7 +12,7 @@ mod auth;
 mod broadcast;
 /// Several nodes on one Redis; draining under load.
 mod cluster;
-/// Commands and every error path of protocol.md §3.
+/// Commands and every error path of docs/PROTOCOL.md §3.
 mod commands;
 /// Replays the sessions recorded from a real Rails Action Cable (fixtures/transcripts).
 mod conformance;

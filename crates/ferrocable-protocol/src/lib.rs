@@ -27,7 +27,7 @@ mod fuzz_regressions;
 /// on which remote disconnects arrive (docs/PROTOCOL.md §5). Subscriptions may not use it.
 pub const INTERNAL_STREAM_PREFIX: &str = "action_cable/";
 
-/// Subprotocols we speak, in the order Rails offers them (protocol.md §1.4).
+/// Subprotocols we speak, in the order Rails offers them (docs/PROTOCOL.md §1.4).
 pub const SUBPROTOCOLS: [&str; 2] = ["actioncable-v1-json", "actioncable-unsupported"];
 
 /// Picks the first protocol, in the client's order, that we support; `None` when the client

@@ -1,4 +1,4 @@
-//! Server frames (protocol.md §2), each encoded once as a `String` that the caller turns into
+//! Server frames (docs/PROTOCOL.md §2), each encoded once as a `String` that the caller turns into
 //! a shared, cheaply cloned frame.
 //!
 //! Key order and spelling are Rails': `identifier` before `type`/`message`, `type` before

@@ -155,7 +155,7 @@ describe('@rails/actioncable against ferrocable', () => {
     await rec.wait('received');
     await sleep(100);
     assert.deepEqual(rec.received(), [{ a: 1, s: '<x> & é /', f: 2.5, e: 1000 }]);
-    // protocol.md 4.3: whitespace gone, 2.50 -> 2.5, 1e3 -> 1000.0, \/ -> /, é raw, <>& escaped.
+    // docs/PROTOCOL.md §4.3: whitespace gone, 2.50 -> 2.5, 1e3 -> 1000.0, \/ -> /, é raw, <>& escaped.
     assert.ok(socketOf(c).frames.includes(broadcastFrame(rec.sub.identifier,
       '{"a":1,"s":"\\u003cx\\u003e \\u0026 é /","f":2.5,"e":1000.0}')), socketOf(c).frames.join('\n'));
     assert.ok(server.logs.some((l) => l.level === 'WARN' && l.stream === 'chat_loose' && /not valid JSON/.test(l.message)),

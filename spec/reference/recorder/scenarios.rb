@@ -769,7 +769,7 @@ module Recorder
   end
 
   scenario "internal_channel_non_object", profile: :hafaloha,
-           description: "A JSON number on the internal channel makes Rails close the connection with reason null (protocol.md §5.2)." do
+           description: "A JSON number on the internal channel makes Rails close the connection with reason null (docs/PROTOCOL.md §5.2)." do
     user_token "u81_r1", user_id: 81
     open_client "a", "u81_r1"
     subscribe! "a", order

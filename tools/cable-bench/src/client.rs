@@ -25,7 +25,8 @@ use tokio::sync::{Semaphore, watch};
 use crate::hist::Hist;
 use crate::wire::{self, Kind};
 
-/// Read buffer per connection (performance.md §4.1: small, never tungstenite's 128 KiB).
+/// Read buffer per connection: small; tungstenite's default 128 KiB would make the load
+/// generator costlier than the server it measures.
 const READ_BUF: usize = 4096;
 /// Largest frame a connection grows its buffer for.
 const MAX_FRAME: usize = 16 << 20;

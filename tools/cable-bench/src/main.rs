@@ -1,5 +1,5 @@
 //! cable-bench: an Action Cable load generator that is cheaper than the server it measures
-//! (issue 4, performance.md §6), plus the raw floor server and the report writer used by
+//! (method and results: docs/BENCHMARKS.md), plus the raw floor server and the report writer used by
 //! `bin/bench`.
 //!
 //! ```text

@@ -15,7 +15,7 @@ pub enum Reencoded {
     Rewritten(Vec<u8>),
 }
 
-/// Decode-then-encode a broadcast payload as Action Cable does (protocol.md §4.2–4.3).
+/// Decode-then-encode a broadcast payload as Action Cable does (docs/PROTOCOL.md §4.2–4.3).
 ///
 /// A single validating scan first tries to prove the payload is already canonical (valid,
 /// compact, only the escapes ActiveSupport writes, canonical numbers, no raw `<>&` or

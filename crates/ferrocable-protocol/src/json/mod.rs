@@ -3,8 +3,8 @@
 //! - [`parse`] is Ruby's `JSON.parse` as `ActiveSupport::JSON.decode` calls it (json 2.6.1,
 //!   `quirks_mode: true`): what it accepts, what it refuses, and the odd values it produces.
 //! - [`write_value`] and [`write_str`] are `ActiveSupport::JSON.encode` (Rails 6.1–8.0 with
-//!   json ≤ 2.9; protocol.md §4.4).
-//! - [`reencode`] is the broadcast path (protocol.md §4.2–4.3): decode then encode, with a
+//!   json ≤ 2.9; docs/PROTOCOL.md §4.4).
+//! - [`reencode`] is the broadcast path (docs/PROTOCOL.md §4.2–4.3): decode then encode, with a
 //!   scan that proves most payloads are already canonical so they can be spliced as is.
 //!
 //! Quirks of json 2.6.1 mirrored here, each checked against the real gem (the vectors in

@@ -59,7 +59,7 @@ static WRITE_CLASS: [u8; 256] = {
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
 /// Append a Rust string as an ActiveSupport-encoded JSON string literal, quotes included
-/// (used to echo identifiers: protocol.md §2): `"` and `\` escaped, `\b \f \n \r \t`, other
+/// (used to echo identifiers: docs/PROTOCOL.md §2): `"` and `\` escaped, `\b \f \n \r \t`, other
 /// C0 controls as lowercase `\u00XX`, DEL, `/` and other non-ASCII raw, then `<` `>` `&` as
 /// `\u003c` `\u003e` `\u0026` and U+2028/U+2029 as `\u2028`/`\u2029`.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
