@@ -2,7 +2,8 @@
 //!
 //! - [`spawn`]: gives the upgraded socket its outbox and starts the task (called by `http`
 //!   once the 101 is decided);
-//! - `session`: the task itself, reading commands and writing what its outbox had to queue;
+//! - `session`: the task itself, reading commands (`session/commands.rs`: subscribe,
+//!   unsubscribe, actions) and writing what its outbox had to queue;
 //! - `subscriptions`: its subscriptions by identifier;
 //! - `rate_limit`: its inbound frame budget.
 //!
