@@ -278,3 +278,19 @@ async fn the_readme_development_playground_works() {
     assert_eq!(reply.status, 201);
     ws.expect(&data_frame(room, r#"{"text":"hello"}"#)).await;
 }
+
+/// A configuration problem that is not an error is found while validating, before logging
+/// starts; it must still reach the log (and `config check`'s output).
+#[test]
+fn config_warnings_reach_the_log_once_logging_starts() {
+    let env = [("FERROCABLE_REDIS__CHANNEL_PREFIX", "myapp_production")];
+    let server = Server::start_args(&[], &env);
+    assert!(
+        server.wait_for_log("redis.channel_prefix is set", Duration::from_secs(5)),
+        "{}",
+        server.logs()
+    );
+    let out = ferrocable(&["config", "check"], &env);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redis.channel_prefix is set"));
+}

@@ -350,6 +350,34 @@ mod tests {
     }
 
     #[test]
+    fn problems_that_are_not_errors_come_back_as_warnings() {
+        let mut raw = RawConfig::default();
+        assert!(Settings::from_raw(&raw).unwrap().warnings.is_empty());
+        raw.redis.channel_prefix = "myapp".into();
+        let s = Settings::from_raw(&raw).unwrap();
+        assert_eq!(s.broker, BrokerSettings::Memory);
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].contains("redis.channel_prefix"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn the_check_summary_comes_from_the_settings() {
+        let mut raw = RawConfig::default();
+        raw.redis.url = "redis://127.0.0.1:6379".into();
+        raw.redis.channel_prefix = "app".into();
+        raw.auth.mode = AuthMode::Jwt;
+        raw.auth.secret = "s".into();
+        assert_eq!(
+            Settings::from_raw(&raw).unwrap().summary(),
+            "listen 127.0.0.1:8080, mount /cable, broker redis (prefix \"app\"), auth jwt HS256, 0 channel(s)"
+        );
+    }
+
+    #[test]
     fn no_auth_on_a_public_address_is_refused() {
         let mut raw = RawConfig::default();
         raw.server.host = "0.0.0.0".into();

@@ -86,7 +86,7 @@ impl ServerSettings {
     }
 }
 
-/// Binds `address` with a deep backlog (see [`LISTEN_BACKLOG`]).
+/// Binds `address` with a deep backlog (4,096: see `LISTEN_BACKLOG`).
 pub fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if address.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?

@@ -1,6 +1,6 @@
 //! Rails' Redis cable adapter, read and written in its own format (docs/PROTOCOL.md §4.1–4.2):
 //! the `[redis]` section, the publisher (`PUBLISH <prefix>:<stream> <json>`), and the input
-//! whose subscriber task is in [`subscriber`].
+//! whose subscriber task is in `subscriber`.
 
 mod subscriber;
 

@@ -200,7 +200,7 @@ impl Hub {
 
 impl Burst<'_> {
     /// Delivers a broadcast published on `stream`. `acknowledged`: the input has certainly
-    /// subscribed the stream (see [`Hub::fan_out`]).
+    /// subscribed the stream, so a stream still waiting for its acknowledgement goes live first.
     pub fn dispatch(
         &mut self,
         stream: &str,

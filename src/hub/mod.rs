@@ -2,9 +2,9 @@
 //!
 //! - this file: the stream index, sharded by stream name (one `std::sync::Mutex` per shard,
 //!   held only for map work and non-blocking queue pushes, never across `.await`);
-//! - [`dispatch`]: the delivery path (re-encode once, one frame per identifier, shared bytes)
+//! - `dispatch`: the delivery path (re-encode once, one frame per identifier, shared bytes)
 //!   and the policy that decides how frames are written, for every input;
-//! - [`pending`]: a subscription's confirm, held until its streams are live.
+//! - `pending`: a subscription's confirm, held until its streams are live.
 //!
 //! Streams are *live* once the broker has acknowledged its subscription; subscriptions wait
 //! for all their streams to be live before they are confirmed. With the in-process broker a

@@ -33,7 +33,7 @@ pub(crate) struct RunArgs {
     /// Redis channel prefix (cable.yml channel_prefix); empty: none.
     #[arg(long, default_value = "")]
     prefix: String,
-    /// Stream name of stream s is <stream-prefix><s>.
+    /// Stream name of stream s is `<stream-prefix><s>`.
     #[arg(long, default_value = "bench_")]
     stream_prefix: String,
     /// HS256 key for the tokens (the server's SECRET_KEY_BASE).
