@@ -64,26 +64,26 @@ pub struct Peer {
 /// Routes one request.
 pub async fn handle(
     req: Request<Incoming>,
-    state: Arc<Shared>,
+    shared: Arc<Shared>,
     peer: Peer,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
-    let settings = &state.settings;
+    let settings = &shared.settings;
     let mount = settings.server.mount_path.as_str();
     let is_mount = path == mount
         || (!settings.protocol.compat.anchored_mount
             && path.starts_with(mount)
             && path[mount.len()..].starts_with('/'));
     let response = if is_mount {
-        cable(req, &state, &peer)
+        cable(req, &shared, &peer)
     } else {
         match (req.method(), path) {
-            (&Method::GET, "/health") => health(&state),
-            (&Method::GET, "/stats") => stats(&state),
+            (&Method::GET, "/health") => health(&shared),
+            (&Method::GET, "/stats") => stats(&shared),
             (&Method::POST, "/_broadcast") if settings.broadcast_api.enabled => {
-                broadcast(req, &state, peer.addr).await
+                broadcast(req, &shared, peer.addr).await
             }
-            _ => not_found(&state),
+            _ => not_found(&shared),
         }
     };
     Ok(response)
@@ -109,8 +109,8 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<
 }
 
 /// Rails' answer to anything it will not upgrade.
-fn not_found(state: &Shared) -> Response<Body> {
-    let content_type = if state.settings.protocol.compat.charset_in_404 {
+fn not_found(shared: &Shared) -> Response<Body> {
+    let content_type = if shared.settings.protocol.compat.charset_in_404 {
         "text/plain; charset=utf-8"
     } else {
         "text/plain"
@@ -146,8 +146,8 @@ fn is_https(headers: &HeaderMap) -> bool {
         || get("x-forwarded-ssl").is_some_and(|v| v.eq_ignore_ascii_case("on"))
 }
 
-fn cable(mut req: Request<Incoming>, state: &Arc<Shared>, peer: &Peer) -> Response<Body> {
-    let settings = &state.settings;
+fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Response<Body> {
+    let settings = &shared.settings;
     if !is_websocket(&req) {
         tracing::info!(
             method = %req.method(),
@@ -156,7 +156,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<Shared>, peer: &Peer) -> Respon
             header_str(req.headers(), header::CONNECTION),
             header_str(req.headers(), header::UPGRADE),
         );
-        return not_found(state);
+        return not_found(shared);
     }
     let headers = req.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -167,17 +167,17 @@ fn cable(mut req: Request<Incoming>, state: &Arc<Shared>, peer: &Peer) -> Respon
     });
     if !allowed {
         tracing::info!("Request origin not allowed: {}", origin.unwrap_or(""));
-        return not_found(state);
+        return not_found(shared);
     }
-    if state.is_shutting_down() {
+    if shared.is_shutting_down() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             "Server is restarting",
         );
     }
-    let Some(slot) = state.try_open() else {
-        state
+    let Some(slot) = shared.try_open() else {
+        shared
             .stats
             .connection_limit_refusals
             .fetch_add(1, Ordering::Relaxed);
@@ -232,7 +232,7 @@ fn cable(mut req: Request<Incoming>, state: &Arc<Shared>, peer: &Peer) -> Respon
     if let Some(p) = subprotocol {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
     }
-    if let Err(e) = connection::spawn(websocket, &peer.socket, auth, slot, state) {
+    if let Err(e) = connection::spawn(websocket, &peer.socket, auth, slot, shared) {
         tracing::warn!("{e} refused");
         return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
     }
@@ -246,8 +246,8 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
-fn health(state: &Shared) -> Response<Body> {
-    let report = state.health_report();
+fn health(shared: &Shared) -> Response<Body> {
+    let report = shared.health_report();
     let status = if report.is_ok() {
         StatusCode::OK
     } else {
@@ -256,20 +256,20 @@ fn health(state: &Shared) -> Response<Body> {
     json_response(status, &report)
 }
 
-fn stats(state: &Shared) -> Response<Body> {
-    json_response(StatusCode::OK, &state.stats_report())
+fn stats(shared: &Shared) -> Response<Body> {
+    json_response(StatusCode::OK, &shared.stats_report())
 }
 
 fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
-async fn broadcast(req: Request<Incoming>, state: &Shared, peer: SocketAddr) -> Response<Body> {
+async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(refusal) = state
+    if let Err(refusal) = shared
         .settings
         .broadcast_api
         .admits(authorization, peer.ip())
@@ -292,13 +292,14 @@ async fn broadcast(req: Request<Incoming>, state: &Shared, peer: SocketAddr) -> 
             );
         }
     };
-    let items = match broadcast_api::parse_broadcasts(&body, state.settings.limits.max_json_depth) {
+    let items = match broadcast_api::parse_broadcasts(&body, shared.settings.limits.max_json_depth)
+    {
         Ok(items) => items,
         Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, &e),
     };
     let count = items.len();
     for (stream, data) in items {
-        if let Err(e) = state.broker.publish(&stream, data).await {
+        if let Err(e) = shared.broker.publish(&stream, data).await {
             tracing::warn!(stream, cause = %e, "broadcast API could not publish");
             return api_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
         }
