@@ -76,6 +76,11 @@ impl MessageEncryptor {
         self
     }
 
+    /// The serializer.
+    pub fn serializer(&self) -> Serializer {
+        self.serializer
+    }
+
     /// Authenticates and decrypts, returning the plaintext payload (not yet deserialized).
     /// [`Error::BadSignature`] means only that this key did not make it.
     pub fn decrypt_bytes(&self, token: &str) -> Result<Vec<u8>, Error> {

@@ -116,6 +116,11 @@ impl MessageVerifier {
         self.digest
     }
 
+    /// The serializer.
+    pub fn serializer(&self) -> Serializer {
+        self.serializer
+    }
+
     /// Checks the signature and returns the signed payload bytes (base64-decoded, not yet
     /// deserialized). [`Error::BadSignature`] means only that this key did not sign it.
     pub fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
