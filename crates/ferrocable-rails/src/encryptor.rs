@@ -84,6 +84,13 @@ impl MessageEncryptor {
     /// Authenticates and decrypts, returning the plaintext payload (not yet deserialized).
     /// [`Error::BadSignature`] means only that this key did not make it.
     pub fn decrypt_bytes(&self, token: &str) -> Result<Vec<u8>, Error> {
+        self.authenticate(token)?
+    }
+
+    /// The two stages of [`MessageEncryptor::decrypt_bytes`], as
+    /// `MessageVerifier::authenticate`: outer error, not made with this key; inner error,
+    /// authenticated but undecryptable (only possible for CBC, whose HMAC comes first).
+    pub(crate) fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::TooLarge {
                 len: token.len(),
@@ -91,13 +98,12 @@ impl MessageEncryptor {
             });
         }
         match &self.scheme {
-            Scheme::Gcm(cipher) => decrypt_gcm(cipher, token),
-            Scheme::CbcHmac { key, verifier } => {
-                let signed = verifier.verify_signature(token)?;
+            Scheme::Gcm(cipher) => decrypt_gcm(cipher, token).map(Ok),
+            Scheme::CbcHmac { key, verifier } => Ok(verifier.authenticate(token)?.and_then(|signed| {
                 let inner = std::str::from_utf8(&signed)
                     .map_err(|_| Error::InvalidFormat("CBC payload is not text"))?;
                 decrypt_cbc(key, inner)
-            }
+            })),
         }
     }
 

@@ -30,13 +30,14 @@ pub struct Verified<T> {
 
 /// Something that authenticates a token, yielding its payload bytes.
 pub(crate) trait Authenticator {
-    fn authenticate(&self, token: &str) -> Result<Vec<u8>, Error>;
+    /// Outer error: not authenticated by this key; inner: authenticated, then undecodable.
+    fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error>;
     fn serializer(&self) -> Serializer;
 }
 
 impl Authenticator for MessageVerifier {
-    fn authenticate(&self, token: &str) -> Result<Vec<u8>, Error> {
-        self.verify_signature(token)
+    fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error> {
+        MessageVerifier::authenticate(self, token)
     }
     fn serializer(&self) -> Serializer {
         self.serializer()
@@ -44,8 +45,8 @@ impl Authenticator for MessageVerifier {
 }
 
 impl Authenticator for MessageEncryptor {
-    fn authenticate(&self, token: &str) -> Result<Vec<u8>, Error> {
-        self.decrypt_bytes(token)
+    fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error> {
+        MessageEncryptor::authenticate(self, token)
     }
     fn serializer(&self) -> Serializer {
         self.serializer()
@@ -54,8 +55,8 @@ impl Authenticator for MessageEncryptor {
 
 /// Tries each candidate key in order; the first that authenticates the token decides.
 ///
-/// Once a key has authenticated the token, its payload's fate (purpose, expiry, Marshal) is
-/// final: another key cannot also have made it. When none authenticates, the error is
+/// Once a key has authenticated the token, its payload's fate (decoding, purpose, expiry,
+/// Marshal) is final: another key cannot also have made it. When none authenticates, the error is
 /// [`Error::BadSignature`] if any candidate got as far as checking a signature, else the first
 /// candidate's format error (formats differ between GCM and CBC candidates, so a GCM token is a
 /// format error for a CBC key and the reverse).
@@ -69,7 +70,7 @@ pub(crate) fn open_with_any<A: Authenticator>(
     for (source, candidate) in candidates {
         match candidate.authenticate(token) {
             Ok(payload) => {
-                let value = envelope::open(&payload, options, candidate.serializer())?;
+                let value = envelope::open(&payload?, options, candidate.serializer())?;
                 return Ok(Verified {
                     value,
                     key: *source,

@@ -124,6 +124,14 @@ impl MessageVerifier {
     /// Checks the signature and returns the signed payload bytes (base64-decoded, not yet
     /// deserialized). [`Error::BadSignature`] means only that this key did not sign it.
     pub fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
+        self.authenticate(token)?
+    }
+
+    /// The two stages of [`MessageVerifier::verify_signature`]: the outer error means the
+    /// token was not authenticated by this key (malformed, or another key's signature); the
+    /// inner one that it was, and its data then failed to decode. Callers trying several keys
+    /// need the difference: only the outer kind lets another key have a go.
+    pub(crate) fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::TooLarge {
                 len: token.len(),
@@ -150,9 +158,10 @@ impl MessageVerifier {
         if !bool::from(given_digest.as_bytes().ct_eq(expected_digest.as_bytes())) {
             return Err(Error::BadSignature);
         }
-        self.base64
+        Ok(self
+            .base64
             .decode(encoded)
-            .ok_or(Error::InvalidFormat("data is not base64"))
+            .ok_or(Error::InvalidFormat("data is not base64")))
     }
 
     /// `verified(token, purpose:)`: signature, then envelope, purpose, expiry and JSON.
