@@ -199,14 +199,21 @@ impl CookieReader {
                 MessageVerifier::new(key, config.signed_cookie_digest)
                     .with_serializer(config.cookies_serializer),
             ));
-            let gcm_key = aes_key(generator, &config.authenticated_encrypted_cookie_salt, digest);
+            let gcm_key = aes_key(
+                generator,
+                &config.authenticated_encrypted_cookie_salt,
+                digest,
+            );
             gcm.push((
                 KeySource::Derived(digest),
                 MessageEncryptor::aes_256_gcm(&gcm_key).with_serializer(config.cookies_serializer),
             ));
             let cbc_key = aes_key(generator, &config.encrypted_cookie_salt, digest);
-            let sign_key =
-                generator.generate_key(&config.encrypted_signed_cookie_salt, DEFAULT_KEY_SIZE, digest);
+            let sign_key = generator.generate_key(
+                &config.encrypted_signed_cookie_salt,
+                DEFAULT_KEY_SIZE,
+                digest,
+            );
             let cbc_digest = if config.use_authenticated_cookie_encryption {
                 config.legacy_cbc_digest
             } else {
@@ -306,7 +313,11 @@ impl CookieReader {
     }
 }
 
-fn aes_key(generator: &KeyGenerator, salt: &str, digest: crate::KeyDigest) -> [u8; AES_256_KEY_LEN] {
+fn aes_key(
+    generator: &KeyGenerator,
+    salt: &str,
+    digest: crate::KeyDigest,
+) -> [u8; AES_256_KEY_LEN] {
     let key = generator.generate_key(salt, AES_256_KEY_LEN, digest);
     let mut out = [0u8; AES_256_KEY_LEN];
     out.copy_from_slice(&key);
@@ -356,7 +367,10 @@ mod tests {
     #[test]
     fn refuses_oversized_headers() {
         let header = "a=".to_owned() + &"x".repeat(MAX_COOKIE_HEADER_LEN);
-        assert_eq!(CookieJar::parse(&header).map_err(|e| e.kind()), Err("too_large"));
+        assert_eq!(
+            CookieJar::parse(&header).map_err(|e| e.kind()),
+            Err("too_large")
+        );
     }
 
     #[test]

@@ -99,11 +99,13 @@ impl MessageEncryptor {
         }
         match &self.scheme {
             Scheme::Gcm(cipher) => decrypt_gcm(cipher, token).map(Ok),
-            Scheme::CbcHmac { key, verifier } => Ok(verifier.authenticate(token)?.and_then(|signed| {
-                let inner = std::str::from_utf8(&signed)
-                    .map_err(|_| Error::InvalidFormat("CBC payload is not text"))?;
-                decrypt_cbc(key, inner)
-            })),
+            Scheme::CbcHmac { key, verifier } => {
+                Ok(verifier.authenticate(token)?.and_then(|signed| {
+                    let inner = std::str::from_utf8(&signed)
+                        .map_err(|_| Error::InvalidFormat("CBC payload is not text"))?;
+                    decrypt_cbc(key, inner)
+                }))
+            }
         }
     }
 
@@ -167,7 +169,7 @@ impl MessageEncryptor {
     }
 }
 
-fn split_base64_parts<'a>(token: &'a str, count: usize) -> Option<Vec<&'a str>> {
+fn split_base64_parts(token: &str, count: usize) -> Option<Vec<&str>> {
     let mut parts: Vec<&str> = token.rsplitn(count, SEPARATOR).collect();
     if parts.len() != count {
         return None;

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
+use crate::Error;
 use crate::base64::{Base64Decoding, strict_encode};
 use crate::time::{self, Instant};
-use crate::Error;
 
 /// Ruby's `Marshal` format version header, `"\x04\x08"`.
 const MARSHAL_SIGNATURE: &[u8] = b"\x04\x08";
@@ -131,10 +131,13 @@ pub(crate) fn seal(value: &Value, envelope: &Envelope) -> Vec<u8> {
             // Written by hand because key order matters: Rails 7.1+ recognises this style by
             // the prefix `{"_rails":{"message":`, and serde_json's map may sort keys.
             let message = Value::String(strict_encode(value.to_string().as_bytes()));
-            let exp = expires_at.as_ref().map_or(Value::Null, |e| Value::String(e.clone()));
-            let pur = purpose.as_ref().map_or(Value::Null, |p| Value::String(p.clone()));
-            format!(r#"{{"_rails":{{"message":{message},"exp":{exp},"pur":{pur}}}}}"#)
-                .into_bytes()
+            let exp = expires_at
+                .as_ref()
+                .map_or(Value::Null, |e| Value::String(e.clone()));
+            let pur = purpose
+                .as_ref()
+                .map_or(Value::Null, |p| Value::String(p.clone()));
+            format!(r#"{{"_rails":{{"message":{message},"exp":{exp},"pur":{pur}}}}}"#).into_bytes()
         }
         Envelope::Data {
             purpose,
@@ -247,9 +250,7 @@ fn check_purpose(found: Option<&Value>, rule: &PurposeCheck) -> Result<(), Error
     }
     let expected = match rule {
         PurposeCheck::NoPurpose => String::new(),
-        PurposeCheck::Exactly(expected) | PurposeCheck::ExactlyOrNone(expected) => {
-            expected.clone()
-        }
+        PurposeCheck::Exactly(expected) | PurposeCheck::ExactlyOrNone(expected) => expected.clone(),
     };
     Err(Error::WrongPurpose {
         expected,
@@ -294,7 +295,10 @@ mod tests {
             Ok(json!(42))
         );
         // Ruby compares `to_s`, so an empty purpose is no purpose.
-        assert_eq!(open_at(b"42", PurposeCheck::Exactly(String::new())), Ok(json!(42)));
+        assert_eq!(
+            open_at(b"42", PurposeCheck::Exactly(String::new())),
+            Ok(json!(42))
+        );
     }
 
     #[test]
@@ -356,7 +360,10 @@ mod tests {
             Ok(json!("id"))
         );
         assert_eq!(
-            open_at(br#"{"_rails":{"pur":"p"}}"#, PurposeCheck::Exactly("p".into())),
+            open_at(
+                br#"{"_rails":{"pur":"p"}}"#,
+                PurposeCheck::Exactly("p".into())
+            ),
             Ok(Value::Null)
         );
     }
@@ -371,17 +378,28 @@ mod tests {
             })
         );
         assert_eq!(
-            open(marshal, &VerifyOptions::at(noon()), Serializer::JsonAllowMarshal),
+            open(
+                marshal,
+                &VerifyOptions::at(noon()),
+                Serializer::JsonAllowMarshal
+            ),
             Err(Error::MarshalPayload {
                 rails_accepts: true
             })
         );
         assert_eq!(
-            open(b"\xcc\x80\xa1a", &VerifyOptions::at(noon()), Serializer::MessagePack)
-                .map_err(|e| e.kind()),
+            open(
+                b"\xcc\x80\xa1a",
+                &VerifyOptions::at(noon()),
+                Serializer::MessagePack
+            )
+            .map_err(|e| e.kind()),
             Err("unsupported_serializer")
         );
-        assert_eq!(open_at(b"not json", PurposeCheck::NoPurpose), Err(Error::NotJson));
+        assert_eq!(
+            open_at(b"not json", PurposeCheck::NoPurpose),
+            Err(Error::NotJson)
+        );
     }
 
     #[test]
@@ -390,8 +408,14 @@ mod tests {
             (&br#"{"_rails":"x"}"#[..], "invalid_format"),
             (br#"{"_rails":{"message":5}}"#, "invalid_format"),
             (br#"{"_rails":{"message":"%%%"}}"#, "invalid_format"),
-            (br#"{"_rails":{"message":"eA==","exp":12}}"#, "malformed_expiry"),
-            (br#"{"_rails":{"message":"eA==","exp":"soon"}}"#, "malformed_expiry"),
+            (
+                br#"{"_rails":{"message":"eA==","exp":12}}"#,
+                "malformed_expiry",
+            ),
+            (
+                br#"{"_rails":{"message":"eA==","exp":"soon"}}"#,
+                "malformed_expiry",
+            ),
             (br#"{"_rails":{"message":"eA=="}}"#, "not_json"),
         ] {
             assert_eq!(
@@ -405,7 +429,10 @@ mod tests {
 
     #[test]
     fn serializer_names_parse() {
-        assert_eq!(Serializer::parse(":hybrid"), Some(Serializer::JsonAllowMarshal));
+        assert_eq!(
+            Serializer::parse(":hybrid"),
+            Some(Serializer::JsonAllowMarshal)
+        );
         assert_eq!(Serializer::parse("json"), Some(Serializer::Json));
         assert_eq!(Serializer::parse("yaml"), None);
     }

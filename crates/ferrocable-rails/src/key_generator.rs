@@ -149,8 +149,13 @@ impl KeyGenerator {
         {
             return Arc::clone(key);
         }
-        let key: Arc<[u8]> =
-            derive(self.secret_key_base.as_bytes(), salt.as_bytes(), key_size, digest).into();
+        let key: Arc<[u8]> = derive(
+            self.secret_key_base.as_bytes(),
+            salt.as_bytes(),
+            key_size,
+            digest,
+        )
+        .into();
         self.cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -170,18 +175,12 @@ impl fmt::Debug for KeyGenerator {
 fn derive(password: &[u8], salt: &[u8], key_size: usize, digest: KeyDigest) -> Vec<u8> {
     let mut key = vec![0u8; key_size];
     match digest {
-        KeyDigest::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(
-            password,
-            salt,
-            KEY_GENERATOR_ITERATIONS,
-            &mut key,
-        ),
-        KeyDigest::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-            password,
-            salt,
-            KEY_GENERATOR_ITERATIONS,
-            &mut key,
-        ),
+        KeyDigest::Sha1 => {
+            pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, KEY_GENERATOR_ITERATIONS, &mut key)
+        }
+        KeyDigest::Sha256 => {
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, KEY_GENERATOR_ITERATIONS, &mut key)
+        }
     }
     key
 }
@@ -203,7 +202,9 @@ mod tests {
             [KeyDigest::Sha256, KeyDigest::Sha1]
         );
         assert_eq!(
-            DigestPolicy::Pinned(KeyDigest::Sha1).digests().collect::<Vec<_>>(),
+            DigestPolicy::Pinned(KeyDigest::Sha1)
+                .digests()
+                .collect::<Vec<_>>(),
             [KeyDigest::Sha1]
         );
     }

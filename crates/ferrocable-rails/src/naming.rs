@@ -180,14 +180,26 @@ mod tests {
     #[test]
     fn acronyms_change_the_split() {
         assert_eq!(underscore("GraphQLChannel"), "graph_ql_channel");
-        assert_eq!(underscore_with_acronyms("GraphQLChannel", &["GraphQL"]), "graphql_channel");
-        assert_eq!(underscore_with_acronyms("MyAPIClient", &["API"]), "my_api_client");
-        assert_eq!(underscore_with_acronyms("Api::Thing", &["API"]), "api/thing");
+        assert_eq!(
+            underscore_with_acronyms("GraphQLChannel", &["GraphQL"]),
+            "graphql_channel"
+        );
+        assert_eq!(
+            underscore_with_acronyms("MyAPIClient", &["API"]),
+            "my_api_client"
+        );
+        assert_eq!(
+            underscore_with_acronyms("Api::Thing", &["API"]),
+            "api/thing"
+        );
     }
 
     #[test]
     fn channel_names() {
-        assert_eq!(channel_name("Chats::AppearancesChannel"), "chats:appearances");
+        assert_eq!(
+            channel_name("Chats::AppearancesChannel"),
+            "chats:appearances"
+        );
         assert_eq!(channel_name("RoomChannel"), "room");
         assert_eq!(channel_name("Turbo::StreamsChannel"), "turbo:streams");
     }
@@ -197,7 +209,10 @@ mod tests {
         let gid = global_id("my-app", "Room", &["1"]);
         assert_eq!(gid, "gid://my-app/Room/1");
         assert_eq!(global_id_param(&gid), "Z2lkOi8vbXktYXBwL1Jvb20vMQ");
-        assert_eq!(global_id("a", "M", &["a b/c", "ü"]), "gid://a/M/a+b%2Fc/%C3%BC");
+        assert_eq!(
+            global_id("a", "M", &["a b/c", "ü"]),
+            "gid://a/M/a+b%2Fc/%C3%BC"
+        );
         assert_eq!(global_id_app_name("MyApp"), "my-app");
         assert_eq!(global_id_app_name("Campfire"), "campfire");
     }

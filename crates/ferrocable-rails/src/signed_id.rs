@@ -54,11 +54,15 @@ impl SignedIdVerifier {
     }
 
     /// For an app that set `ActiveRecord::Base.signed_id_verifier_secret` itself (raw bytes).
-    pub fn with_secret(secret: impl Into<Arc<[u8]>>, rails_version: RailsVersion) -> SignedIdVerifier {
+    pub fn with_secret(
+        secret: impl Into<Arc<[u8]>>,
+        rails_version: RailsVersion,
+    ) -> SignedIdVerifier {
         SignedIdVerifier {
             candidates: vec![(
                 KeySource::Explicit,
-                MessageVerifier::new(secret, HmacDigest::Sha256).with_base64(base64_for(rails_version)),
+                MessageVerifier::new(secret, HmacDigest::Sha256)
+                    .with_base64(base64_for(rails_version)),
             )],
         }
     }
@@ -110,8 +114,14 @@ mod tests {
     #[test]
     fn purposes_combine_like_rails() {
         assert_eq!(signed_id_purpose("Session", None), "session");
-        assert_eq!(signed_id_purpose("User", Some("password_reset")), "user/password_reset");
-        assert_eq!(signed_id_purpose("Admin::Account", Some("")), "admin/account");
+        assert_eq!(
+            signed_id_purpose("User", Some("password_reset")),
+            "user/password_reset"
+        );
+        assert_eq!(
+            signed_id_purpose("Admin::Account", Some("")),
+            "admin/account"
+        );
         assert_eq!(signed_id_purpose("User", Some("  ")), "user");
     }
 }

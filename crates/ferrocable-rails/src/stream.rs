@@ -43,7 +43,10 @@ impl SignedStreamVerifier {
     }
 
     /// CableReady's `CableReady::Stream`, key derived from `secret_key_base`.
-    pub fn cable_ready(generator: &KeyGenerator, key_digests: DigestPolicy) -> SignedStreamVerifier {
+    pub fn cable_ready(
+        generator: &KeyGenerator,
+        key_digests: DigestPolicy,
+    ) -> SignedStreamVerifier {
         SignedStreamVerifier::derived(generator, CABLE_READY_SALT, HmacDigest::Sha256, key_digests)
     }
 
@@ -97,7 +100,9 @@ impl SignedStreamVerifier {
             open_with_any(&self.candidates, signed_name, &VerifyOptions::at(now))?;
         match value {
             Value::String(name) => Ok(Verified { value: name, key }),
-            _ => Err(Error::UnexpectedPayload("signed stream name is not a JSON string")),
+            _ => Err(Error::UnexpectedPayload(
+                "signed stream name is not a JSON string",
+            )),
         }
     }
 }

@@ -5,9 +5,9 @@
 //! grammar, except that a time without a zone is refused: Ruby would read it in the server's
 //! local zone, which we cannot know, and Rails never writes one.
 
-use std::time::{SystemTime, UNIX_EPOCH};
 #[cfg(test)]
 use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A point in time as nanoseconds since the Unix epoch (negative before 1970).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,7 +35,9 @@ impl Instant {
 /// fraction of any length, then `Z` or `±HH`, `±HHMM`, `±HH:MM`; surrounding whitespace
 /// allowed; `T` and `Z` in either case.
 pub(crate) fn parse_iso8601(text: &str) -> Option<Instant> {
-    let s = text.trim_matches(|c: char| c.is_ascii_whitespace()).as_bytes();
+    let s = text
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .as_bytes();
     let mut at = 0;
     let negative_year = s.first() == Some(&b'-');
     if negative_year {
@@ -118,8 +120,7 @@ pub(crate) fn parse_iso8601(text: &str) -> Option<Instant> {
 
 fn digits(bytes: &[u8]) -> Option<u32> {
     bytes.iter().try_fold(0u32, |acc, &b| {
-        b.is_ascii_digit()
-            .then(|| acc * 10 + u32::from(b - b'0'))
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
     })
 }
 
@@ -156,12 +157,13 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year.rem_euclid(400);
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
 
-/// Unused outside tests, kept next to the parser it checks.
+/// Test shorthand for an instant at whole seconds plus nanoseconds.
 #[cfg(test)]
 fn unix(seconds: i64, nanos: u32) -> Instant {
     Instant(i128::from(seconds) * 1_000_000_000 + i128::from(nanos))

@@ -149,7 +149,9 @@ impl MessageVerifier {
         }
         let (encoded, rest) = token.split_at(separator_at);
         let Some(given_digest) = rest.strip_prefix(SEPARATOR) else {
-            return Err(Error::InvalidFormat("no `--` where the digest length puts it"));
+            return Err(Error::InvalidFormat(
+                "no `--` where the digest length puts it",
+            ));
         };
         if encoded.is_empty() {
             return Err(Error::InvalidFormat("empty data"));
@@ -219,7 +221,10 @@ mod tests {
         let token =
             "ImNoYXQ6MjAyMSI=--f9ee45dbccb1da04d8ceb99cc820207804370ba0d06b46fc3b8b373af1315628";
         assert_eq!(verifier.verified(token, &options()), Ok(json!("chat:2021")));
-        assert_eq!(verifier.generate(&json!("chat:2021"), &Envelope::None), token);
+        assert_eq!(
+            verifier.generate(&json!("chat:2021"), &Envelope::None),
+            token
+        );
     }
 
     #[test]
@@ -230,7 +235,9 @@ mod tests {
         // Rails 6.1 split on "--" and ignored anything after the digest; position-based
         // parsing (7.0+) does not.
         assert_eq!(
-            verifier.verified(&format!("{token}--junk"), &options()).map_err(|e| e.kind()),
+            verifier
+                .verified(&format!("{token}--junk"), &options())
+                .map_err(|e| e.kind()),
             Err("invalid_format")
         );
         // The same token under a verifier of another digest length has no separator there.
@@ -252,7 +259,10 @@ mod tests {
             if tampered == token {
                 continue;
             }
-            assert!(verifier.verified(&tampered, &options()).is_err(), "position {i}");
+            assert!(
+                verifier.verified(&tampered, &options()).is_err(),
+                "position {i}"
+            );
         }
         // Uppercase hex is not what Rails generates, and Rails compares the text.
         let (data, digest) = token.split_at(token.len() - 64);
@@ -270,10 +280,15 @@ mod tests {
         let url_token = url_safe.generate(&value, &Envelope::None);
         assert!(strict_token.contains('+') || strict_token.contains('/'));
         assert!(url_token.contains('-') || url_token.contains('_'));
-        assert_eq!(url_safe.verified(&strict_token, &options()), Ok(value.clone()));
+        assert_eq!(
+            url_safe.verified(&strict_token, &options()),
+            Ok(value.clone())
+        );
         assert_eq!(url_safe.verified(&url_token, &options()), Ok(value));
         assert_eq!(
-            strict.verified(&url_token, &options()).map_err(|e| e.kind()),
+            strict
+                .verified(&url_token, &options())
+                .map_err(|e| e.kind()),
             Err("invalid_format")
         );
     }

@@ -71,7 +71,10 @@ mod tests {
         assert_eq!(RailsVersion::parse("7.2"), Some(RailsVersion::V7_2));
         assert_eq!(RailsVersion::parse("6.1.7.10"), Some(RailsVersion::V6_1));
         assert_eq!(RailsVersion::parse("8"), Some(RailsVersion::V8_0));
-        assert_eq!(RailsVersion::parse("8.1.0.beta1"), Some(RailsVersion::new(8, 1)));
+        assert_eq!(
+            RailsVersion::parse("8.1.0.beta1"),
+            Some(RailsVersion::new(8, 1))
+        );
         for bad in ["", "x", "7.", "7..2", ".7", "7.x", "99999.0", "7.2. "] {
             assert_eq!(RailsVersion::parse(bad), None, "{bad:?}");
         }

@@ -51,10 +51,26 @@ fn turbo_tokens_verify_and_report_the_key_that_matched() {
         },
     );
     for (token, name, digest) in [
-        (TOKEN_SHA256_KEY, "Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages", KeyDigest::Sha256),
-        (TOKEN_SHA1_KEY, "Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages", KeyDigest::Sha1),
-        (ROOM_ONLY_SHA256_KEY, "Z2lkOi8vbXktYXBwL1Jvb20vMQ", KeyDigest::Sha256),
-        (ROOM_ONLY_SHA1_KEY, "Z2lkOi8vbXktYXBwL1Jvb20vMQ", KeyDigest::Sha1),
+        (
+            TOKEN_SHA256_KEY,
+            "Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages",
+            KeyDigest::Sha256,
+        ),
+        (
+            TOKEN_SHA1_KEY,
+            "Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages",
+            KeyDigest::Sha1,
+        ),
+        (
+            ROOM_ONLY_SHA256_KEY,
+            "Z2lkOi8vbXktYXBwL1Jvb20vMQ",
+            KeyDigest::Sha256,
+        ),
+        (
+            ROOM_ONLY_SHA1_KEY,
+            "Z2lkOi8vbXktYXBwL1Jvb20vMQ",
+            KeyDigest::Sha1,
+        ),
     ] {
         let verified = both.verify(token, now).unwrap();
         assert_eq!(verified.value, name);
@@ -65,11 +81,19 @@ fn turbo_tokens_verify_and_report_the_key_that_matched() {
 #[test]
 fn a_pinned_digest_rejects_the_other_key() {
     let now = SystemTime::now();
-    let sha256_only = SignedStreamVerifier::turbo(&generator(), DigestPolicy::Pinned(KeyDigest::Sha256));
+    let sha256_only =
+        SignedStreamVerifier::turbo(&generator(), DigestPolicy::Pinned(KeyDigest::Sha256));
     assert!(sha256_only.verify(TOKEN_SHA256_KEY, now).is_ok());
-    assert_eq!(sha256_only.verify(TOKEN_SHA1_KEY, now), Err(Error::BadSignature));
-    let sha1_only = SignedStreamVerifier::turbo(&generator(), DigestPolicy::Pinned(KeyDigest::Sha1));
-    assert_eq!(sha1_only.verify(TOKEN_SHA256_KEY, now), Err(Error::BadSignature));
+    assert_eq!(
+        sha256_only.verify(TOKEN_SHA1_KEY, now),
+        Err(Error::BadSignature)
+    );
+    let sha1_only =
+        SignedStreamVerifier::turbo(&generator(), DigestPolicy::Pinned(KeyDigest::Sha1));
+    assert_eq!(
+        sha1_only.verify(TOKEN_SHA256_KEY, now),
+        Err(Error::BadSignature)
+    );
 }
 
 #[test]

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrocable_rails::{
     Base64Decoding, CookieConfig, CookieJar, CookieReader, DigestPolicy, Error, HmacDigest,
-    KeyDigest, KeyGenerator, KeySource, RailsVersion, SecretKeyBase, Serializer,
-    SignedIdVerifier, SignedStreamVerifier, Verified, channel_name, global_id, global_id_app_name,
-    global_id_param, underscore, underscore_with_acronyms, warden_user_key,
+    KeyDigest, KeyGenerator, KeySource, RailsVersion, SecretKeyBase, Serializer, SignedIdVerifier,
+    SignedStreamVerifier, Verified, channel_name, global_id, global_id_app_name, global_id_param,
+    underscore, underscore_with_acronyms, warden_user_key,
 };
 use serde_json::Value;
 
@@ -107,7 +107,10 @@ impl VectorFile {
     /// first), and the app's digest pinned.
     fn policies(&self) -> [(DigestPolicy, &'static str); 2] {
         [
-            (DigestPolicy::for_load_defaults(self.load_defaults), "expect"),
+            (
+                DigestPolicy::for_load_defaults(self.load_defaults),
+                "expect",
+            ),
             (DigestPolicy::Pinned(self.app_digest), "pinned_expect"),
         ]
     }
@@ -116,8 +119,9 @@ impl VectorFile {
         let mut config = CookieConfig::for_load_defaults(self.load_defaults);
         config.key_digests = policy;
         let app = &self.doc["config"];
-        config.use_authenticated_cookie_encryption =
-            app["use_authenticated_cookie_encryption"].as_bool().unwrap();
+        config.use_authenticated_cookie_encryption = app["use_authenticated_cookie_encryption"]
+            .as_bool()
+            .unwrap();
         let digest = read["signed_cookie_digest"]
             .as_str()
             .or(app["signed_cookie_digest"].as_str())
@@ -155,7 +159,9 @@ fn outcome_matches(outcome: &Result<Verified<Value>, Error>, expect: &Value) -> 
             "got {} with {:?}, expected error {}",
             verified.value, verified.key, expect["error"]
         )),
-        (Err(error), Some(value)) => Err(format!("got error {error:?} ({error}), expected {value}")),
+        (Err(error), Some(value)) => {
+            Err(format!("got error {error:?} ({error}), expected {value}"))
+        }
     }
 }
 
@@ -236,13 +242,23 @@ fn check_cookies(file: &VectorFile, report: &mut Report) {
         for (policy, expect_key) in file.policies() {
             let expect = vector.get(expect_key).unwrap_or(&vector["expect"]);
             let outcome = read(&file.cookie_config(policy, &vector["read_config"]));
-            report.check(&file.name, id, expect_key, outcome_matches(&outcome, expect));
-            if let (Some(accepts), Err(error)) = (vector["marshal_rails_accepts"].as_bool(), &outcome) {
+            report.check(
+                &file.name,
+                id,
+                expect_key,
+                outcome_matches(&outcome, expect),
+            );
+            if let (Some(accepts), Err(error)) =
+                (vector["marshal_rails_accepts"].as_bool(), &outcome)
+            {
                 report.check(
                     &file.name,
                     id,
                     "marshal wording",
-                    (error == &Error::MarshalPayload { rails_accepts: accepts })
+                    (error
+                        == &Error::MarshalPayload {
+                            rails_accepts: accepts,
+                        })
                         .then_some(())
                         .ok_or(format!("{error:?}")),
                 );
@@ -253,9 +269,21 @@ fn check_cookies(file: &VectorFile, report: &mut Report) {
             &vector["read_config"],
         );
         strict.require_purpose = true;
-        let expect = vector.get("require_purpose_expect").unwrap_or(&vector["expect"]);
-        report.check(&file.name, id, "require_purpose", outcome_matches(&read(&strict), expect));
-        report.check(&file.name, id, "rails", rails_agreement(vector, vector["rails"].get("value")));
+        let expect = vector
+            .get("require_purpose_expect")
+            .unwrap_or(&vector["expect"]);
+        report.check(
+            &file.name,
+            id,
+            "require_purpose",
+            outcome_matches(&read(&strict), expect),
+        );
+        report.check(
+            &file.name,
+            id,
+            "rails",
+            rails_agreement(vector, vector["rails"].get("value")),
+        );
     }
 }
 
@@ -264,9 +292,11 @@ fn check_sessions(file: &VectorFile, report: &mut Report) {
         let id = str_of(vector, "id");
         let jar = CookieJar::parse(str_of(vector, "cookie_header")).unwrap();
         for (policy, expect_key) in file.policies() {
-            let reader = CookieReader::new(&file.generator, &file.cookie_config(policy, &Value::Null));
+            let reader =
+                CookieReader::new(&file.generator, &file.cookie_config(policy, &Value::Null));
             let outcome = reader.session(&jar, str_of(vector, "session_key"), file.now);
-            if let (Ok(session), Some(expected_id)) = (&outcome, vector["warden_user_id"].as_u64()) {
+            if let (Ok(session), Some(expected_id)) = (&outcome, vector["warden_user_id"].as_u64())
+            {
                 let found = warden_user_key(&session.value, str_of(vector, "warden_scope"));
                 report.check(
                     &file.name,
@@ -282,17 +312,23 @@ fn check_sessions(file: &VectorFile, report: &mut Report) {
                 key: v.key,
             });
             let expect = vector.get(expect_key).unwrap_or(&vector["expect"]);
-            report.check(&file.name, id, expect_key, outcome_matches(&outcome, expect));
+            report.check(
+                &file.name,
+                id,
+                expect_key,
+                outcome_matches(&outcome, expect),
+            );
         }
         // Rails always "reads" a session (a fresh one when the cookie is bad): agreement means
         // our value is exactly Rails' session, and a refusal matches a session without login.
         let rails = &vector["rails"];
         let agreement = match vector["expect"].get("ok") {
-            Some(ours) => (ours == rails).then_some(()).ok_or(format!("Rails read {rails}")),
-            None => (rails.get("user_id").is_none()
-                && rails.get("warden.user.user.key").is_none())
-            .then_some(())
-            .ok_or(format!("Rails read a logged-in session {rails}")),
+            Some(ours) => (ours == rails)
+                .then_some(())
+                .ok_or(format!("Rails read {rails}")),
+            None => (rails.get("user_id").is_none() && rails.get("warden.user.user.key").is_none())
+                .then_some(())
+                .ok_or(format!("Rails read a logged-in session {rails}")),
         };
         report.check(&file.name, id, "rails", agreement);
     }
@@ -308,24 +344,50 @@ fn check_signed_ids(file: &VectorFile, report: &mut Report) {
             let verifier = SignedIdVerifier::new(&file.generator, policy, file.rails);
             let expect = vector.get(expect_key).unwrap_or(&vector["expect"]);
             let outcome = verifier.verify(str_of(vector, "token"), base_class, purpose, now);
-            report.check(&file.name, id, expect_key, outcome_matches(&outcome, expect));
+            report.check(
+                &file.name,
+                id,
+                expect_key,
+                outcome_matches(&outcome, expect),
+            );
         }
         if let Some(header) = vector["cookie_header"].as_str() {
             // Fizzy: Session.find_signed(cookies.signed[:session_token]).
-            let config = file.cookie_config(DigestPolicy::for_load_defaults(file.load_defaults), &Value::Null);
+            let config = file.cookie_config(
+                DigestPolicy::for_load_defaults(file.load_defaults),
+                &Value::Null,
+            );
             let cookie = CookieReader::new(&file.generator, &config).signed(
                 &CookieJar::parse(header).unwrap(),
                 str_of(vector, "cookie_name"),
                 now,
             );
             let chained = cookie.and_then(|token| {
-                let token = token.value.as_str().ok_or(Error::UnexpectedPayload("not a string"))?.to_owned();
-                SignedIdVerifier::new(&file.generator, DigestPolicy::for_load_defaults(file.load_defaults), file.rails)
-                    .verify(&token, base_class, purpose, now)
+                let token = token
+                    .value
+                    .as_str()
+                    .ok_or(Error::UnexpectedPayload("not a string"))?
+                    .to_owned();
+                SignedIdVerifier::new(
+                    &file.generator,
+                    DigestPolicy::for_load_defaults(file.load_defaults),
+                    file.rails,
+                )
+                .verify(&token, base_class, purpose, now)
             });
-            report.check(&file.name, id, "cookie chain", outcome_matches(&chained, &vector["expect"]));
+            report.check(
+                &file.name,
+                id,
+                "cookie chain",
+                outcome_matches(&chained, &vector["expect"]),
+            );
         }
-        report.check(&file.name, id, "rails", rails_agreement(vector, vector["rails"].get("value")));
+        report.check(
+            &file.name,
+            id,
+            "rails",
+            rails_agreement(vector, vector["rails"].get("value")),
+        );
     }
 }
 
@@ -351,12 +413,28 @@ fn check_streams(file: &VectorFile, report: &mut Report) {
         };
         for (policy, expect_key) in file.policies() {
             let expect = vector.get(expect_key).unwrap_or(&vector["expect"]);
-            report.check(&file.name, id, expect_key, outcome_matches(&run(make(policy)), expect));
+            report.check(
+                &file.name,
+                id,
+                expect_key,
+                outcome_matches(&run(make(policy)), expect),
+            );
         }
-        let strict = make(DigestPolicy::for_load_defaults(file.load_defaults)).with_base64(Base64Decoding::Strict);
+        let strict = make(DigestPolicy::for_load_defaults(file.load_defaults))
+            .with_base64(Base64Decoding::Strict);
         let expect = vector.get("strict_expect").unwrap_or(&vector["expect"]);
-        report.check(&file.name, id, "strict base64", outcome_matches(&run(strict), expect));
-        report.check(&file.name, id, "rails", rails_agreement(vector, vector["rails"].get("value")));
+        report.check(
+            &file.name,
+            id,
+            "strict base64",
+            outcome_matches(&run(strict), expect),
+        );
+        report.check(
+            &file.name,
+            id,
+            "rails",
+            rails_agreement(vector, vector["rails"].get("value")),
+        );
     }
 }
 
@@ -367,18 +445,31 @@ fn check_documented_turbo_tokens(file: &VectorFile, report: &mut Report) {
         return;
     }
     let documented = |name: &str, digest: KeyDigest| match (name, digest) {
-        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages", KeyDigest::Sha256) => Some("IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1ROm1lc3NhZ2VzIg==--280b6f6b8e1c2642a168d7dbdac207f45092e565ca0c120cf09051eca8a6e87a"),
-        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages", KeyDigest::Sha1) => Some("IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1ROm1lc3NhZ2VzIg==--50f5571a843815c72805973a5c503c422e1558e80218b28dea4bc5f7b5f19cad"),
-        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ", KeyDigest::Sha256) => Some("IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1RIg==--e72eae383cc939905fe6403fdffff36569a3f2e6d56e524dca1f7f4c64d43604"),
-        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ", KeyDigest::Sha1) => Some("IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1RIg==--349f33aeea574b631e559cb19c41049a12211097b25f9cb665ee769a5c793f75"),
+        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages", KeyDigest::Sha256) => Some(
+            "IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1ROm1lc3NhZ2VzIg==--280b6f6b8e1c2642a168d7dbdac207f45092e565ca0c120cf09051eca8a6e87a",
+        ),
+        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages", KeyDigest::Sha1) => Some(
+            "IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1ROm1lc3NhZ2VzIg==--50f5571a843815c72805973a5c503c422e1558e80218b28dea4bc5f7b5f19cad",
+        ),
+        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ", KeyDigest::Sha256) => Some(
+            "IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1RIg==--e72eae383cc939905fe6403fdffff36569a3f2e6d56e524dca1f7f4c64d43604",
+        ),
+        ("Z2lkOi8vbXktYXBwL1Jvb20vMQ", KeyDigest::Sha1) => Some(
+            "IloybGtPaTh2YlhrdFlYQndMMUp2YjIwdk1RIg==--349f33aeea574b631e559cb19c41049a12211097b25f9cb665ee769a5c793f75",
+        ),
         _ => None,
     };
     let mut compared = 0;
     for vector in file.doc["streams"].as_array().unwrap() {
-        let (Some(name), Some(key)) = (vector["expect"]["ok"].as_str(), vector["expect"]["key"].as_str()) else {
+        let (Some(name), Some(key)) = (
+            vector["expect"]["ok"].as_str(),
+            vector["expect"]["key"].as_str(),
+        ) else {
             continue;
         };
-        let KeySource::Derived(digest) = key_source(key) else { continue };
+        let KeySource::Derived(digest) = key_source(key) else {
+            continue;
+        };
         if vector["kind"] != "turbo" {
             continue;
         }
@@ -388,7 +479,9 @@ fn check_documented_turbo_tokens(file: &VectorFile, report: &mut Report) {
                 &file.name,
                 str_of(vector, "id"),
                 "rails-apps.md §1.6",
-                (str_of(vector, "token") == token).then_some(()).ok_or(format!("doc says {token}")),
+                (str_of(vector, "token") == token)
+                    .then_some(())
+                    .ok_or(format!("doc says {token}")),
             );
         }
     }
@@ -397,7 +490,9 @@ fn check_documented_turbo_tokens(file: &VectorFile, report: &mut Report) {
         &file.name,
         "turbo",
         "documented tokens compared",
-        (compared == 3).then_some(()).ok_or(format!("compared {compared}")),
+        (compared == 3)
+            .then_some(())
+            .ok_or(format!("compared {compared}")),
     );
 }
 
@@ -408,21 +503,37 @@ fn check_naming(file: &VectorFile, report: &mut Report) {
             &file.name,
             input,
             what,
-            (ours == theirs).then_some(()).ok_or(format!("ours {ours:?}, Rails {theirs:?}")),
+            (ours == theirs)
+                .then_some(())
+                .ok_or(format!("ours {ours:?}, Rails {theirs:?}")),
         )
     };
     for row in naming["channel_names"].as_array().unwrap() {
         let class = str_of(row, "class");
-        expect_eq("channel_name", class, channel_name(class), str_of(row, "channel_name"));
+        expect_eq(
+            "channel_name",
+            class,
+            channel_name(class),
+            str_of(row, "channel_name"),
+        );
     }
     for row in naming["broadcastings"].as_array().unwrap() {
         let class = str_of(row, "class");
-        let ours = format!("{}:{}", channel_name(class), global_id_param(str_of(row, "record")));
+        let ours = format!(
+            "{}:{}",
+            channel_name(class),
+            global_id_param(str_of(row, "record"))
+        );
         expect_eq("broadcasting_for", class, ours, str_of(row, "broadcasting"));
     }
     for row in naming["underscore"].as_array().unwrap() {
         let word = str_of(row, "word");
-        expect_eq("underscore", word, underscore(word), str_of(row, "underscore"));
+        expect_eq(
+            "underscore",
+            word,
+            underscore(word),
+            str_of(row, "underscore"),
+        );
     }
     let with_acronyms = &naming["underscore_with_acronyms"];
     let acronyms: Vec<&str> = with_acronyms["acronyms"]
@@ -445,11 +556,21 @@ fn check_naming(file: &VectorFile, report: &mut Report) {
     for row in naming["global_ids"].as_array().unwrap() {
         let gid = global_id(app, str_of(row, "model"), &[str_of(row, "id")]);
         expect_eq("gid", str_of(row, "id"), gid.clone(), str_of(row, "gid"));
-        expect_eq("gid param", str_of(row, "id"), global_id_param(&gid), str_of(row, "param"));
+        expect_eq(
+            "gid param",
+            str_of(row, "id"),
+            global_id_param(&gid),
+            str_of(row, "param"),
+        );
     }
     for row in naming["app_names"].as_array().unwrap() {
         let module = str_of(row, "module");
-        expect_eq("app name", module, global_id_app_name(module), str_of(row, "global_id_app"));
+        expect_eq(
+            "app name",
+            module,
+            global_id_app_name(module),
+            str_of(row, "global_id_app"),
+        );
     }
 }
 
@@ -465,7 +586,11 @@ fn every_vector_file_from_real_rails() {
     let mut seen_rails = Vec::new();
     for path in &files {
         let file = VectorFile::load(path);
-        seen_rails.push(format!("{} (load_defaults {})", str_of(&file.doc, "rails"), file.load_defaults));
+        seen_rails.push(format!(
+            "{} (load_defaults {})",
+            str_of(&file.doc, "rails"),
+            file.load_defaults
+        ));
         check_key_generator(&file, &mut report);
         check_cookies(&file, &mut report);
         check_sessions(&file, &mut report);
@@ -480,5 +605,9 @@ fn every_vector_file_from_real_rails() {
         files.len(),
         seen_rails.join(", ")
     );
-    assert!(report.failures.is_empty(), "vector failures:\n{}", report.failures);
+    assert!(
+        report.failures.is_empty(),
+        "vector failures:\n{}",
+        report.failures
+    );
 }
