@@ -242,3 +242,71 @@ impl fmt::Debug for MessageEncryptor {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::SystemTime;
+
+    fn options() -> VerifyOptions {
+        VerifyOptions::at(SystemTime::now())
+    }
+
+    #[test]
+    fn gcm_round_trip_and_wrong_key() {
+        let encryptor = MessageEncryptor::aes_256_gcm(&[3u8; AES_256_KEY_LEN]);
+        let value = json!({"session_id": "abc", "user_id": 42});
+        let token = encryptor
+            .encrypt_and_sign(&value, &Envelope::None, &[5u8; GCM_IV_LEN])
+            .unwrap();
+        assert_eq!(token.matches(SEPARATOR).count(), 2);
+        assert_eq!(
+            encryptor.decrypt_and_verify(&token, &options()),
+            Ok(value.clone())
+        );
+        let other = MessageEncryptor::aes_256_gcm(&[4u8; AES_256_KEY_LEN]);
+        assert_eq!(
+            other.decrypt_and_verify(&token, &options()),
+            Err(Error::BadSignature)
+        );
+        // A truncated tag is a format error (Rails checks its length before decrypting).
+        let short_tag = format!(
+            "{}{}",
+            &token[..token.len() - 24],
+            strict_encode(&[0u8; 15])
+        );
+        assert_eq!(
+            encryptor.decrypt_bytes(&short_tag),
+            Err(Error::InvalidFormat("auth tag is not 16 bytes"))
+        );
+        assert!(
+            encryptor
+                .encrypt_and_sign(&value, &Envelope::None, &[0u8; 16])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn cbc_round_trip_and_tampering() {
+        let encryptor =
+            MessageEncryptor::aes_256_cbc_hmac(&[3u8; 32], vec![8u8; 64], HmacDigest::Sha1);
+        let value = json!("legacy");
+        let token = encryptor
+            .encrypt_and_sign(&value, &Envelope::None, &[6u8; CBC_IV_LEN])
+            .unwrap();
+        assert_eq!(encryptor.decrypt_and_verify(&token, &options()), Ok(value));
+        // Same encryption key, another signing key: the HMAC fails first.
+        let other_sign =
+            MessageEncryptor::aes_256_cbc_hmac(&[3u8; 32], vec![9u8; 64], HmacDigest::Sha1);
+        assert_eq!(
+            other_sign.decrypt_and_verify(&token, &options()),
+            Err(Error::BadSignature)
+        );
+        // Same signing key, another encryption key: authentic, but the padding breaks (or the
+        // plaintext is garbage); either way an error, never a value.
+        let other_key =
+            MessageEncryptor::aes_256_cbc_hmac(&[4u8; 32], vec![8u8; 64], HmacDigest::Sha1);
+        assert!(other_key.decrypt_and_verify(&token, &options()).is_err());
+    }
+}
