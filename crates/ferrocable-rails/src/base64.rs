@@ -68,7 +68,7 @@ mod tests {
     fn decodes_what_ruby_decodes_and_refuses_what_ruby_refuses() {
         // (text, strict_decode64, urlsafe_decode64); None where Ruby raises.
         type Row<'a> = (&'a str, Option<&'a [u8]>, Option<&'a [u8]>);
-        let rows: &[Row] = &[
+        let rows: &[Row<'_>] = &[
             ("QQ==", Some(b"A"), Some(b"A")),
             ("QR==", None, None), // non-zero trailing bits
             ("QUI=", Some(b"AB"), Some(b"AB")),

@@ -133,7 +133,7 @@ impl MessageEncryptor {
                 }
                 let sealed = cipher
                     .encrypt(
-                        Nonce::from_slice(iv),
+                        &gcm_nonce(iv)?,
                         Payload {
                             msg: &plaintext,
                             aad: b"",
@@ -197,7 +197,7 @@ fn decrypt_gcm(cipher: &Aes256Gcm, token: &str) -> Result<Vec<u8>, Error> {
     ciphertext.extend_from_slice(&tag);
     cipher
         .decrypt(
-            Nonce::from_slice(&iv),
+            &gcm_nonce(&iv)?,
             Payload {
                 msg: &ciphertext,
                 aad: b"",
@@ -241,6 +241,15 @@ impl fmt::Debug for MessageEncryptor {
             .field("serializer", &self.serializer)
             .finish()
     }
+}
+
+/// The 12-byte GCM nonce; callers have checked the length, so the error is unreachable in
+/// practice but keeps this panic-free.
+fn gcm_nonce(iv: &[u8]) -> Result<Nonce<aes_gcm::aead::consts::U12>, Error> {
+    let bytes: [u8; GCM_IV_LEN] = iv
+        .try_into()
+        .map_err(|_| Error::InvalidFormat("IV is not 12 bytes"))?;
+    Ok(Nonce::from(bytes))
 }
 
 #[cfg(test)]
