@@ -423,6 +423,9 @@ fn figment_error(err: figment::Error) -> ConfigError {
     ConfigError::new(key, format!("{}{source}", err.kind))
 }
 
+/// Rails' own channel base class (see [`RailsCompat::base_class_is_channel`]).
+const BASE_CHANNEL: &str = "ActionCable::Channel::Base";
+
 /// Which Rails release's wire differences to follow (protocol.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RailsCompat {
@@ -434,6 +437,11 @@ pub struct RailsCompat {
     pub anchored_mount: bool,
     /// 7.0+: identifiers equal to `false` are dropped from the connection identifier.
     pub drop_false_identifiers: bool,
+    /// 6.1 only: `ActionCable::Channel::Base` itself is a channel (confirms, streams nothing);
+    /// 7.0+ ignores a subscribe to it. Subclasses such as `ApplicationCable::Channel` are
+    /// channels on every version, so configs declare them (conformance
+    /// `subscribe_framework_classes`).
+    pub base_class_is_channel: bool,
 }
 
 impl RailsCompat {
@@ -443,6 +451,7 @@ impl RailsCompat {
             charset_in_404: true,
             anchored_mount: true,
             drop_false_identifiers: true,
+            base_class_is_channel: false,
         };
         match version {
             "6.1" => Some(RailsCompat {
@@ -450,6 +459,7 @@ impl RailsCompat {
                 charset_in_404: false,
                 anchored_mount: false,
                 drop_false_identifiers: false,
+                base_class_is_channel: true,
             }),
             "7.0" => Some(RailsCompat {
                 remote_disconnect_frame: false,
@@ -596,6 +606,15 @@ impl Settings {
         let mut specs = Vec::new();
         for (name, section) in &raw.channels {
             specs.push(ChannelSpec::compile(name, section, &identifier_names)?);
+        }
+        // Rails 6.1 finds ActionCable::Channel::Base itself in every app; an explicit entry
+        // (say, with streams) wins.
+        if compat.base_class_is_channel && !raw.channels.contains_key(BASE_CHANNEL) {
+            specs.push(ChannelSpec::compile(
+                BASE_CHANNEL,
+                &ChannelSection::default(),
+                &identifier_names,
+            )?);
         }
         let channels = ChannelRegistry::new(specs);
         let broadcast_api = BroadcastApiSettings {

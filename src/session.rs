@@ -38,6 +38,9 @@ use crate::stats::Stats;
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// A server close frame with code 1000 and no reason: unmasked, FIN, opcode 8, length 2.
+const CLOSE_1000: &[u8] = &[0x88, 0x02, 0x03, 0xE8];
 /// Longest command text quoted in a log line.
 const LOG_TEXT_MAX: usize = 300;
 
@@ -589,9 +592,21 @@ where
                 Box::pin(self.flush()).await.map(|_| ())
             }
             Message::Pong(_) | Message::Frame(_) => Ok(()),
-            Message::Close(_) => {
+            Message::Close(frame) => {
                 Box::pin(async {
-                    let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                    if frame.is_some() {
+                        // tungstenite queued an echo of the client's code and reason, which
+                        // is what websocket-driver answers too (close_by_client).
+                        let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                    } else {
+                        // A close frame without a status code (a browser's `ws.close()`,
+                        // @rails/actioncable's `consumer.disconnect()`): websocket-driver
+                        // answers close 1000 with an empty reason, but tungstenite queued an
+                        // empty close frame (the client would see 1005). Send Rails' frame
+                        // instead; tungstenite's queued reply is never flushed, because the
+                        // connection ends right here (conformance `close_without_code`).
+                        self.conn.push_control(&Bytes::from_static(CLOSE_1000));
+                    }
                     let _ = self.flush().await;
                 })
                 .await;
@@ -920,6 +935,7 @@ mod tests {
                     charset_in_404: true,
                     anchored_mount: true,
                     drop_false_identifiers: true,
+                    base_class_is_channel: false,
                 },
                 reject_unknown_channels: false,
             },
