@@ -14,10 +14,12 @@ mod broadcast;
 mod cluster;
 /// Commands and every error path of protocol.md §3.
 mod commands;
-/// Replays the sessions recorded from a real Rails Action Cable (fixtures/transcripts).
+/// Replays the sessions recorded from a real Rails Action Cable 7.2 and 6.1 (fixtures/transcripts).
 mod conformance;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
+/// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
+mod json_vectors;
 /// Hostile input and the rest of the limits.
 mod hostile;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.
