@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # The recorded scenarios. Each block runs inside a Recorder::Session (see harness.rb);
-# everything it sends and receives becomes a step of fixtures/transcripts/<name>.json.
+# everything it sends and receives becomes a step of fixtures/transcripts/rails-<version>/<name>.json.
 #
 # Determinism rules followed below:
 # - wait for each reply (recv) or for a fixed silence before the next command, because Rails
