@@ -18,10 +18,10 @@ mod commands;
 mod conformance;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
-/// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
-mod json_vectors;
 /// Hostile input and the rest of the limits.
 mod hostile;
+/// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
+mod json_vectors;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.
 mod lifecycle;
 /// Bounds: slow clients, connection limits.
