@@ -71,6 +71,10 @@ async fn command_floods_and_ping_floods_are_cut_off() {
         }
     }
     ws.expect_close_1000().await;
+    // Finish the closing handshake: until then the server waits (up to 2 s) for our close and
+    // keeps the flooder's session, and its subscription, for the stats below.
+    ws.send_close(1000).await;
+    assert!(ws.closed_within(Duration::from_secs(5)).await);
 
     // WebSocket ping frames count too.
     let mut pinger = server.welcomed(2, 1).await;
@@ -119,7 +123,14 @@ async fn subscribe_churn_within_limits_stays_consistent() {
         }
     }
     eprintln!("6001 commands processed in {:?}", started.elapsed());
-    let stats = server.stats().await;
+    // The counter is bumped just after the confirm is queued: give it a moment (a few ms)
+    // rather than racing it; a count that never settles still fails below.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut stats = server.stats().await;
+    while stats["subscriptions"] != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stats = server.stats().await;
+    }
     assert_eq!(stats["subscriptions"], 1, "{stats}");
     // chat_1 and the connection's remote-disconnect stream.
     assert_eq!(stats["streams"], 2, "{stats}");
