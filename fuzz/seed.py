@@ -4,7 +4,7 @@
     fuzz/seed.py OUT_DIR        # writes OUT_DIR/{command,identifier,encoder}/<sha1>
 
 Sources (all under fixtures/):
-- transcripts/*.json: client text frames ("op":"send"), binary/raw frames' payloads, and
+- transcripts/rails-*/*.json: client text frames ("op":"send"), binary/raw frames' payloads, and
   broadcast payloads ("op":"publish");
 - json/*.jsonl: the Ruby oracle vectors (published payloads, encoded strings, identifiers
   and the frames echoing them).
@@ -48,7 +48,8 @@ def main():
                 if isinstance(frame.get(key), str):
                     add("identifier" if key == "identifier" else "encoder", frame[key])
 
-    for path in sorted(glob.glob(os.path.join(ROOT, "fixtures", "transcripts", "*.json"))):
+    # One directory per Rails version (fixtures/transcripts/rails-<version>/).
+    for path in sorted(glob.glob(os.path.join(ROOT, "fixtures", "transcripts", "*", "*.json"))):
         with open(path, encoding="utf-8") as f:
             transcript = json.load(f)
         for step in transcript.get("steps", []):

@@ -286,3 +286,31 @@ async fn client_pings_get_pongs_and_a_client_close_is_answered() {
     ws.expect_close_1000().await;
     assert!(ws.closed_within(std::time::Duration::from_secs(3)).await);
 }
+
+#[tokio::test]
+async fn a_close_without_status_code_is_answered_with_close_1000() {
+    // A browser's `ws.close()` and @rails/actioncable's `consumer.disconnect()` send a close
+    // frame with an empty payload. websocket-driver answers 88 02 03 e8 (1000, no reason);
+    // echoing the empty frame would make the client see 1005 (conformance
+    // `close_without_code` pins the Rails bytes on 6.1 and 7.2).
+    let server = Server::start(&config(""));
+    let mut ws = server.welcomed(1, 1).await;
+    ws.send_text(&subscribe(ORDER)).await;
+    ws.expect(&confirm(ORDER)).await;
+    ws.send_raw(&crate::support::ws::client_frame(0x88, &[]))
+        .await;
+    ws.expect_close_1000().await;
+    assert!(ws.closed_within(std::time::Duration::from_secs(3)).await);
+    // A close with a code and reason is still echoed as it came, as websocket-driver does.
+    let mut ws = server.welcomed(1, 1).await;
+    let mut payload = 1001u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"going away");
+    ws.send_raw(&crate::support::ws::client_frame(0x88, &payload))
+        .await;
+    match ws.recv().await {
+        Frame::Close { code, reason, .. } => {
+            assert_eq!((code, reason.as_str()), (Some(1001), "going away"))
+        }
+        other => panic!("expected the echoed close, got {other:?}"),
+    }
+}

@@ -133,7 +133,14 @@ async fn subscribe_churn_within_limits_stays_consistent() {
         }
     }
     eprintln!("6001 commands processed in {:?}", started.elapsed());
-    let stats = server.stats().await;
+    // The counter is bumped just after the confirm is queued: give it a moment (a few ms)
+    // rather than racing it; a count that never settles still fails below.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut stats = server.stats().await;
+    while stats["subscriptions"] != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stats = server.stats().await;
+    }
     assert_eq!(stats["subscriptions"], 1, "{stats}");
     // chat_1 and the connection's remote-disconnect stream.
     assert_eq!(stats["streams"], 2, "{stats}");

@@ -143,7 +143,8 @@ fn config_check_and_print() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("6 channel(s)"));
+    // The six Hafaloha channels and ApplicationCable::Channel (confirmed by Rails 7.2).
+    assert!(String::from_utf8_lossy(&out.stdout).contains("7 channel(s)"));
 
     let out = ferrocable(&["config", "check", "--config", &hafaloha], &[]);
     assert_eq!(out.status.code(), Some(64));

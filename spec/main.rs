@@ -14,12 +14,14 @@ mod broadcast;
 mod cluster;
 /// Commands and every error path of docs/PROTOCOL.md §3.
 mod commands;
-/// Replays the sessions recorded from a real Rails Action Cable (fixtures/transcripts).
+/// Replays the sessions recorded from a real Rails Action Cable 7.2 and 6.1 (fixtures/transcripts).
 mod conformance;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
 /// Hostile input and the rest of the limits.
 mod hostile;
+/// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
+mod json_vectors;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.
 mod lifecycle;
 /// Bounds: slow clients, connection limits.

@@ -56,6 +56,11 @@ pub struct RailsCompat {
     pub anchored_mount: bool,
     /// 7.0+: identifiers equal to `false` are dropped from the connection identifier.
     pub drop_false_identifiers: bool,
+    /// 6.1 only: `ActionCable::Channel::Base` itself is a channel (confirms, streams nothing);
+    /// 7.0+ ignores a subscribe to it. Subclasses such as `ApplicationCable::Channel` are
+    /// channels on every version, so configs declare them (conformance
+    /// `subscribe_framework_classes`).
+    pub base_class_is_channel: bool,
 }
 
 impl RailsCompat {
@@ -65,6 +70,7 @@ impl RailsCompat {
             charset_in_404: true,
             anchored_mount: true,
             drop_false_identifiers: true,
+            base_class_is_channel: false,
         };
         match version {
             "6.1" => Some(RailsCompat {
@@ -72,6 +78,7 @@ impl RailsCompat {
                 charset_in_404: false,
                 anchored_mount: false,
                 drop_false_identifiers: false,
+                base_class_is_channel: true,
             }),
             "7.0" => Some(RailsCompat {
                 remote_disconnect_frame: false,

@@ -174,7 +174,11 @@ impl Settings {
         let limits = Limits::compile(&raw.limits)?;
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
-        let channels = ChannelRegistry::compile(&raw.channels, &identifier_names)?;
+        let channels = ChannelRegistry::compile(
+            &raw.channels,
+            &identifier_names,
+            protocol.compat.base_class_is_channel,
+        )?;
         Ok(Settings {
             server,
             logging: raw.logging.clone(),

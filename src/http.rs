@@ -69,11 +69,11 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     let settings = &shared.settings;
-    let mount = settings.server.mount_path.as_str();
-    let is_mount = path == mount
-        || (!settings.protocol.compat.anchored_mount
-            && path.starts_with(mount)
-            && path[mount.len()..].starts_with('/'));
+    let is_mount = mount_matches(
+        path,
+        &settings.server.mount_path,
+        settings.protocol.compat.anchored_mount,
+    );
     let response = if is_mount {
         cable(req, &shared, &peer)
     } else {
@@ -87,6 +87,48 @@ pub async fn handle(
         }
     };
     Ok(response)
+}
+
+/// Whether `path` reaches the Action Cable mount, decided as Rails' router does it
+/// (conformance `mount_subpath`, `mount_subpath_routes`, recorded on 6.1 and 7.2):
+/// - the path is normalized first: repeated slashes squeezed, a trailing slash dropped, so
+///   `/cable/`, `/cable//` and `//cable` are `/cable` on every version;
+/// - `anchored` (the engine's own mount from 7.0.4): exactly the mount path;
+/// - unanchored (6.1's engine mount): a prefix ending at a word boundary or a slash, so
+///   `/cable/x`, `/cable.json` and `/cable-x` match, `/cable_x` and `/cablex` do not.
+///
+/// (An app's own `mount ActionCable.server => "/cable"` in routes.rb is unanchored on every
+/// version; ferrocable follows the engine's mount, spec/KNOWN_DIFFERENCES.md.)
+fn mount_matches(path: &str, mount: &str, anchored: bool) -> bool {
+    fn normalize(p: &str) -> String {
+        let mut out = String::with_capacity(p.len() + 1);
+        for c in std::iter::once('/').chain(p.chars()) {
+            if !(c == '/' && out.ends_with('/')) {
+                out.push(c);
+            }
+        }
+        if out.len() > 1 && out.ends_with('/') {
+            out.pop();
+        }
+        out
+    }
+    // Ruby's \w for a UTF-8 path: letters and digits of any script, and `_`.
+    fn word(c: char) -> bool {
+        c.is_alphanumeric() || c == '_'
+    }
+    let (path, mount) = (normalize(path), normalize(mount));
+    if anchored || path == mount {
+        return path == mount;
+    }
+    let Some(rest) = path.strip_prefix(&mount) else {
+        return false;
+    };
+    let last = mount.chars().next_back().unwrap_or('/');
+    match rest.chars().next() {
+        None => true,
+        Some('/') => true,
+        Some(next) => word(last) != word(next),
+    }
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: &'static str) -> Response<Body> {
@@ -308,4 +350,44 @@ async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) ->
         StatusCode::CREATED,
         &serde_json::json!({ "broadcasts": count }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_matching_follows_rails_router() {
+        // The paths of conformance `mount_subpath`, with what Rails 6.1 (unanchored) and
+        // 7.2 (anchored) answered: true = upgraded, false = the app's 404.
+        let cases = [
+            ("/cable", true, true),
+            ("/cable/anything", true, false),
+            ("/cable/", true, true),
+            ("/cable//", true, true),
+            ("//cable", true, true),
+            ("/cable.json", true, false),
+            ("/cable-x", true, false),
+            ("/cable_x", false, false),
+            ("/cablex", false, false),
+            ("/", false, false),
+            ("/cabl", false, false),
+        ];
+        for (path, unanchored, anchored) in cases {
+            assert_eq!(
+                mount_matches(path, "/cable", false),
+                unanchored,
+                "{path} (6.1)"
+            );
+            assert_eq!(
+                mount_matches(path, "/cable", true),
+                anchored,
+                "{path} (7.2)"
+            );
+        }
+        // A deeper mount, and one configured with a trailing slash.
+        assert!(mount_matches("/ws/cable/", "/ws/cable", true));
+        assert!(mount_matches("/ws/cable", "/ws/cable/", true));
+        assert!(!mount_matches("/ws", "/ws/cable", false));
+    }
 }

@@ -127,7 +127,9 @@ impl IdentifierRule {
 /// Who a connection is.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
-    /// Identifier values by declaration index (`None` when optional and absent).
+    /// Identifier values by declaration index (`None` when optional and absent, and for a
+    /// boolean `false` claim, which Ruby's `present?` calls blank: channel rules then reject,
+    /// as a Rails channel checking `restaurant_id.present?` does; conformance `identifier_false`).
     pub values: Box<[Option<Box<str>>]>,
     /// Claims the channel rules need, and only those, as Ruby would print them.
     pub claims: Box<[KeptClaim]>,

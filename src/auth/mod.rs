@@ -171,6 +171,11 @@ impl AuthSettings {
         let mut values = Vec::with_capacity(self.identifiers.len());
         let mut identifier_parts = Vec::new();
         for rule in &self.identifiers {
+            // A JSON `false` (not the string "false"): Ruby's `false`, not `"false"`.
+            let is_false = matches!(
+                &rule.source,
+                IdentifierSource::Claim(c) if matches!(claims.get(c), Some(ClaimValue::Bool(false)))
+            );
             let value = match &rule.source {
                 IdentifierSource::Claim(c) => match claims.get(c) {
                     None | Some(ClaimValue::Null) => None,
@@ -190,11 +195,13 @@ impl AuthSettings {
                 None if rule.required => {
                     return Err(AuthError::MissingIdentifier(rule.name.clone()));
                 }
-                Some(v) if v == "false" && drop_false_identifiers => {}
+                // 7.0+ builds the connection identifier with `filter_map`, which drops `false`;
+                // 6.1 keeps it as "false" (conformance `identifier_false`, both versions).
+                Some(_) if is_false && drop_false_identifiers => {}
                 Some(v) => identifier_parts.push(rule.identifier_part(v)),
                 None => {}
             }
-            values.push(value.map(String::into_boxed_str));
+            values.push(value.filter(|_| !is_false).map(String::into_boxed_str));
         }
         identifier_parts.sort();
         let kept_claims = wanted_claims
@@ -345,6 +352,41 @@ mod tests {
         );
         assert_eq!(id.values[1].as_deref(), Some("1"));
         assert_eq!(id.claim("role"), Some("admin"));
+    }
+
+    #[test]
+    fn a_false_identifier_is_dropped_from_7_0_and_blank_for_channels() {
+        let s = hafaloha();
+        let gid = "Z2lkOi8vc2hpbWl6dS1vcmRlci1zdWl0ZS9Vc2VyLzg0";
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"user_id": 84, "restaurant_id": false}),
+        );
+        let creds = Credentials {
+            query: Some(&format!("token={t}")),
+            authorization: None,
+        };
+        // Recorded: 7.2 "action_cable/<gid>", 6.1 "action_cable/<gid>:false".
+        let modern = s.authenticate(creds, NOW, &[], true).unwrap();
+        assert_eq!(&*modern.connection_identifier, gid);
+        let rails61 = s.authenticate(creds, NOW, &[], false).unwrap();
+        assert_eq!(&*rails61.connection_identifier, format!("{gid}:false"));
+        assert_eq!(modern.values[1], None, "false is blank for channel rules");
+        // The string "false" is a present value in Ruby, and part of the identifier.
+        let t = token(
+            jsonwebtoken::Algorithm::HS256,
+            SECRET,
+            json!({"user_id": 84, "restaurant_id": "false"}),
+        );
+        let query = format!("token={t}");
+        let creds = Credentials {
+            query: Some(&query),
+            authorization: None,
+        };
+        let id = s.authenticate(creds, NOW, &[], true).unwrap();
+        assert_eq!(&*id.connection_identifier, format!("{gid}:false"));
+        assert_eq!(id.values[1].as_deref(), Some("false"));
     }
 
     #[test]

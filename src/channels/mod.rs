@@ -44,6 +44,9 @@ pub struct ActionSection {
     pub transmit: bool,
 }
 
+/// Rails' own channel base class (see `RailsCompat::base_class_is_channel`).
+const BASE_CHANNEL: &str = "ActionCable::Channel::Base";
+
 /// All configured channels.
 #[derive(Debug, Default)]
 pub struct ChannelRegistry {
@@ -53,14 +56,24 @@ pub struct ChannelRegistry {
 
 impl ChannelRegistry {
     /// Compiles every `[channels.<Name>]` against the declared identifier names.
+    /// `base_class_is_channel` (Rails 6.1) adds `ActionCable::Channel::Base` itself, which
+    /// 6.1 finds in every app, unless the config declares it (an explicit entry wins).
     pub fn compile(
         sections: &BTreeMap<String, ChannelSection>,
         identifiers: &[String],
+        base_class_is_channel: bool,
     ) -> Result<ChannelRegistry, ConfigError> {
-        let specs = sections
+        let mut specs = sections
             .iter()
             .map(|(name, section)| ChannelSpec::compile(name, section, identifiers))
             .collect::<Result<Vec<_>, _>>()?;
+        if base_class_is_channel && !sections.contains_key(BASE_CHANNEL) {
+            specs.push(ChannelSpec::compile(
+                BASE_CHANNEL,
+                &ChannelSection::default(),
+                identifiers,
+            )?);
+        }
         Ok(ChannelRegistry::new(specs))
     }
 

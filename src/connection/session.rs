@@ -38,6 +38,9 @@ use crate::shared::{Shared, server_restart};
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// A server close frame with code 1000 and no reason: unmasked, FIN, opcode 8, length 2.
+const CLOSE_1000: &[u8] = &[0x88, 0x02, 0x03, 0xE8];
+
 /// Why the session loop ended.
 enum End {
     /// The peer closed or vanished.
@@ -400,9 +403,21 @@ where
                 Box::pin(self.flush()).await.map(|_| ())
             }
             Message::Pong(_) | Message::Frame(_) => Ok(()),
-            Message::Close(_) => {
+            Message::Close(frame) => {
                 Box::pin(async {
-                    let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                    if frame.is_some() {
+                        // tungstenite queued an echo of the client's code and reason, which
+                        // is what websocket-driver answers too (close_by_client).
+                        let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+                    } else {
+                        // A close frame without a status code (a browser's `ws.close()`,
+                        // @rails/actioncable's `consumer.disconnect()`): websocket-driver
+                        // answers close 1000 with an empty reason, but tungstenite queued an
+                        // empty close frame (the client would see 1005). Send Rails' frame
+                        // instead; tungstenite's queued reply is never flushed, because the
+                        // connection ends right here (conformance `close_without_code`).
+                        self.conn.push_control(&bytes::Bytes::from_static(CLOSE_1000));
+                    }
                     let _ = self.flush().await;
                 })
                 .await;

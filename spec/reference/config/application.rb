@@ -9,6 +9,10 @@
 #                          or "bench" (BenchChannel for bin/bench; docs/benchmarks/ferrocable-bench.toml)
 #   REDIS_URL              redis://127.0.0.1:<port>/0
 #   SECRET_KEY_BASE        raw string used as the HS256 key (not hex-decoded)
+#   REFERENCE_MOUNT        "engine" (default): Action Cable's engine mounts /cable itself
+#                          (config.action_cable.mount_path), as in a generated app;
+#                          "routes": the app also has `mount ActionCable.server => "/cable"`
+#                          in its routes, as Hafaloha does (config/routes.rb)
 #   REFERENCE_LOG          log file (default: stdout)
 require "rails"
 require "action_controller/railtie"
@@ -21,6 +25,9 @@ module ReferenceCable
   unless %w[hafaloha generic bench].include?(PROFILE)
     abort "REFERENCE_PROFILE must be hafaloha, generic or bench, not #{PROFILE.inspect}"
   end
+
+  MOUNT = ENV.fetch("REFERENCE_MOUNT", "engine")
+  abort "REFERENCE_MOUNT must be engine or routes, not #{MOUNT.inspect}" unless %w[engine routes].include?(MOUNT)
 
   # Redis channel_prefix per profile (cable.yml reads it from here).
   CHANNEL_PREFIX = {
@@ -54,7 +61,9 @@ module ReferenceCable
   ].freeze
 
   class Application < Rails::Application
-    config.load_defaults 6.1
+    # [6.1/7.2] The defaults of the running release, as a freshly generated app has them
+    # ("6.1" or "7.2"; Hafaloha, a 7.2 app, runs load_defaults 7.2).
+    config.load_defaults "#{Rails::VERSION::MAJOR}.#{Rails::VERSION::MINOR}"
     config.root = File.expand_path("..", __dir__)
     config.api_only = true
     config.eager_load = true

@@ -13,29 +13,47 @@ module Recorder
   RECV_TIMEOUT_S = 5
   PING_RE = /\A\{"type":"ping","message":(\d+)\}\z/.freeze
 
+  # A profile is one way of booting the reference app (its environment) and the ferrocable
+  # config that mirrors it. hafaloha_routes is the hafaloha app with Hafaloha's own
+  # `mount ActionCable.server => "/cable"` in its routes (see config/routes.rb).
   PROFILES = {
-    hafaloha: { config: "fixtures/configs/hafaloha.toml", prefix: "shimizu_order_suite_production" },
-    generic: { config: "fixtures/configs/generic.toml", prefix: "ferrocable_generic_production" }
+    hafaloha: { config: "fixtures/configs/hafaloha.toml", prefix: "shimizu_order_suite_production",
+                app_env: { "REFERENCE_PROFILE" => "hafaloha" } },
+    hafaloha_routes: { config: "fixtures/configs/hafaloha.toml", prefix: "shimizu_order_suite_production",
+                       app_env: { "REFERENCE_PROFILE" => "hafaloha", "REFERENCE_MOUNT" => "routes" } },
+    generic: { config: "fixtures/configs/generic.toml", prefix: "ferrocable_generic_production",
+               app_env: { "REFERENCE_PROFILE" => "generic" } }
   }.freeze
+
+  # Action Cable's own refusal (docs/PROTOCOL.md §1.2): anything else that is not a 101 was
+  # answered by the Rails app's router (a path outside the mount).
+  ACTION_CABLE_404_BODY = "Page not found"
 
   class ScenarioError < StandardError; end
 
-  Scenario = Struct.new(:name, :profile, :description, :block, keyword_init: true)
+  # description: a String, or a Hash by Rails version where the versions behave differently.
+  # versions: the Rails versions it is recorded on (all by default).
+  Scenario = Struct.new(:name, :profile, :description, :versions, :block, keyword_init: true) do
+    def description_for(rails)
+      description.is_a?(Hash) ? description.fetch(rails) : description
+    end
+  end
 
   class << self
     def scenarios
       @scenarios ||= []
     end
 
-    def scenario(name, profile:, description:, &block)
+    def scenario(name, profile:, description:, versions: %w[7.2 6.1], &block)
       raise "duplicate scenario #{name}" if scenarios.any? { |s| s.name == name }
+      raise "#{name}: description per version must cover #{versions}" if description.is_a?(Hash) && !(versions - description.keys).empty?
 
-      scenarios << Scenario.new(name: name, profile: profile, description: description, block: block)
+      scenarios << Scenario.new(name: name, profile: profile, description: description, versions: versions, block: block)
     end
   end
 
-  # Everything a scenario needs to reach the running stack.
-  Stack = Struct.new(:app_port, :redis_url, :profile, :prefix, :publishes, :versions, keyword_init: true)
+  # Everything a scenario needs to reach the running stack. rails: "7.2" or "6.1".
+  Stack = Struct.new(:app_port, :redis_url, :profile, :rails, :prefix, :publishes, :versions, keyword_init: true)
 
   # Runs one scenario block and accumulates its transcript steps.
   class Session
@@ -53,6 +71,11 @@ module Recorder
 
     def prefix
       @stack.prefix
+    end
+
+    # "7.2" or "6.1": only for the few scenarios that do something only one version supports.
+    def rails
+      @stack.rails
     end
 
     # ---- tokens -----------------------------------------------------------------
@@ -116,6 +139,8 @@ module Recorder
       else
         rec["headers"] = { "Content-Type" => ws.header(resp[:headers], "Content-Type") }
         rec["body"] = resp[:body]
+        # Not Action Cable's 404: the app's router answered (a path outside the mount).
+        rec["answered_by"] = "rails_app" unless resp[:body] == ACTION_CABLE_404_BODY
         @clients.delete(client)
       end
       @steps << rec
@@ -168,8 +193,12 @@ module Recorder
       ws(client).send_ping(payload)
     end
 
+    # code nil: a close frame with no payload at all (no status code), which is what a
+    # browser's ws.close() and @rails/actioncable's consumer.disconnect() send.
     def send_close(client, code = 1000, reason = "")
-      @steps << { "op" => "send_close", "client" => client.to_s, "code" => code, "reason" => reason }
+      step = { "op" => "send_close", "client" => client.to_s, "code" => code }
+      step["reason"] = reason unless code.nil?
+      @steps << step
       ws(client).send_close(code, reason)
     end
 
@@ -252,6 +281,58 @@ module Recorder
       closed(client)
     end
 
+    # Records whatever text frames come before the server's close frame (none on one Rails
+    # version, a disconnect frame on another), then the close as recv_close does.
+    def recv_frames_then_close(client)
+      loop do
+        ev = next_event(client)
+        raise ScenarioError, "#{client}: expected frames then a close, got #{describe(ev)}" unless ev
+
+        break ws(client).events.unshift(ev) if ev[0] == :close
+        raise ScenarioError, "#{client}: expected a text or close frame, got #{describe(ev)}" unless ev[0] == :text
+
+        @steps << { "op" => "recv", "client" => client.to_s, "text" => ev[1] }
+      end
+      recv_close(client)
+    end
+
+    # Subscribes and records what follows within the silence window: the reply frame if one
+    # comes (confirm or reject), else the silence. For identifiers whose outcome differs
+    # between Rails versions; everywhere else scenarios say what they expect.
+    def subscribe_and_record(client, identifier)
+      subscribe(client, identifier)
+      ev = next_event(client, DEFAULT_SILENCE_MS / 1000.0)
+      if ev.nil?
+        @steps << { "op" => "silence", "client" => client.to_s, "ms" => DEFAULT_SILENCE_MS }
+      elsif ev[0] == :text
+        @steps << { "op" => "recv", "client" => client.to_s, "text" => ev[1] }
+        silence(client)
+      else
+        raise ScenarioError, "#{client}: expected a reply or silence, got #{describe(ev)}"
+      end
+    end
+
+    # Connects and records the outcome, whichever it is: 101 and the welcome, or the refusal.
+    def connect_and_record(client, path:, headers:)
+      connect(client, path: path, headers: headers)
+      recv(client) if @clients.key?(client.to_s)
+    end
+
+    # Waits until Redis has an internal channel (<prefix>:action_cable/<connection identifier>)
+    # whose identifier contains `part`, and returns its full name. For identifiers whose
+    # format differs between versions (a false identifier is dropped from 7.0).
+    def wait_for_internal_channel(part)
+      deadline = mono + RECV_TIMEOUT_S
+      loop do
+        found = redis.pubsub("channels", "#{prefix}:action_cable/*").select { |c| c.include?(part) }
+        raise ScenarioError, "several internal channels match #{part}: #{found}" if found.size > 1
+        return found.first if found.size == 1
+        raise ScenarioError, "no internal channel with #{part}" if mono > deadline
+
+        sleep 0.02
+      end
+    end
+
     # Waits for EOF (server closed TCP) without any close frame.
     def expect_eof(client)
       ev = next_event(client)
@@ -311,10 +392,15 @@ module Recorder
       { "op" => "publish", "channel" => channel, "payload" => payload, "via" => via }
     end
 
-    def remote_disconnect(identifiers)
-      pubs = capture_publishes(1) { control("POST", "/remote_disconnect", identifiers) }
-      @steps << { "op" => "control", "action" => "remote_disconnect", "identifiers" => identifiers,
-                  "published" => pubs.map { |ch, p| { "channel" => ch, "payload" => p } } }
+    # reconnect: nil for the plain disconnect; true/false for disconnect(reconnect:) (7.1+).
+    def remote_disconnect(identifiers, reconnect: nil)
+      body = { "identifiers" => identifiers }
+      body["reconnect"] = reconnect unless reconnect.nil?
+      pubs = capture_publishes(1) { control("POST", "/remote_disconnect", body) }
+      step = { "op" => "control", "action" => "remote_disconnect", "identifiers" => identifiers }
+      step["reconnect"] = reconnect unless reconnect.nil?
+      step["published"] = pubs.map { |ch, p| { "channel" => ch, "payload" => p } }
+      @steps << step
     end
 
     def server_restart

@@ -1,9 +1,13 @@
 # frozen_string_literal: true
 
-# Drives the reference stack and writes fixtures/transcripts/*.json.
-# Invoked by bin/record-fixtures (which installs the Debian packages first).
+# Drives the reference stack and writes fixtures/transcripts/rails-<version>/*.json.
+# Invoked by bin/record-fixtures (which installs the Debian packages and the chroot first).
 #
-#   ruby spec/reference/recorder/record.rb [--only NAME[,NAME...]] [--out DIR] [--keep-tmp]
+#   ruby spec/reference/recorder/record.rb [--rails 7.2|6.1] [--only NAME[,NAME...]] [--out DIR] [--keep-tmp]
+#
+# The recorder itself always runs on the host (Ruby 3.1, redis-rb, ruby-jwt) and so does
+# redis-server; only the app under test changes: Rails 6.1 is the host's puma, Rails 7.2 is
+# puma inside the trixie chroot (bin/rails-chroot run), which shares the host's loopback.
 
 require "fileutils"
 require "json"
@@ -17,10 +21,15 @@ module Recorder
   ROOT = File.expand_path("../../..", __dir__)
   APP_DIR = File.join(ROOT, "spec/reference")
 
+  # Rails versions we record, and how to start the app on each.
+  RAILS_VERSIONS = %w[7.2 6.1].freeze
+  CHROOT_REPO = "/ferrocable" # where bin/rails-chroot mounts the repo
+
   class Runner
-    def initialize(only:, out:, keep_tmp:)
+    def initialize(rails:, only:, out:, keep_tmp:)
+      @rails = rails
       @only = only
-      @out = out
+      @out = out || File.join(ROOT, "fixtures/transcripts", "rails-#{rails}")
       @keep_tmp = keep_tmp
       @pids = []
       @tmp = Dir.mktmpdir("ferrocable-record-")
@@ -28,9 +37,12 @@ module Recorder
 
     def run
       started = mono
-      selected = Recorder.scenarios.select { |s| @only.nil? || @only.include?(s.name) }
-      missing = (@only || []) - selected.map(&:name)
+      known = Recorder.scenarios.map(&:name)
+      missing = (@only || []) - known
       abort "unknown scenario(s): #{missing.join(', ')}" unless missing.empty?
+      selected = Recorder.scenarios.select { |s| s.versions.include?(@rails) && (@only.nil? || @only.include?(s.name)) }
+      skipped = (@only || []) - selected.map(&:name)
+      warn "not on Rails #{@rails}: #{skipped.join(', ')}" unless skipped.empty?
       abort "no scenarios selected" if selected.empty?
 
       redis_port = free_port
@@ -48,11 +60,15 @@ module Recorder
         app_port = free_port
         pid = start_app(profile, app_port, redis_url)
         ping = wait_until("reference app (#{profile}) on #{app_port}", timeout: 60) { app_ping(app_port) }
+        unless ping["rails"].start_with?("#{@rails}.")
+          abort "asked for Rails #{@rails}, but the app runs Rails #{ping['rails']}"
+        end
+        # The exact release first: replayers take the Rails version of a transcript from here.
         versions = {
           "rails" => ping["rails"], "ruby" => ping["ruby"], "websocket_driver" => ping["websocket_driver"],
-          "json" => ping["json"], "puma" => ping["puma"], "redis" => redis_version
+          "json" => ping["json"], "puma" => ping["puma"], "redis" => redis_version, "os" => ping["os"]
         }
-        stack = Stack.new(app_port: app_port, redis_url: redis_url, profile: profile,
+        stack = Stack.new(app_port: app_port, redis_url: redis_url, profile: profile, rails: @rails,
                           prefix: PROFILES.fetch(profile)[:prefix], publishes: publishes, versions: versions)
         scenarios.each do |sc|
           t0 = mono
@@ -94,7 +110,7 @@ module Recorder
     def write_transcript(sc, session, versions)
       doc = {
         "scenario" => sc.name,
-        "description" => sc.description,
+        "description" => sc.description_for(@rails),
         "recorded_with" => versions,
         "config" => PROFILES.fetch(sc.profile)[:config],
         "secret_key_base" => SECRET_KEY_BASE,
@@ -120,14 +136,22 @@ module Recorder
       "{\n#{lines.join(",\n")}\n}\n"
     end
 
+    # The Rails log goes to puma's stdout, i.e. <tmp>/puma-<profile>.out (a path that means
+    # the same inside and outside the chroot).
     def start_app(profile, port, redis_url)
-      env = {
-        "REFERENCE_PROFILE" => profile.to_s, "REDIS_URL" => redis_url, "SECRET_KEY_BASE" => SECRET_KEY_BASE,
-        "RAILS_ENV" => "production", "RACK_ENV" => "production",
-        "REFERENCE_LOG" => File.join(@tmp, "rails-#{profile}.log")
-      }
-      spawn_logged("puma-#{profile}", "puma", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
-                   "-t", "0:16", File.join(APP_DIR, "config.ru"), env: env, chdir: APP_DIR)
+      env = PROFILES.fetch(profile)[:app_env].merge(
+        "REDIS_URL" => redis_url, "SECRET_KEY_BASE" => SECRET_KEY_BASE,
+        "RAILS_ENV" => "production", "RACK_ENV" => "production"
+      )
+      puma = ["puma", "-e", "production", "-b", "tcp://127.0.0.1:#{port}", "-t", "0:16", "config.ru"]
+      if @rails == "6.1"
+        spawn_logged("puma-#{profile}", *puma, env: env, chdir: APP_DIR)
+      else
+        # `run` execs down to puma: the PID spawned here is puma's, so stop() reaches it.
+        chroot = [File.join(ROOT, "bin/rails-chroot"), "run", "-C", "#{CHROOT_REPO}/spec/reference"]
+        env.each { |k, v| chroot += ["-e", "#{k}=#{v}"] }
+        spawn_logged("puma-#{profile}", *chroot, "--", *puma, env: { "FERROCABLE_CHROOT_REPO" => ROOT })
+      end
     end
 
     def app_ping(port)
@@ -205,17 +229,22 @@ module Recorder
 end
 
 if $PROGRAM_NAME == __FILE__
-  opts = { only: nil, out: File.join(Recorder::ROOT, "fixtures/transcripts"), keep_tmp: false }
+  opts = { rails: "7.2", only: nil, out: nil, keep_tmp: false }
+  list = false
   OptionParser.new do |o|
-    o.banner = "usage: record.rb [--only a,b] [--out DIR] [--keep-tmp] [--list]"
+    o.banner = "usage: record.rb [--rails 7.2|6.1] [--only a,b] [--out DIR] [--keep-tmp] [--list]"
+    o.on("--rails VERSION", Recorder::RAILS_VERSIONS) { |v| opts[:rails] = v }
     o.on("--only NAMES", Array) { |v| opts[:only] = v }
     o.on("--out DIR") { |v| opts[:out] = File.expand_path(v) }
     o.on("--keep-tmp") { opts[:keep_tmp] = true }
-    o.on("--list") do
-      Recorder.scenarios.each { |s| puts format("%-48s %-9s %s", s.name, s.profile, s.description) }
-      exit
-    end
+    o.on("--list") { list = true }
   end.parse!
+  if list
+    Recorder.scenarios.select { |s| s.versions.include?(opts[:rails]) }.each do |s|
+      puts format("%-40s %-15s %s", s.name, s.profile, s.description_for(opts[:rails]))
+    end
+    exit
+  end
   $stdout.sync = $stderr.sync = true
   Recorder::Runner.new(**opts).run
 end

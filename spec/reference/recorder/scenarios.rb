@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # The recorded scenarios. Each block runs inside a Recorder::Session (see harness.rb);
-# everything it sends and receives becomes a step of fixtures/transcripts/<name>.json.
+# everything it sends and receives becomes a step of fixtures/transcripts/rails-<version>/<name>.json.
 #
 # Determinism rules followed below:
 # - wait for each reply (recv) or for a fixed silence before the next command, because Rails
@@ -219,15 +219,33 @@ module Recorder
     connect "c", path: "/cablex", headers: hafaloha_headers
   end
 
-  scenario "mount_subpath_rails_6_1", profile: :hafaloha,
-           description: "Rails 6.1 mounts /cable unanchored: /cable/anything and /cable/ are the endpoint too (anchored from 7.0.4)." do
+  # Paths next to the mount, for the two mount styles (engine, app routes).
+  MOUNT_NEIGHBOURS = ["/cable/anything", "/cable/", "/cable//", "//cable", "/cable.json", "/cable-x", "/cable_x", "/cablex"].freeze
+
+  scenario "mount_subpath", profile: :hafaloha,
+           description: {
+             "6.1" => "The engine's own mount (config.action_cable.mount_path) is unanchored in 6.1: after Rails' path " \
+                      "normalization (/cable/, /cable//, //cable are /cable), any path that starts with /cable at a word " \
+                      "boundary is the endpoint (/cable/anything, /cable.json, /cable-x: 101, welcome); /cable_x and " \
+                      "/cablex are the app's 404.",
+             "7.2" => "The engine's own mount (config.action_cable.mount_path) is anchored from 7.0.4: after Rails' path " \
+                      "normalization (/cable/, /cable//, //cable are /cable) only /cable is the endpoint; /cable/anything, " \
+                      "/cable.json, /cable-x, /cable_x and /cablex are the app's 404 (JSON for .json)."
+           } do
     user_token "admin_r1"
-    connect "a", path: "/cable/anything?token={{token:admin_r1}}", headers: hafaloha_headers
-    expect_status! "a", 101
-    recv "a"
-    connect "b", path: "/cable/?token={{token:admin_r1}}", headers: hafaloha_headers
-    expect_status! "b", 101
-    recv "b"
+    MOUNT_NEIGHBOURS.each_with_index do |path, i|
+      connect_and_record (i + 97).chr, path: "#{path}?token={{token:admin_r1}}", headers: hafaloha_headers
+    end
+  end
+
+  scenario "mount_subpath_routes", profile: :hafaloha_routes,
+           description: "With the app's own `mount ActionCable.server => \"/cable\"` in routes (as Hafaloha has), a plain mount " \
+                        "is never anchored: /cable/anything, /cable/, /cable//, //cable, /cable.json and /cable-x reach Action " \
+                        "Cable on every version; /cable_x and /cablex do not." do
+    user_token "admin_r1"
+    MOUNT_NEIGHBOURS.each_with_index do |path, i|
+      connect_and_record (i + 97).chr, path: "#{path}?token={{token:admin_r1}}", headers: hafaloha_headers
+    end
   end
 
   scenario "handshake_header_variants", profile: :hafaloha,
@@ -436,12 +454,17 @@ module Recorder
   end
 
   scenario "subscribe_framework_classes", profile: :hafaloha,
-           description: "Rails 6.1 accepts ApplicationCable::Channel (always) and ActionCable::Channel::Base (6.1 only) as channels: " \
-                        "both confirm immediately and stream nothing." do
+           description: {
+             "6.1" => "ApplicationCable::Channel (the app's base class) and ActionCable::Channel::Base itself are both channels " \
+                      "in 6.1: both confirm at once and stream nothing.",
+             "7.2" => "ApplicationCable::Channel (the app's base class, any subclass of ActionCable::Channel::Base) confirms and " \
+                      "streams nothing; ActionCable::Channel::Base itself is refused silently (no reply), from 7.0."
+           } do
     user_token "admin_r1"
     open_client "a"
-    subscribe! "a", ident("channel" => "ApplicationCable::Channel")
-    subscribe! "a", ident("channel" => "ActionCable::Channel::Base")
+    subscribe_and_record "a", ident("channel" => "ApplicationCable::Channel")
+    subscribe_and_record "a", ident("channel" => "ActionCable::Channel::Base")
+    subscribe! "a", order
   end
 
   scenario "identifier_not_json", profile: :hafaloha,
@@ -734,8 +757,13 @@ module Recorder
   # ---- §5 remote disconnect ----------------------------------------------------------------
 
   scenario "remote_disconnect", profile: :hafaloha,
-           description: "remote_connections.where(current_user:, restaurant_id:).disconnect on Rails 6.1: every connection of " \
-                        "that user+restaurant gets a close 1000 and no JSON frame; other users and tenants are untouched." do
+           description: {
+             "6.1" => "remote_connections.where(current_user:, restaurant_id:).disconnect: every connection of that " \
+                      "user+restaurant gets a close 1000 and no JSON frame (6.1); other users and tenants are untouched.",
+             "7.2" => "remote_connections.where(current_user:, restaurant_id:).disconnect: every connection of that " \
+                      "user+restaurant gets {\"type\":\"disconnect\",\"reason\":\"remote\",\"reconnect\":true} then close 1000 " \
+                      "(7.1+); other users and tenants are untouched."
+           } do
     user_token "u77_r1", user_id: 77
     user_token "u78_r1", user_id: 78
     user_token "u77_r2", user_id: 77, restaurant_id: 2
@@ -746,15 +774,51 @@ module Recorder
     %w[a b c].each { |c| subscribe! c, order }
     subscribe! "d", order(2)
     wait_for_subscription "action_cable/#{connection_identifier(77, 1)}"
-    remote_disconnect("current_user" => 77, "restaurant_id" => 1)
-    recv_close "a"
-    recv_close "b"
+    remote_disconnect({ "current_user" => 77, "restaurant_id" => 1 })
+    recv_frames_then_close "a"
+    recv_frames_then_close "b"
     silence "c", "d"
   end
 
+  scenario "remote_disconnect_reconnect", profile: :hafaloha, versions: %w[7.2],
+           description: "disconnect(reconnect: false) and disconnect(reconnect: true) (the keyword is 7.1+): the payload " \
+                        "published on the internal channel carries reconnect, and the disconnect frame repeats it before close 1000." do
+    user_token "u82_r1", user_id: 82
+    user_token "u83_r1", user_id: 83
+    open_client "a", "u82_r1"
+    open_client "b", "u83_r1"
+    wait_for_subscription "action_cable/#{connection_identifier(82, 1)}"
+    wait_for_subscription "action_cable/#{connection_identifier(83, 1)}"
+    remote_disconnect({ "current_user" => 82, "restaurant_id" => 1 }, reconnect: false)
+    recv_frames_then_close "a"
+    silence "b"
+    remote_disconnect({ "current_user" => 83, "restaurant_id" => 1 }, reconnect: true)
+    recv_frames_then_close "b"
+  end
+
+  scenario "identifier_false", profile: :hafaloha,
+           description: {
+             "6.1" => "A restaurant_id claim of false is not nil, so the connection is accepted; 6.1 keeps the false in its " \
+                      "connection identifier (internal channel action_cable/<gid>:false), as the remote disconnect shows.",
+             "7.2" => "A restaurant_id claim of false is not nil, so the connection is accepted; 7.0+ drops a false identifier " \
+                      "from its connection identifier (internal channel action_cable/<gid>), as the remote disconnect shows."
+           } do
+    token "false_restaurant", claims: { "user_id" => 84, "restaurant_id" => false, "role" => "admin" }
+    open_client "a", "false_restaurant"
+    subscribe! "a", order(1)
+    wait_for_internal_channel gid_param(84)
+    remote_disconnect({ "current_user" => 84, "restaurant_id" => false })
+    recv_frames_then_close "a"
+  end
+
   scenario "internal_channel_payloads", profile: :hafaloha,
-           description: "Raw payloads on the internal channel <prefix>:action_cable/<connection identifier>: other types and " \
-                        "strings are ignored; a 7.1-style disconnect with reconnect:false still just closes on 6.1." do
+           description: {
+             "6.1" => "Raw payloads on the internal channel <prefix>:action_cable/<connection identifier>: other types and " \
+                      "strings are ignored; a 7.1-style disconnect with reconnect:false just closes on 6.1 (no frame).",
+             "7.2" => "Raw payloads on the internal channel <prefix>:action_cable/<connection identifier>: other types and " \
+                      "strings are ignored; a disconnect with reconnect:false sends the remote disconnect frame with " \
+                      "reconnect false, then close 1000."
+           } do
     user_token "u80_r1", user_id: 80
     open_client "a", "u80_r1"
     subscribe! "a", order
@@ -765,7 +829,7 @@ module Recorder
     publish_raw internal, '"disconnect"'
     silence "a"
     publish_raw internal, '{"type":"disconnect","reconnect":false}'
-    recv_close "a"
+    recv_frames_then_close "a"
   end
 
   scenario "internal_channel_non_object", profile: :hafaloha,
@@ -776,15 +840,14 @@ module Recorder
     internal = "action_cable/#{connection_identifier(81, 1)}"
     wait_for_subscription internal
     publish_raw internal, "42"
-    recv "a"
-    recv_close "a"
+    recv_frames_then_close "a"
   end
 
   # ---- WebSocket framing ------------------------------------------------------------------------
 
   scenario "binary_frame", profile: :hafaloha,
-           description: "A binary frame carrying a valid subscribe is ignored by Rails 6.1 (websocket-driver 0.6.3 hands it over as " \
-                        "a byte array); the connection stays open and text commands still work." do
+           description: "A binary frame carrying a valid subscribe is ignored (websocket-driver before 0.8, here 0.6.3 on both " \
+                        "Debian releases, hands it over as a byte array); the connection stays open and text commands still work." do
     user_token "admin_r1"
     open_client "a"
     send_binary "a", command("subscribe", order)
@@ -801,6 +864,19 @@ module Recorder
     recv_close "a"
     open_client "b"
     send_close "b", 1001, "going away"
+    recv_close "b"
+  end
+
+  scenario "close_without_code", profile: :hafaloha,
+           description: "A client close frame with no status code (a browser's ws.close(), @rails/actioncable's " \
+                        "consumer.disconnect()) is answered with close 1000 and an empty reason, not an empty close frame." do
+    user_token "admin_r1"
+    open_client "a"
+    subscribe! "a", order
+    send_close "a", nil
+    recv_close "a"
+    open_client "b"
+    send_close "b", nil
     recv_close "b"
   end
 

@@ -20,6 +20,14 @@ module Recorder
       end
     end
 
+    # Puts an item back at the head (a look-ahead that was not consumed).
+    def unshift(item)
+      @mutex.synchronize do
+        @items.unshift(item)
+        @cond.broadcast
+      end
+    end
+
     # Returns the next item, or nil after timeout seconds.
     def pop(timeout)
       deadline = now + timeout
