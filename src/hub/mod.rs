@@ -14,6 +14,8 @@
 //! Per-stream order is preserved: each input hands its messages over sequentially and every
 //! connection's queue is FIFO.
 
+#[cfg(test)]
+mod callgrind;
 mod dispatch;
 mod pending;
 
