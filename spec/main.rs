@@ -28,3 +28,7 @@ mod lifecycle;
 mod limits;
 /// Redis outages, restarts and stalls.
 mod redis_faults;
+/// Redis over TLS (`rediss://`, generated certificates, `verify_mode`).
+mod redis_tls;
+/// Redis Sentinel: discovery and a failover under a live broadcast stream.
+mod sentinel;

@@ -377,7 +377,7 @@ mod tests {
         raw.auth.secret = "s".into();
         assert_eq!(
             Settings::from_raw(&raw).unwrap().summary(),
-            "listen 127.0.0.1:8080, mount /cable, broker redis (prefix \"app\"), auth jwt HS256, 0 channel(s)"
+            "listen 127.0.0.1:8080, mount /cable, broker redis 127.0.0.1:6379 (prefix \"app\"), auth jwt HS256, 0 channel(s)"
         );
     }
 

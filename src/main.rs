@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferrocable::broker::BrokerSettings;
 use ferrocable::cli::{Cli, Commands, ConfigCommand};
 use ferrocable::config::{self, Settings};
 use ferrocable::{auth, listener, server, telemetry};
@@ -58,6 +57,12 @@ fn main() -> ExitCode {
 
 fn serve(settings: Settings) -> ExitCode {
     telemetry::init(&settings.logging);
+    // rustls (Redis over TLS) with ring, the one provider compiled in, chosen for a light build
+    // (aws-lc-rs needs cmake and a C toolchain); explicit, so no other crate's choice can
+    // change it. rustls deprecates ring's provider for lacking post-quantum key exchange,
+    // which no Redis deployment needs of a cable server today.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // Found while validating, before there was anywhere to log them.
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
@@ -91,10 +96,7 @@ fn serve(settings: Settings) -> ExitCode {
         tracing::info!(
             %address,
             mount = %settings.server.mount_path,
-            broker = match &settings.broker {
-                BrokerSettings::Memory => "in-process",
-                BrokerSettings::Redis(_) => "redis",
-            },
+            broker = %settings.broker.describe(),
             channels = settings.channels.len(),
             version = env!("CARGO_PKG_VERSION"),
             "ferrocable listening"

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod redis_ha;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

@@ -56,7 +56,11 @@ impl BrokerSettings {
     pub fn describe(&self) -> String {
         match self {
             BrokerSettings::Memory => "in-process".to_string(),
-            BrokerSettings::Redis(redis) => format!("redis (prefix {:?})", redis.channel_prefix),
+            BrokerSettings::Redis(redis) => format!(
+                "redis {} (prefix {:?})",
+                redis.connector.describe(),
+                redis.channel_prefix
+            ),
         }
     }
 }
@@ -70,10 +74,13 @@ pub enum PublishError {
     /// Redis did not answer in time.
     #[error("redis unavailable: {0} timed out")]
     TimedOut(&'static str),
+    /// No node to publish to (Sentinel named none that answered as master).
+    #[error("redis unavailable: {0}")]
+    Connect(#[source] redis::connect::ConnectError),
 }
 
 /// An input's health, for `/health` and `/stats`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct InputStatus {
     /// `memory` or `redis`.
     pub kind: &'static str,
@@ -90,6 +97,19 @@ pub struct InputStatus {
     /// Times the connection was (re)established.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connects: Option<u64>,
+    /// Where it is connected (`host:port`), for inputs that connect somewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Times the connection was lost and re-established.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outages: Option<u64>,
+    /// The last outage's gap, from the loss until every live stream was subscribed again:
+    /// broadcasts published meanwhile were lost (as with Rails).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_gap_ms: Option<u64>,
+    /// Reconnections that landed on another node (a Sentinel failover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failovers: Option<u64>,
 }
 
 /// A source of broadcasts that feeds the hub from its own task.
@@ -166,9 +186,7 @@ impl Broker {
                 kind: "memory",
                 state: "connected",
                 healthy: true,
-                down_for_secs: None,
-                last_error: None,
-                connects: None,
+                ..InputStatus::default()
             },
         }
     }

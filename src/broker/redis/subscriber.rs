@@ -10,8 +10,11 @@
 //! 3. PINGs every few seconds, so a Redis that stopped answering is detected and replaced.
 //!
 //! On any failure the connection is dropped, the health turns `disconnected`, sockets keep
-//! being served, and the task reconnects with exponential back-off (100 ms to 5 s) and
-//! resubscribes every live stream; the outage is logged with its duration.
+//! being served, and the task reconnects with exponential back-off (100 ms to 5 s; to 250 ms
+//! under Sentinel, where asking for the new master is cheap and a failover is the usual cause),
+//! resubscribes every live stream and logs the gap (loss until resubscribed: what was published
+//! meanwhile is lost, as with Rails), and whether it landed on another node (a failover).
+//! Each (re)connection asks `connect` for the node, so under Sentinel it follows the master.
 //!
 //! **Buffers**: replies and messages pass through the redis crate's own unbounded channel
 //! between its socket reader and this task. The task never blocks on clients (the hub only
@@ -28,6 +31,7 @@ use futures_util::{FutureExt, StreamExt};
 use redis::aio::PubSubSink;
 use tokio_util::sync::CancellationToken;
 
+use super::connect::{ConnectError, Node, Purpose, RedisConnector};
 use super::{CONNECTED, Health, OP_TIMEOUT, channel_name};
 use crate::hub::{Burst, Hub};
 
@@ -40,10 +44,14 @@ const SUBSCRIBE_BATCH: usize = 500;
 const BURST_MAX: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const BACKOFF_MAX_SENTINEL: Duration = Duration::from_millis(250);
 
 /// Why the subscriber connection was given up.
 #[derive(Debug, thiserror::Error)]
 enum Lost {
+    /// No node to connect to (Sentinel named none that confirmed its role).
+    #[error("{0}")]
+    Resolve(#[source] ConnectError),
     /// Connecting failed.
     #[error("{0}")]
     Connect(#[source] redis::RedisError),
@@ -89,24 +97,25 @@ async fn bounded<T>(
 }
 
 pub(super) struct Driver {
-    client: redis::Client,
+    connector: Arc<RedisConnector>,
     prefix: String,
     hub: Arc<Hub>,
     health: Arc<Health>,
     stop: CancellationToken,
-    run_id: Option<String>,
+    /// The node and its run_id, last time.
+    run_id: Option<(String, String)>,
 }
 
 impl Driver {
     pub(super) fn new(
-        client: redis::Client,
+        connector: Arc<RedisConnector>,
         prefix: String,
         hub: Arc<Hub>,
         health: Arc<Health>,
         stop: CancellationToken,
     ) -> Driver {
         Driver {
-            client,
+            connector,
             prefix,
             hub,
             health,
@@ -116,7 +125,15 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self) {
+        let backoff_max = if self.connector.uses_sentinel() {
+            BACKOFF_MAX_SENTINEL
+        } else {
+            BACKOFF_MAX
+        };
         let mut backoff = BACKOFF_MIN;
+        // Failed attempts in a row; only the 1st, 2nd, 4th, 8th... are logged, so a long
+        // outage costs a few lines, not one per retry.
+        let mut failed: u64 = 0;
         loop {
             match self.serve().await {
                 Ended::Stopped => return,
@@ -125,9 +142,13 @@ impl Driver {
                     self.health.lost(&error.to_string());
                     if was_connected {
                         backoff = BACKOFF_MIN;
+                        failed = 0;
                         tracing::warn!(cause = %error, "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back");
                     } else {
-                        tracing::warn!(cause = %error, retry_in_ms = backoff.as_millis() as u64, "cannot reach Redis");
+                        failed += 1;
+                        if failed.is_power_of_two() {
+                            tracing::warn!(cause = %error, attempts = failed, retry_in_ms = backoff.as_millis() as u64, "cannot reach Redis");
+                        }
                     }
                 }
             }
@@ -135,22 +156,34 @@ impl Driver {
                 _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(backoff) => {}
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            backoff = (backoff * 2).min(backoff_max);
         }
     }
 
     async fn serve(&mut self) -> Ended {
-        let pubsub = tokio::select! {
+        let connect = async {
+            let node = self
+                .connector
+                .resolve(Purpose::Subscribe)
+                .await
+                .map_err(Lost::Resolve)?;
+            let pubsub = node
+                .client
+                .get_async_pubsub()
+                .await
+                .map_err(Lost::Connect)?;
+            Ok::<_, Lost>((node, pubsub))
+        };
+        let (node, pubsub) = tokio::select! {
             _ = self.stop.cancelled() => return Ended::Stopped,
-            r = tokio::time::timeout(OP_TIMEOUT, self.client.get_async_pubsub()) => match r {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Ended::Lost(Lost::Connect(e)),
+            r = tokio::time::timeout(OP_TIMEOUT, connect) => match r {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(lost)) => return Ended::Lost(lost),
                 Err(_) => return Ended::Lost(Lost::ConnectTimedOut),
             },
         };
         let (mut sink, mut messages) = pubsub.split();
-        self.check_run_id().await;
-        let outage = self.health.connected();
+        self.check_run_id(&node).await;
         // Everything wanted now gets subscribed below; changes from here on are reconciled.
         if let Some(interest) = self.hub.interest() {
             interest.take();
@@ -160,13 +193,28 @@ impl Driver {
         if let Err(e) = self.subscribe(&mut sink, &wanted, &mut acknowledged).await {
             return Ended::Lost(e);
         }
-        match outage {
-            Some(gap) if self.health.connects.load(Ordering::Relaxed) > 1 => tracing::info!(
+        let back = self.health.connected(&node.address);
+        match (back.gap, back.moved_from) {
+            (Some(gap), Some(previous)) => tracing::warn!(
+                gap_ms = gap.as_millis() as u64,
+                streams = wanted.len(),
+                previous = %previous,
+                node = %node.address,
+                "Redis failover followed: subscribed on the new node; broadcasts published during the gap are lost (as with Rails)"
+            ),
+            (Some(gap), None) => tracing::info!(
+                gap_ms = gap.as_millis() as u64,
+                // The name earlier releases logged, kept for whoever greps for it.
                 outage_ms = gap.as_millis() as u64,
                 streams = wanted.len(),
+                node = %node.address,
                 "Redis subscriber reconnected; every live stream is subscribed again"
             ),
-            _ => tracing::info!(streams = wanted.len(), "Redis subscriber connected"),
+            (None, _) => tracing::info!(
+                streams = wanted.len(),
+                node = %node.address,
+                "Redis subscriber connected"
+            ),
         }
         let Some(interest) = self.hub.interest() else {
             return Ended::Lost(Lost::NoInterest);
@@ -285,9 +333,9 @@ impl Driver {
     }
 
     /// Logs when Redis itself restarted (new run_id) rather than just the connection.
-    async fn check_run_id(&mut self) {
+    async fn check_run_id(&mut self, node: &Node) {
         let info = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await.ok()?;
+            let mut conn = node.client.get_multiplexed_async_connection().await.ok()?;
             redis::cmd("INFO")
                 .arg("server")
                 .query_async::<String>(&mut conn)
@@ -304,11 +352,14 @@ impl Driver {
         else {
             return;
         };
-        if let Some(previous) = &self.run_id
+        // A failover moves us to another server, whose run_id differs too: that is not a
+        // restart, and the failover is logged on its own.
+        if let Some((previous_node, previous)) = &self.run_id
+            && previous_node == &node.address
             && previous != &run_id
         {
             tracing::warn!(previous = %previous, current = %run_id, "Redis restarted (new run_id): messages published while it was down are lost, as with Rails");
         }
-        self.run_id = Some(run_id);
+        self.run_id = Some((node.address.clone(), run_id));
     }
 }
