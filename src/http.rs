@@ -211,7 +211,7 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
         tracing::info!("Request origin not allowed: {}", origin.unwrap_or(""));
         return not_found(shared);
     }
-    if shared.is_shutting_down() {
+    if shared.refuses_new_connections() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",

@@ -28,6 +28,9 @@ pub struct ServerSection {
     pub mount_path: String,
     /// Drain deadline after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// After SIGTERM, how long to keep listening with `/health` at 503 (and new upgrades
+    /// refused) before telling clients to reconnect, so load balancers stop routing here.
+    pub drain_delay_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -37,6 +40,7 @@ impl Default for ServerSection {
             port: 8080,
             mount_path: "/cable".into(),
             shutdown_timeout_secs: 10,
+            drain_delay_secs: 0,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct ServerSettings {
     pub mount_path: String,
     /// How long a shutdown waits for connections to drain.
     pub shutdown_timeout: Duration,
+    /// How long SIGTERM keeps the listener open with `/health` at 503 before the drain.
+    pub drain_delay: Duration,
 }
 
 impl ServerSettings {
@@ -82,6 +88,7 @@ impl ServerSettings {
             listen: SocketAddr::new(host, section.port),
             mount_path,
             shutdown_timeout: Duration::from_secs(section.shutdown_timeout_secs),
+            drain_delay: Duration::from_secs(section.drain_delay_secs),
         })
     }
 }

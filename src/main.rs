@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use ferrocable::cli::{Cli, Commands, ConfigCommand};
 use ferrocable::config::{self, Settings};
-use ferrocable::{auth, listener, server, telemetry};
+use ferrocable::server::Stop;
+use ferrocable::{auth, limits, listener, server, telemetry};
 
 /// sysexits.h: configuration error.
 const EX_CONFIG: u8 = 64;
@@ -63,6 +64,26 @@ fn serve(settings: Settings) -> ExitCode {
     // which no Redis deployment needs of a cable server today.
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
+    match limits::raise_open_files_limit() {
+        Ok(files) => {
+            tracing::info!(
+                soft_before = files.before,
+                soft = files.now,
+                hard = files.hard,
+                "open files limit"
+            );
+            // Each connection holds a descriptor; listeners, Redis and logs need a few more.
+            let wanted = settings.limits.max_connections as u64 + 64;
+            if files.now < wanted {
+                tracing::warn!(
+                    limit = files.now,
+                    max_connections = settings.limits.max_connections,
+                    "the open files limit is below limits.max_connections: accepts will fail with EMFILE first (raise the hard limit: systemd LimitNOFILE=, ulimit -Hn)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(cause = %e, "cannot read or raise the open files limit"),
+    }
     // Found while validating, before there was anywhere to log them.
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
@@ -101,24 +122,43 @@ fn serve(settings: Settings) -> ExitCode {
             version = env!("CARGO_PKG_VERSION"),
             "ferrocable listening"
         );
-        server::run(listener, settings, shutdown_signal()).await;
+        server::run(listener, settings, stop_signals()).await;
         ExitCode::SUCCESS
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Forwards SIGTERM (drain first) and SIGINT (at once) to the server, for as long as it runs.
+fn stop_signals() -> tokio::sync::mpsc::Receiver<Stop> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
+                None
+            }
+        };
+        loop {
+            let stop = tokio::select! {
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("SIGINT received");
+                    Stop::Now
+                }
+                Some(()) = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::info!("SIGTERM received");
+                    Stop::Drain
+                }
+            };
+            if tx.send(stop).await.is_err() {
+                return;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-    }
+    });
+    rx
 }

@@ -37,6 +37,8 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Set once shutdown begins. Paired with the registry (see [`Shared::begin_shutdown`]).
     shutting_down: AtomicBool,
+    /// Set when the drain delay begins: `/health` says draining, new upgrades are refused.
+    draining: AtomicBool,
     /// WebSocket connections from the accepted upgrade until their task ends; what
     /// `limits.max_connections` bounds.
     open: Arc<AtomicUsize>,
@@ -116,6 +118,7 @@ impl Shared {
             session_tasks: TaskTracker::new(),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             open: Arc::new(AtomicUsize::new(0)),
             settings,
         }
@@ -136,6 +139,17 @@ impl Shared {
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The drain delay begins: `/health` answers 503 `draining` and new upgrades are refused,
+    /// while connected clients are served as before.
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether new WebSocket connections are refused (draining or shutting down).
+    pub fn refuses_new_connections(&self) -> bool {
+        self.draining.load(Ordering::SeqCst) || self.is_shutting_down()
     }
 
     /// Tells every welcomed connection to go away with `server_restart`. A session that
@@ -172,7 +186,7 @@ impl Shared {
     /// What `GET /health` answers.
     pub fn health_report(&self) -> HealthReport {
         let broker = self.broker.status();
-        let status = if self.is_shutting_down() {
+        let status = if self.refuses_new_connections() {
             "draining"
         } else if broker.healthy {
             "ok"
