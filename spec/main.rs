@@ -26,6 +26,8 @@ mod json_vectors;
 mod lifecycle;
 /// Bounds: slow clients, connection limits.
 mod limits;
+/// Connection open/close lines, and no secret in any log line.
+mod logs;
 /// Redis outages, restarts and stalls.
 mod redis_faults;
 /// Redis over TLS (`rediss://`, generated certificates, `verify_mode`).

@@ -274,7 +274,7 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
     if let Some(p) = subprotocol {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
     }
-    if let Err(e) = connection::spawn(websocket, &peer.socket, auth, slot, shared) {
+    if let Err(e) = connection::spawn(websocket, &peer.socket, peer.addr, auth, slot, shared) {
         tracing::warn!("{e} refused");
         return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
     }

@@ -53,6 +53,27 @@ enum End {
     WriteTimeout,
 }
 
+impl End {
+    /// Why the connection ended, in a word, for the "connection closed" log line: the
+    /// disconnect reason sent to the client, or what happened.
+    fn reason(&self) -> &'static str {
+        match self {
+            End::PeerGone => "client_closed",
+            End::Requested(CloseRequest::Disconnect { reason, .. }) => match reason {
+                DisconnectReason::Unauthorized => "unauthorized",
+                DisconnectReason::ServerRestart => "server_restart",
+                DisconnectReason::Remote | DisconnectReason::Unspecified => "remote",
+                DisconnectReason::TooSlow => "too_slow",
+                DisconnectReason::TooManyRequests => "too_many_requests",
+            },
+            End::Requested(CloseRequest::CloseOnly) => "remote",
+            End::Requested(CloseRequest::TooSlow) => "too_slow",
+            End::Violation(..) => "protocol_error",
+            End::WriteTimeout => "write_timeout",
+        }
+    }
+}
+
 /// Runs a connection whose upgrade already happened. `ws` reads frames (and carries
 /// tungstenite's control replies, which reach `conn`'s queue through [`crate::outbox::socket`]); `out`
 /// is the socket's write side, on which the task writes whatever `conn` had to queue.
@@ -67,7 +88,7 @@ pub(super) fn run<S, W>(
     shared: Arc<Shared>,
     conn: Arc<ConnHandle>,
     auth: Result<Identity, AuthError>,
-) -> impl std::future::Future<Output = ()>
+) -> impl std::future::Future<Output = &'static str>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     W: AsyncWrite + Unpin,
@@ -92,7 +113,10 @@ where
     };
     match auth {
         // Boxed: refusals are rare, and an unboxed arm would size every connection's future.
-        Err(cause) => Either::Left(Box::pin(async move { session.refuse(cause).await })),
+        Err(cause) => Either::Left(Box::pin(async move {
+            session.refuse(cause).await;
+            "unauthorized"
+        })),
         Ok(identity) => {
             session.identity = identity;
             session.read_waker = Waker::from(session.read_signal.clone());
@@ -162,13 +186,15 @@ where
         self.close_politely(Some(frame)).await;
     }
 
-    async fn serve(&mut self) {
+    /// Serves a welcomed connection to its end; returns why it ended (for the log line).
+    async fn serve(&mut self) -> &'static str {
         self.conn.push(&outgoing::text_frame(outgoing::WELCOME));
         if Box::pin(self.flush()).await.is_err() {
-            return;
+            return "client_closed";
         }
         self.register();
         let end = self.event_loop().await;
+        let reason = end.reason();
         match end {
             End::PeerGone => debug!("connection closed by the client"),
             End::Requested(request) => {
@@ -221,6 +247,7 @@ where
                 );
             }
         }
+        reason
     }
 
     fn register(&mut self) {
