@@ -145,7 +145,7 @@ async fn no_token_secret_key_cookie_or_password_is_ever_logged() {
 async fn each_connection_logs_one_open_and_one_close_line() {
     let mut server = Server::start(&config(""));
     let mut client_closes = server.welcomed(1, 1).await;
-    let slow = server.welcomed(2, 1).await;
+    let mut restarted = server.welcomed(2, 1).await;
     let forged = token_with(
         jsonwebtoken::Algorithm::HS256,
         b"wrong",
@@ -161,7 +161,11 @@ async fn each_connection_logs_one_open_and_one_close_line() {
     client_closes.send_close(1000).await;
     assert!(client_closes.closed_within(Duration::from_secs(5)).await);
     server.signal("TERM");
-    drop(slow);
+    restarted
+        .expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
+        .await;
+    restarted.expect_close_1000().await;
+    restarted.send_close(1000).await;
     server
         .wait_exit(Duration::from_secs(15))
         .expect("did not exit");

@@ -28,6 +28,8 @@ mod lifecycle;
 mod limits;
 /// Connection open/close lines, and no secret in any log line.
 mod logs;
+/// `/metrics` through a real Prometheus parser; who may read `/stats` and `/metrics`.
+mod metrics;
 /// Redis outages, restarts and stalls.
 mod redis_faults;
 /// Redis over TLS (`rediss://`, generated certificates, `verify_mode`).

@@ -99,6 +99,13 @@ async fn failover_under_a_live_stream(how: Failover) {
     let mut ws = server.welcomed(42, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
     ws.expect(&confirm(ORDER)).await;
+    // The confirm can precede the health update by a moment (it is marked after the initial
+    // SUBSCRIBEs).
+    let start = Instant::now();
+    while broker_status(&server).await["state"] != "connected" {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before = broker_status(&server).await;
     assert_eq!(before["node"], format!("127.0.0.1:{}", group.master_port));
 
@@ -211,6 +218,11 @@ async fn role_replica_subscribes_on_a_replica_and_publishes_on_the_master() {
     let mut ws = server.welcomed(42, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
     ws.expect(&confirm(ORDER)).await;
+    let start = Instant::now();
+    while broker_status(&server).await["state"] != "connected" {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let status = broker_status(&server).await;
     assert_eq!(status["node"], format!("127.0.0.1:{}", group.replica_port));
     // Redis replicates PUBLISH: what Rails publishes on the master reaches the replica.

@@ -6,8 +6,11 @@
 //!   Authentication runs here, before the 101, but its refusal is delivered after it, on the
 //!   socket, exactly as Rails does.
 //! - `GET /health`: 200 with the broker's state, 503 when Redis is configured but down.
-//! - `GET /stats`: counters and gauges as JSON.
+//! - `GET /stats`: counters and gauges as JSON; `GET /metrics`: the same for Prometheus.
 //! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker.
+//!
+//! Everything but the upgrade and `/health` is guarded by the broadcast API's key (or loopback
+//! only without one): see `broadcast_api`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +31,7 @@ use crate::auth::Credentials;
 use crate::broadcast_api::{self, Refusal};
 use crate::connection;
 use crate::limits::Limits;
+use crate::metrics;
 use crate::origin::RequestOrigin;
 use crate::outbox::socket::SharedSocket;
 use crate::shared::Shared;
@@ -79,7 +83,18 @@ pub async fn handle(
     } else {
         match (req.method(), path) {
             (&Method::GET, "/health") => health(&shared),
-            (&Method::GET, "/stats") => stats(&shared),
+            (&Method::GET, "/stats") => guarded(&req, &shared, peer.addr, || stats(&shared)),
+            (&Method::GET, "/metrics") => guarded(&req, &shared, peer.addr, || {
+                let accept = req
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                let (body, content_type) = metrics::render(&shared, accept);
+                let mut r = Response::new(Full::new(Bytes::from(body)));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                r
+            }),
             (&Method::POST, "/_broadcast") if settings.broadcast_api.enabled => {
                 broadcast(req, &shared, peer.addr).await
             }
@@ -306,21 +321,49 @@ fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
-async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(refusal) = shared
+/// The refusal for a request to one of ferrocable's own endpoints, if it may not use them
+/// (see `broadcast_api`). A wrong key is answered 401 with a Basic challenge, so a browser
+/// asks for it (any user name, the key as the password).
+fn refusal<B>(req: &Request<B>, shared: &Shared, peer: SocketAddr) -> Option<Response<Body>> {
+    let headers = req.headers();
+    let get = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let refusal = shared
         .settings
         .broadcast_api
-        .admits(authorization, peer.ip())
-    {
-        let status = match refusal {
-            Refusal::WrongKey => StatusCode::UNAUTHORIZED,
-            Refusal::NotLoopback => StatusCode::FORBIDDEN,
-        };
-        return api_error(status, &refusal.to_string());
+        .admits(get(header::AUTHORIZATION), get(header::HOST), peer.ip())
+        .err()?;
+    let mut response = match refusal {
+        Refusal::WrongKey => api_error(StatusCode::UNAUTHORIZED, &refusal.to_string()),
+        Refusal::NotLoopback | Refusal::ForeignHost => {
+            api_error(StatusCode::FORBIDDEN, &refusal.to_string())
+        }
+    };
+    if refusal == Refusal::WrongKey {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"ferrocable\", charset=\"UTF-8\""),
+        );
+    }
+    Some(response)
+}
+
+/// `answer()` if the request may use ferrocable's own endpoints, else the refusal.
+fn guarded<B>(
+    req: &Request<B>,
+    shared: &Shared,
+    peer: SocketAddr,
+    answer: impl FnOnce() -> Response<Body>,
+) -> Response<Body> {
+    refusal(req, shared, peer).unwrap_or_else(answer)
+}
+
+async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+    if let Some(refused) = refusal(&req, shared, peer) {
+        return refused;
     }
     let body = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
         .collect()

@@ -17,7 +17,9 @@
 //! - [`listener`]: the listening socket (`[server]`).
 //!
 //! One request, one connection:
-//! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/_broadcast`.
+//! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/metrics`,
+//!   `/_broadcast`.
+//! - [`metrics`]: `/metrics` in Prometheus' text format (AnyCable's names where they fit).
 //! - [`origin`]: Rails' Origin check as a pure policy (`[origins]`).
 //! - [`auth`]: token extraction, JWT verification, identifiers (`[auth]`).
 //! - [`broadcast_api`]: who may `POST /_broadcast`, and its body (`[broadcast_api]`).
@@ -33,7 +35,7 @@
 //! - [`hub`]: streams → subscribers; the delivery path and policy; pending confirms.
 //! - [`registry`]: every welcomed connection (pings, shutdown).
 //! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).
-//! - [`stats`]: the counters behind `/stats`.
+//! - [`stats`]: the counters behind `/stats` and `/metrics`.
 
 pub mod auth;
 pub mod broadcast_api;
@@ -48,6 +50,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod origin;
 pub mod outbox;
 pub mod registry;

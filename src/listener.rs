@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 /// Paths of ferrocable's own endpoints (see `http`), which the mount path may not take.
-pub const OWN_ENDPOINTS: [&str; 3] = ["/health", "/stats", "/_broadcast"];
+pub const OWN_ENDPOINTS: [&str; 5] = ["/health", "/stats", "/metrics", "/console", "/_broadcast"];
 
 /// The listen backlog asked of the kernel (it caps it at `net.core.somaxconn`). tokio's
 /// `TcpListener::bind` asks for 1,024, which a connect storm of 1,000 clients overflows: the

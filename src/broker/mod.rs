@@ -182,12 +182,26 @@ impl Broker {
     pub fn status(&self) -> InputStatus {
         match self.inputs.first() {
             Some(input) => input.status(),
-            None => InputStatus {
-                kind: "memory",
-                state: "connected",
-                healthy: true,
-                ..InputStatus::default()
-            },
+            None => memory_status(),
         }
+    }
+
+    /// Every input's health (the in-process broker's alone when there is none), for
+    /// `/metrics`.
+    pub fn statuses(&self) -> Vec<InputStatus> {
+        if self.inputs.is_empty() {
+            return vec![memory_status()];
+        }
+        self.inputs.iter().map(|input| input.status()).collect()
+    }
+}
+
+/// The in-process broker is always up.
+fn memory_status() -> InputStatus {
+    InputStatus {
+        kind: "memory",
+        state: "connected",
+        healthy: true,
+        ..InputStatus::default()
     }
 }

@@ -34,6 +34,7 @@ use super::subscriptions::{Subscription, Subscriptions};
 use crate::auth::{AuthError, Identity};
 use crate::outbox::{self, CloseRequest, ConnHandle, Frame};
 use crate::shared::{Shared, server_restart};
+use crate::stats::Stamp;
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -181,6 +182,7 @@ where
             .stats
             .unauthorized_connections
             .fetch_add(1, Ordering::Relaxed);
+        self.shared.stats.auth_refusals.add(cause.reason());
         info!(cause = %cause, "An unauthorized connection attempt was rejected");
         let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
         self.close_politely(Some(frame)).await;
@@ -337,13 +339,13 @@ where
     /// at once is bounded by the write timeout. Returns the close request, if any.
     async fn flush(&mut self) -> Result<Option<CloseRequest>, End> {
         loop {
-            let close = self.conn.take_batch(&mut self.batch);
+            let taken = self.conn.take_batch(&mut self.batch);
             if self.batch.is_empty() {
                 // A burst may have grown the buffer; an idle connection should not keep it.
                 if self.batch.capacity() > 64 {
                     self.batch.shrink_to(8);
                 }
-                return Ok(close);
+                return Ok(taken.close);
             }
             let count = self.batch.len() as u64;
             let write_timeout = self.shared.settings.limits.write_timeout;
@@ -358,10 +360,24 @@ where
                 }
             };
             self.batch.clear();
+            let stats = &self.shared.stats;
             match outcome {
-                Ok(Ok(())) => self.shared.stats.frames_delivered.add(self.conn.id, count),
-                Ok(Err(_)) => return Err(End::PeerGone),
-                Err(_) => return Err(End::WriteTimeout),
+                Ok(Ok(())) => {
+                    stats.frames_delivered.add(self.conn.id, count);
+                    // Once per batch: since the oldest broadcast in it reached the hub.
+                    if let Some(received) = taken.oldest_broadcast {
+                        stats
+                            .delivery_latency
+                            .observe(self.conn.id, received.until(Stamp::now()));
+                    }
+                }
+                Ok(Err(_)) | Err(_) => {
+                    stats.frames_failed.fetch_add(count, Ordering::Relaxed);
+                    return Err(match outcome {
+                        Err(_) => End::WriteTimeout,
+                        _ => End::PeerGone,
+                    });
+                }
             }
         }
     }
@@ -413,12 +429,19 @@ where
                 reconnect: "true".into(),
             }));
         }
+        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+            self.shared.stats.client_messages.add(self.conn.id, 1);
+        }
         match message {
             Message::Text(text) => {
                 Box::pin(self.on_command(text.as_str())).await;
                 Ok(())
             }
             Message::Binary(_) => {
+                self.shared
+                    .stats
+                    .client_messages_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 // websocket-driver before 0.8 (what Rails 7.2 apps pin) hands Rails a byte
                 // array, which it refuses to handle.
                 debug!("Couldn't handle non-string message: binary frame ignored");

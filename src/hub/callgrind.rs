@@ -4,7 +4,8 @@
 //! 64 connections on real loopback sockets, on one stream under two identifiers; 200
 //! broadcasts fanned out at once (one direct `write` per socket), then 200 fanned out queued
 //! and written by each connection's "task" the way the session's flush does it (the
-//! queue taken in one batch, written with vectored writes, here into a sink). Nothing reads
+//! queue taken in one batch, written with vectored writes, here into a sink, and its delivery
+//! latency observed). Nothing reads
 //! the sockets: 200 frames of ~70 bytes fit in their buffers, so every direct write
 //! succeeds and the path taken never depends on timing.
 //!
@@ -28,7 +29,7 @@ use ferrocable_protocol::outgoing::{self, EscapedIdentifier};
 
 use super::{Hub, HubOptions, PendingConfirm};
 use crate::outbox::{self, ConnHandle, FanOut, Frame};
-use crate::stats::Stats;
+use crate::stats::{Stamp, Stats};
 
 const CONNECTIONS: usize = 64;
 const BROADCASTS: usize = 200;
@@ -55,10 +56,16 @@ fn deliver(hub: &Hub, conns: &[Arc<ConnHandle>], payloads: &[Bytes]) -> usize {
     let mut batch: VecDeque<Frame> = VecDeque::new();
     let mut sink = Discard;
     for conn in conns {
-        conn.take_batch(&mut batch);
+        let taken = conn.take_batch(&mut batch);
         let written =
             futures_util::FutureExt::now_or_never(outbox::write_frames(&mut sink, &mut batch));
         assert!(matches!(written, Some(Ok(()))));
+        // What the session's flush adds per batch.
+        if let Some(received) = taken.oldest_broadcast {
+            hub.stats
+                .delivery_latency
+                .observe(conn.id, received.until(Stamp::now()));
+        }
         batch.clear();
         conn.take_batch(&mut batch);
     }

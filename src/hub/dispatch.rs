@@ -26,7 +26,8 @@ use ferrocable_protocol::json::{self, Reencoded};
 use ferrocable_protocol::outgoing::{self, DisconnectReason};
 
 use super::{BroadcastOutcome, Hub};
-use crate::outbox::{CloseRequest, ConnHandle, FanOut};
+use crate::outbox::{CloseRequest, ConnHandle, FanOut, Pushed};
+use crate::stats::Stamp;
 
 /// The load signal behind the delivery policy.
 #[derive(Debug)]
@@ -89,6 +90,7 @@ impl Hub {
         payload: &Bytes,
         acknowledged: bool,
     ) -> BroadcastOutcome {
+        let received = Stamp::now();
         self.stats
             .broadcasts_received
             .fetch_add(1, Ordering::Relaxed);
@@ -141,11 +143,19 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
         }
         let mut delivered = 0;
+        let mut written_now = false;
         for (frame, members) in &deliveries {
             for conn in members {
-                fan_out.push(conn, frame);
+                written_now |= fan_out.push(conn, frame, received) == Pushed::Written;
             }
             delivered += members.len();
+        }
+        // Once per broadcast, for the frames written at once (queued ones are timed by the
+        // connections' tasks, per batch).
+        if written_now {
+            self.stats
+                .delivery_latency
+                .observe(received.spread(), received.until(Stamp::now()));
         }
         BroadcastOutcome::Delivered(delivered)
     }

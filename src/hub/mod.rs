@@ -276,6 +276,24 @@ impl Hub {
         (unique, all)
     }
 
+    /// How many distinct identities (connection identifiers) have connections: what
+    /// [`Hub::identities`] counts, without collecting them.
+    pub fn identity_count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+                shard
+                    .streams
+                    .iter()
+                    .filter(|(name, entry)| {
+                        name.starts_with(INTERNAL_STREAM_PREFIX) && !entry.internal.is_empty()
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     /// Stops listening for remote disconnects.
     pub fn leave_internal(&self, stream: &str, conn_id: u64) {
         let mut shard = self.shard(stream);
@@ -492,6 +510,7 @@ mod tests {
         ));
         h.join_internal("action_cable/u2", &c);
         assert_eq!(h.identities(1), (2, vec![("u1".to_string(), 2)]));
+        assert_eq!(h.identity_count(), 2);
         h.leave_internal("action_cable/u1", 1);
         h.leave_internal("action_cable/u1", 2);
         assert_eq!(h.identities(10).0, 1);

@@ -27,7 +27,7 @@ use ferrocable_protocol::outgoing::DisconnectReason;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::stats::Stats;
+use crate::stats::{Stamp, Stats};
 
 pub mod socket;
 
@@ -70,6 +70,18 @@ struct Queue {
     writing: bool,
     /// The first queued chunk is the rest of a frame that is partly on the wire.
     partial_head: bool,
+    /// When the oldest broadcast among the queued frames reached the hub (for the delivery
+    /// latency); it fits in the struct's padding, so it costs no memory.
+    oldest_broadcast: Option<Stamp>,
+}
+
+/// What the connection's task takes with a batch.
+#[derive(Debug)]
+pub struct Taken {
+    /// Set once; the task ends the connection after writing the batch.
+    pub close: Option<CloseRequest>,
+    /// When the oldest broadcast in the batch reached the hub.
+    pub oldest_broadcast: Option<Stamp>,
 }
 
 /// Everything a test takes from a queue in one go.
@@ -126,21 +138,26 @@ impl ConnHandle {
     /// Sends a data frame: straight to the socket if possible, else queued. Refused while
     /// the connection is closing; an overflow marks it too slow.
     pub fn push(&self, frame: &Frame) -> Pushed {
+        self.push_broadcast(frame, None)
+    }
+
+    /// [`ConnHandle::push`] for a broadcast frame, with when the broadcast reached the hub.
+    pub fn push_broadcast(&self, frame: &Frame, received: Option<Stamp>) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
             return Pushed::Refused;
         }
-        self.send_locked(&mut q, frame)
+        self.send_locked(&mut q, frame, received)
     }
 
     /// Sends bytes that must go out even while closing (the closing frames themselves,
     /// tungstenite's pongs and close replies, the HTTP 101). Still bounded.
     pub fn push_control(&self, bytes: &Bytes) -> Pushed {
         let mut q = self.lock();
-        self.send_locked(&mut q, bytes)
+        self.send_locked(&mut q, bytes, None)
     }
 
-    fn send_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
+    fn send_locked(&self, q: &mut Queue, frame: &Frame, received: Option<Stamp>) -> Pushed {
         if q.frames.is_empty()
             && !q.writing
             && let Some(socket) = &self.socket
@@ -157,6 +174,7 @@ impl ConnHandle {
                     q.frames.push_back(frame.slice(n..));
                     q.bytes += frame.len() - n;
                     q.partial_head = true;
+                    q.oldest_broadcast = q.oldest_broadcast.or(received);
                     self.wake.notify_one();
                     return Pushed::Queued;
                 }
@@ -164,16 +182,17 @@ impl ConnHandle {
                 Err(_) => {}
             }
         }
-        self.queue_locked(q, frame)
+        self.queue_locked(q, frame, received)
     }
 
-    fn queue_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
+    fn queue_locked(&self, q: &mut Queue, frame: &Frame, received: Option<Stamp>) -> Pushed {
         if q.bytes + frame.len() > self.limit {
-            self.overflow(q);
+            self.overflow(q, 1);
             return Pushed::Refused;
         }
         q.bytes += frame.len();
         q.frames.push_back(frame.clone());
+        q.oldest_broadcast = q.oldest_broadcast.or(received);
         // A non-empty queue, or a writing task, means the task will see this frame anyway.
         if q.frames.len() == 1 && !q.writing {
             self.wake.notify_one();
@@ -181,18 +200,26 @@ impl ConnHandle {
         Pushed::Queued
     }
 
-    /// Queues a data frame for the connection's task without trying the socket: under load
-    /// the task, woken once, writes everything that piled up meanwhile in one vectored
+    /// Queues a broadcast frame for the connection's task without trying the socket: under
+    /// load the task, woken once, writes everything that piled up meanwhile in one vectored
     /// write. Refused while closing; an overflow marks the connection too slow.
-    pub fn push_queued(&self, frame: &Frame) -> Pushed {
+    pub fn push_queued(&self, frame: &Frame, received: Option<Stamp>) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
             return Pushed::Refused;
         }
-        self.queue_locked(&mut q, frame)
+        self.queue_locked(&mut q, frame, received)
     }
 
-    fn overflow(&self, q: &mut Queue) {
+    /// Drops the queue (but a partly written frame) and marks the connection too slow;
+    /// `refused` frames did not even get in.
+    fn overflow(&self, q: &mut Queue, refused: usize) {
+        if let Some(stats) = &self.stats {
+            let dropped = q.frames.len() - usize::from(q.partial_head) + refused;
+            stats
+                .frames_failed
+                .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         if q.partial_head {
             q.frames.truncate(1);
             q.bytes = q.frames.front().map_or(0, Bytes::len);
@@ -209,7 +236,7 @@ impl ConnHandle {
         let mut q = self.lock();
         if q.close.is_none() {
             if request == CloseRequest::TooSlow {
-                self.overflow(&mut q);
+                self.overflow(&mut q, 0);
             } else {
                 q.close = Some(request);
             }
@@ -219,22 +246,26 @@ impl ConnHandle {
     }
 
     /// The task takes the queue into `out` (which must be empty) by swapping buffers, and
-    /// owns the write side until a call finds nothing left. Returns the close request.
-    pub fn take_batch(&self, out: &mut VecDeque<Frame>) -> Option<CloseRequest> {
+    /// owns the write side until a call finds nothing left. Returns the close request and
+    /// when the oldest broadcast in the batch arrived.
+    pub fn take_batch(&self, out: &mut VecDeque<Frame>) -> Taken {
         debug_assert!(out.is_empty());
         let mut q = self.lock();
         std::mem::swap(&mut q.frames, out);
         q.bytes = 0;
         q.partial_head = false;
         q.writing = !out.is_empty();
-        q.close.clone()
+        Taken {
+            close: q.close.clone(),
+            oldest_broadcast: q.oldest_broadcast.take(),
+        }
     }
 
     /// Takes everything queued (tests; the task uses [`ConnHandle::take_batch`]).
     #[cfg(test)]
     pub fn drain(&self) -> Drained {
         let mut frames = VecDeque::new();
-        let close = self.take_batch(&mut frames);
+        let close = self.take_batch(&mut frames).close;
         self.lock().writing = false;
         Drained { frames, close }
     }
@@ -263,11 +294,12 @@ pub enum FanOut {
 }
 
 impl FanOut {
-    /// Hands `frame` to `conn` in this mode.
-    pub fn push(self, conn: &ConnHandle, frame: &Frame) -> Pushed {
+    /// Hands `frame`, of a broadcast that reached the hub at `received`, to `conn` in this
+    /// mode.
+    pub fn push(self, conn: &ConnHandle, frame: &Frame, received: Stamp) -> Pushed {
         match self {
-            FanOut::Immediate => conn.push(frame),
-            FanOut::Queued => conn.push_queued(frame),
+            FanOut::Immediate => conn.push_broadcast(frame, Some(received)),
+            FanOut::Queued => conn.push_queued(frame, Some(received)),
         }
     }
 }
@@ -408,14 +440,15 @@ mod tests {
     async fn a_queued_fan_out_leaves_the_writes_to_the_task_in_order() {
         let (_client, server) = socket_pair().await;
         let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
-        assert_eq!(FanOut::Queued.push(&c, &f("one")), Pushed::Queued);
+        let at = Stamp::now();
+        assert_eq!(FanOut::Queued.push(&c, &f("one"), at), Pushed::Queued);
         // Behind a queued frame even an immediate push waits its turn.
-        assert_eq!(FanOut::Immediate.push(&c, &f("two")), Pushed::Queued);
+        assert_eq!(FanOut::Immediate.push(&c, &f("two"), at), Pushed::Queued);
         tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
             .await
             .unwrap();
         assert_eq!(c.drain().frames, VecDeque::from([f("one"), f("two")]));
-        assert_eq!(FanOut::Immediate.push(&c, &f("three")), Pushed::Written);
+        assert_eq!(FanOut::Immediate.push(&c, &f("three"), at), Pushed::Written);
     }
 
     #[tokio::test]
