@@ -16,6 +16,8 @@ mod cluster;
 mod commands;
 /// Replays the sessions recorded from a real Rails Action Cable 7.2 and 6.1 (fixtures/transcripts).
 mod conformance;
+/// The live console's server side (the page itself runs in spec/browser); public streams.
+mod console;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
 /// Hostile input and the rest of the limits.

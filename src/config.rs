@@ -20,7 +20,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{AuthSection, AuthSettings};
+use crate::activity::{ConsoleSection, ConsoleSettings};
+use crate::auth::{AuthMode, AuthSection, AuthSettings};
 use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
 use crate::broker::BrokerSettings;
 use crate::broker::redis::{RedisSection, mask_url};
@@ -52,6 +53,8 @@ pub struct RawConfig {
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
     pub limits: LimitsSection,
+    /// `[console]`: the live console (and development's public streams).
+    pub console: ConsoleSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -155,7 +158,9 @@ pub struct Settings {
     pub broadcast_api: BroadcastApiSettings,
     /// `[limits]`
     pub limits: Limits,
-    /// `[channels.<Name>]`
+    /// `[console]`
+    pub console: ConsoleSettings,
+    /// `[channels.<Name>]` (plus `$pubsub` when `console.public_streams` is on)
     pub channels: Arc<ChannelRegistry>,
     /// Problems that are not errors, for `main` to log once logging has started.
     pub warnings: Vec<String>,
@@ -172,10 +177,13 @@ impl Settings {
             AuthSettings::compile(&raw.auth, server.listen.ip(), raw.limits.max_token_bytes)?;
         let broker = BrokerSettings::compile(&raw.redis, &mut warnings)?;
         let limits = Limits::compile(&raw.limits)?;
+        // Development mode: no authentication, reachable from this machine only.
+        let development = raw.auth.mode == AuthMode::None && server.listen.ip().is_loopback();
+        let console = ConsoleSettings::compile(&raw.console, development)?;
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
         let channels = ChannelRegistry::compile(
-            &raw.channels,
+            &console.with_public_streams(&raw.channels),
             &identifier_names,
             protocol.compat.base_class_is_channel,
         )?;
@@ -188,6 +196,7 @@ impl Settings {
             broker,
             broadcast_api: BroadcastApiSettings::compile(&raw.broadcast_api),
             limits,
+            console,
             channels: Arc::new(channels),
             warnings,
         })
@@ -224,7 +233,6 @@ impl RawConfig {
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
-    use crate::auth::AuthMode;
     use figment::Jail;
     use std::time::Duration;
 

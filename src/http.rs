@@ -9,6 +9,9 @@
 //! - `GET /stats`: counters and gauges as JSON; `GET /metrics`: the same for Prometheus.
 //! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker.
 //!
+//! - `GET /console` (+ `/console/state`, `POST /console/broadcast`): the live console, when
+//!   enabled (see `console`).
+//!
 //! Everything but the upgrade and `/health` is guarded by the broadcast API's key (or loopback
 //! only without one): see `broadcast_api`.
 
@@ -30,6 +33,7 @@ use ferrocable_protocol::select_subprotocol;
 use crate::auth::Credentials;
 use crate::broadcast_api::{self, Refusal};
 use crate::connection;
+use crate::console::{self, ConsoleState};
 use crate::limits::Limits;
 use crate::metrics;
 use crate::origin::RequestOrigin;
@@ -97,6 +101,20 @@ pub async fn handle(
             }),
             (&Method::POST, "/_broadcast") if settings.broadcast_api.enabled => {
                 broadcast(req, &shared, peer.addr).await
+            }
+            (&Method::GET, "/console") if settings.console.enabled => {
+                guarded(&req, &shared, peer.addr, console_page)
+            }
+            (&Method::GET, "/console/state") if settings.console.enabled => {
+                guarded(&req, &shared, peer.addr, || {
+                    match ConsoleState::of(&shared) {
+                        Some(state) => json_response(StatusCode::OK, &state),
+                        None => not_found(&shared),
+                    }
+                })
+            }
+            (&Method::POST, "/console/broadcast") if settings.console.enabled => {
+                console_broadcast(req, &shared, peer.addr).await
             }
             _ => not_found(&shared),
         }
@@ -359,6 +377,63 @@ fn guarded<B>(
     answer: impl FnOnce() -> Response<Body>,
 ) -> Response<Body> {
     refusal(req, shared, peer).unwrap_or_else(answer)
+}
+
+fn console_page() -> Response<Body> {
+    let mut r = text(StatusCode::OK, "text/html; charset=utf-8", console::PAGE);
+    let h = r.headers_mut();
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(console::PAGE_POLICY),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Whether a browser request comes from a page of this server (no `Origin`, as from curl, or
+/// the `Origin` of `Host`): a page elsewhere must not post to the console (CSRF).
+fn same_origin<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = origin.to_str().unwrap_or("");
+    host.is_some_and(|host| {
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
+    })
+}
+
+/// `POST /console/broadcast`: the console's test broadcast, a JSON body as `/_broadcast`
+/// takes it, from the console's own page.
+async fn console_broadcast(
+    req: Request<Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Response<Body> {
+    if let Some(refused) = refusal(&req, shared, peer) {
+        return refused;
+    }
+    let json_body = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    // A cross-site form can send neither JSON nor a same-origin Origin.
+    if !json_body || !same_origin(&req) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "the console's broadcasts come from its own page (JSON, same origin)",
+        );
+    }
+    broadcast(req, shared, peer).await
 }
 
 async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {

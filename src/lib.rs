@@ -36,7 +36,11 @@
 //! - [`registry`]: every welcomed connection (pings, shutdown).
 //! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).
 //! - [`stats`]: the counters behind `/stats` and `/metrics`.
+//! - [`activity`]: what the live console shows that no counter holds (recent broadcasts per
+//!   stream, open connections), kept only while it is enabled (`[console]`).
+//! - [`console`]: `GET /console`, its state and its test broadcasts.
 
+pub mod activity;
 pub mod auth;
 pub mod broadcast_api;
 pub mod broker;
@@ -45,6 +49,7 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod hub;

@@ -122,6 +122,16 @@ fn serve(settings: Settings) -> ExitCode {
             version = env!("CARGO_PKG_VERSION"),
             "ferrocable listening"
         );
+        if settings.console.enabled {
+            // An unspecified address (0.0.0.0) is reached on loopback from this machine.
+            let host = match address.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            let url = format!("http://{host}:{}/console", address.port());
+            tracing::info!(%url, "live console: open {url} in a browser");
+        }
         server::run(listener, settings, stop_signals()).await;
         ExitCode::SUCCESS
     })

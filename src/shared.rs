@@ -9,6 +9,7 @@ use ferrocable_protocol::outgoing::DisconnectReason;
 use serde::Serialize;
 use tokio_util::task::TaskTracker;
 
+use crate::activity::Activity;
 use crate::broker::{Broker, InputStatus};
 use crate::config::Settings;
 use crate::hub::{Hub, HubOptions};
@@ -32,6 +33,8 @@ pub struct Shared {
     pub broker: Broker,
     /// The counters behind `/stats`.
     pub stats: Arc<Stats>,
+    /// What the console shows beyond the counters; `None` unless it is enabled.
+    pub activity: Option<Arc<Activity>>,
     /// Every connection's task, awaited on shutdown.
     pub session_tasks: TaskTracker,
     next_id: AtomicU64,
@@ -102,15 +105,24 @@ impl Shared {
     /// separately ([`Broker::spawn_inputs`]).
     pub fn new(settings: Arc<Settings>) -> Shared {
         let stats = Arc::new(Stats::default());
-        let hub = Arc::new(Hub::new(
+        let mut hub = Hub::new(
             settings.broker.confirms_subscriptions(),
             stats.clone(),
             HubOptions {
                 remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
                 max_json_depth: settings.limits.max_json_depth,
             },
-        ));
+        );
+        let activity = settings
+            .console
+            .enabled
+            .then(|| Arc::new(Activity::new(settings.console.recent)));
+        if let Some(activity) = &activity {
+            hub = hub.recording(activity.clone());
+        }
+        let hub = Arc::new(hub);
         Shared {
+            activity,
             broker: Broker::new(&settings.broker, hub.clone()),
             hub,
             registry: Registry::default(),

@@ -65,11 +65,16 @@ pub fn spawn(
     let span = tracing::info_span!("conn", id, identity = %identity);
     let shared_for_task = shared.clone();
     let remote = peer;
+    let directory = shared.activity.clone();
+    let directory_on_close = directory.clone();
     // A combinator rather than an async block: the closure's captures are moved into the
     // session future instead of being kept beside it for the connection's whole life.
     let session = websocket.then(move |upgraded| match upgraded {
         Ok(ws) => {
             tracing::info!(%remote, "connection opened");
+            if let Some(activity) = directory {
+                activity.connections.opened(id, &identity, remote);
+            }
             Either::Left(session::run(ws, out, shared_for_task, conn, auth))
         }
         Err(e) => {
@@ -87,6 +92,9 @@ pub fn spawn(
                     duration_ms = opened.elapsed().as_millis() as u64,
                     "connection closed"
                 );
+                if let Some(activity) = directory_on_close {
+                    activity.connections.closed(id);
+                }
                 drop(slot);
             })
             .instrument(span),

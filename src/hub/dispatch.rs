@@ -124,6 +124,8 @@ impl Hub {
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
+                drop(shard);
+                self.record(stream, message, 0);
                 return BroadcastOutcome::Delivered(0);
             };
             if !entry.live && acknowledged {
@@ -157,7 +159,15 @@ impl Hub {
                 .delivery_latency
                 .observe(received.spread(), received.until(Stamp::now()));
         }
+        self.record(stream, message, delivered);
         BroadcastOutcome::Delivered(delivered)
+    }
+
+    /// Keeps the broadcast for the console, when it is enabled (once per broadcast).
+    fn record(&self, stream: &str, message: &str, recipients: usize) {
+        if let Some(activity) = &self.activity {
+            activity.recent.record(stream, message, recipients);
+        }
     }
 
     /// A message on a connection's internal stream: Rails' remote disconnect

@@ -30,6 +30,7 @@ use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
 use tokio::sync::Notify;
 
+use crate::activity::Activity;
 use crate::outbox::ConnHandle;
 use crate::stats::Stats;
 use dispatch::LoadSignal;
@@ -123,6 +124,20 @@ pub struct Hub {
     options: HubOptions,
     /// The delivery policy's load signal (see [`dispatch`]).
     load: Mutex<LoadSignal>,
+    /// Where broadcasts are recorded for the console; `None` (nothing recorded, nothing
+    /// spent) unless it is enabled.
+    activity: Option<Arc<Activity>>,
+}
+
+/// The streams as the console lists them ([`Hub::listing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamListing {
+    /// Streams with subscribers.
+    pub total: usize,
+    /// The most subscribed ones, with their subscriber counts.
+    pub top: Vec<(String, usize)>,
+    /// The streams of each watched connection.
+    pub by_connection: HashMap<u64, Vec<String>>,
 }
 
 /// What a broadcast payload turned into.
@@ -144,7 +159,14 @@ impl Hub {
             stats,
             options,
             load: Mutex::default(),
+            activity: None,
         }
+    }
+
+    /// Records every broadcast in `activity` (for the console).
+    pub fn recording(mut self, activity: Arc<Activity>) -> Hub {
+        self.activity = Some(activity);
+        self
     }
 
     /// The change set the external broker reconciles.
@@ -330,6 +352,42 @@ impl Hub {
             all.extend(shard.streams.keys().cloned());
         }
         all
+    }
+
+    /// The streams with subscribers (not the internal ones): how many, the `limit` most
+    /// subscribed with their subscriber counts, and the streams each of the `watched`
+    /// connections listens to (for the console). Names are shared, not copied, until the
+    /// end.
+    pub fn listing(&self, limit: usize, watched: &HashSet<u64>) -> StreamListing {
+        let mut all: Vec<(Arc<str>, usize)> = Vec::new();
+        let mut by_connection: HashMap<u64, Vec<String>> = HashMap::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, entry) in &shard.streams {
+                if entry.groups.is_empty() {
+                    continue;
+                }
+                let subscribers = entry.groups.iter().map(|(_, g)| g.members.len()).sum();
+                for (_, group) in &entry.groups {
+                    for id in group.members.keys().filter(|id| watched.contains(id)) {
+                        by_connection.entry(*id).or_default().push(name.to_string());
+                    }
+                }
+                all.push((name.clone(), subscribers));
+            }
+        }
+        let total = all.len();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(limit);
+        for streams in by_connection.values_mut() {
+            streams.sort_unstable();
+            streams.dedup();
+        }
+        StreamListing {
+            total,
+            top: all.into_iter().map(|(n, c)| (n.to_string(), c)).collect(),
+            by_connection,
+        }
     }
 
     /// Number of streams with local listeners.
