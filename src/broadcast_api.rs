@@ -90,7 +90,8 @@ impl BroadcastApiSettings {
                     Err(Refusal::WrongKey)
                 }
             }
-            None if !peer.is_loopback() => Err(Refusal::NotLoopback),
+            // An IPv4 client of a dual-stack listener arrives as ::ffff:127.0.0.1.
+            None if !peer.to_canonical().is_loopback() => Err(Refusal::NotLoopback),
             None if !host.is_none_or(is_local_host) => Err(Refusal::ForeignHost),
             None => Ok(()),
         }
@@ -222,6 +223,8 @@ mod tests {
             assert!(open.admits(None, host, local).is_ok(), "{host:?}");
         }
         assert_eq!(open.admits(None, None, lan), Err(Refusal::NotLoopback));
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(open.admits(None, None, mapped).is_ok());
         // DNS rebinding: a page's own name resolving to 127.0.0.1.
         assert_eq!(
             open.admits(None, Some("evil.example:8080"), local),

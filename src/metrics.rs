@@ -218,7 +218,7 @@ impl Collector for Scrape {
         let metric = encoder.encode_descriptor(
             "delivery_latency",
             "From a broadcast's arrival at the hub to the socket write that carried it: once per \
-             broadcast for frames written at once, once per batch for frames a client's task wrote.",
+             broadcast fanned out at once, once per batch a client's task wrote (since the batch started).",
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;

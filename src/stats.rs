@@ -199,8 +199,9 @@ pub struct Stats {
     /// too deep, binary): logged and ignored.
     pub client_messages_failed: AtomicU64,
     /// From a broadcast's arrival at the hub to the socket write that carried it: once per
-    /// broadcast for frames written at once, once per batch for frames a connection's task
-    /// wrote (since the oldest broadcast in it arrived).
+    /// broadcast fanned out at once (until its last frame was handed over), once per batch a
+    /// connection's task wrote (since the batch started: the arrival of the broadcast that
+    /// opened it when fanned out queued, else when its first frame had to be queued).
     pub delivery_latency: LatencyHistogram,
     /// Connections refused by authentication.
     pub unauthorized_connections: AtomicU64,

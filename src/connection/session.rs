@@ -364,8 +364,8 @@ where
             match outcome {
                 Ok(Ok(())) => {
                     stats.frames_delivered.add(self.conn.id, count);
-                    // Once per batch: since the oldest broadcast in it reached the hub.
-                    if let Some(received) = taken.oldest_broadcast {
+                    // Once per batch: since it started (see `outbox::Taken::started`).
+                    if let Some(received) = taken.started {
                         stats
                             .delivery_latency
                             .observe(self.conn.id, received.until(Stamp::now()));

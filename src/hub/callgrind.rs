@@ -14,12 +14,14 @@
 //! ```sh
 //! cargo test --release --lib hub::callgrind -- --ignored --exact --test-threads 1 \
 //!   hub::callgrind::delivery_path_workload          # builds the test binary; then
-//! valgrind --tool=callgrind --toggle-collect='*hub::callgrind::deliver*' \
+//! valgrind --tool=callgrind --toggle-collect='ferrocable::hub::callgrind::deliver' \
 //!   target/release/deps/ferrocable-<hash> --ignored --exact --test-threads 1 \
 //!   hub::callgrind::delivery_path_workload
 //! ```
 //!
-//! and divide the total `Ir` by the deliveries it prints (64 × 400 = 25,600).
+//! and divide the total `Ir` by the deliveries it prints (64 × 400 = 25,600). Name the
+//! function exactly: a pattern ending in `*` also matches this test's own name, and callgrind
+//! then toggles counting off inside `deliver`. Results: docs/BENCHMARKS.md.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -61,7 +63,7 @@ fn deliver(hub: &Hub, conns: &[Arc<ConnHandle>], payloads: &[Bytes]) -> usize {
             futures_util::FutureExt::now_or_never(outbox::write_frames(&mut sink, &mut batch));
         assert!(matches!(written, Some(Ok(()))));
         // What the session's flush adds per batch.
-        if let Some(received) = taken.oldest_broadcast {
+        if let Some(received) = taken.started {
             hub.stats
                 .delivery_latency
                 .observe(conn.id, received.until(Stamp::now()));

@@ -26,7 +26,7 @@ use ferrocable_protocol::json::{self, Reencoded};
 use ferrocable_protocol::outgoing::{self, DisconnectReason};
 
 use super::{BroadcastOutcome, Hub};
-use crate::outbox::{CloseRequest, ConnHandle, FanOut, Pushed};
+use crate::outbox::{CloseRequest, ConnHandle, FanOut};
 use crate::stats::Stamp;
 
 /// The load signal behind the delivery policy.
@@ -145,16 +145,15 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
         }
         let mut delivered = 0;
-        let mut written_now = false;
         for (frame, members) in &deliveries {
             for conn in members {
-                written_now |= fan_out.push(conn, frame, received) == Pushed::Written;
+                fan_out.push(conn, frame, received);
             }
             delivered += members.len();
         }
         // Once per broadcast, for the frames written at once (queued ones are timed by the
         // connections' tasks, per batch).
-        if written_now {
+        if fan_out == FanOut::Immediate && delivered > 0 {
             self.stats
                 .delivery_latency
                 .observe(received.spread(), received.until(Stamp::now()));

@@ -70,9 +70,11 @@ struct Queue {
     writing: bool,
     /// The first queued chunk is the rest of a frame that is partly on the wire.
     partial_head: bool,
-    /// When the oldest broadcast among the queued frames reached the hub (for the delivery
-    /// latency); it fits in the struct's padding, so it costs no memory.
-    oldest_broadcast: Option<Stamp>,
+    /// When the batch now queued started (for the delivery latency): the arrival at the hub
+    /// of the broadcast that opened it when fanned out queued, else when its first frame had
+    /// to be queued. Set only when the queue goes from empty to not, so it costs nothing per
+    /// frame; it fits in the struct's padding, so it costs no memory.
+    started: Option<Stamp>,
 }
 
 /// What the connection's task takes with a batch.
@@ -80,8 +82,8 @@ struct Queue {
 pub struct Taken {
     /// Set once; the task ends the connection after writing the batch.
     pub close: Option<CloseRequest>,
-    /// When the oldest broadcast in the batch reached the hub.
-    pub oldest_broadcast: Option<Stamp>,
+    /// When the batch started (see `Queue::started`).
+    pub started: Option<Stamp>,
 }
 
 /// Everything a test takes from a queue in one go.
@@ -138,26 +140,21 @@ impl ConnHandle {
     /// Sends a data frame: straight to the socket if possible, else queued. Refused while
     /// the connection is closing; an overflow marks it too slow.
     pub fn push(&self, frame: &Frame) -> Pushed {
-        self.push_broadcast(frame, None)
-    }
-
-    /// [`ConnHandle::push`] for a broadcast frame, with when the broadcast reached the hub.
-    pub fn push_broadcast(&self, frame: &Frame, received: Option<Stamp>) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
             return Pushed::Refused;
         }
-        self.send_locked(&mut q, frame, received)
+        self.send_locked(&mut q, frame)
     }
 
     /// Sends bytes that must go out even while closing (the closing frames themselves,
     /// tungstenite's pongs and close replies, the HTTP 101). Still bounded.
     pub fn push_control(&self, bytes: &Bytes) -> Pushed {
         let mut q = self.lock();
-        self.send_locked(&mut q, bytes, None)
+        self.send_locked(&mut q, bytes)
     }
 
-    fn send_locked(&self, q: &mut Queue, frame: &Frame, received: Option<Stamp>) -> Pushed {
+    fn send_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
         if q.frames.is_empty()
             && !q.writing
             && let Some(socket) = &self.socket
@@ -174,25 +171,24 @@ impl ConnHandle {
                     q.frames.push_back(frame.slice(n..));
                     q.bytes += frame.len() - n;
                     q.partial_head = true;
-                    q.oldest_broadcast = q.oldest_broadcast.or(received);
+                    q.started = queued_now();
                     self.wake.notify_one();
                     return Pushed::Queued;
                 }
                 // Full socket (or a dead one: the task finds out and ends the connection).
-                Err(_) => {}
+                Err(_) => q.started = queued_now(),
             }
         }
-        self.queue_locked(q, frame, received)
+        self.queue_locked(q, frame)
     }
 
-    fn queue_locked(&self, q: &mut Queue, frame: &Frame, received: Option<Stamp>) -> Pushed {
+    fn queue_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
         if q.bytes + frame.len() > self.limit {
             self.overflow(q, 1);
             return Pushed::Refused;
         }
         q.bytes += frame.len();
         q.frames.push_back(frame.clone());
-        q.oldest_broadcast = q.oldest_broadcast.or(received);
         // A non-empty queue, or a writing task, means the task will see this frame anyway.
         if q.frames.len() == 1 && !q.writing {
             self.wake.notify_one();
@@ -200,15 +196,20 @@ impl ConnHandle {
         Pushed::Queued
     }
 
-    /// Queues a broadcast frame for the connection's task without trying the socket: under
-    /// load the task, woken once, writes everything that piled up meanwhile in one vectored
-    /// write. Refused while closing; an overflow marks the connection too slow.
-    pub fn push_queued(&self, frame: &Frame, received: Option<Stamp>) -> Pushed {
+    /// Queues a broadcast frame, of a broadcast that reached the hub at `received`, for the
+    /// connection's task without trying the socket: under load the task, woken once, writes
+    /// everything that piled up meanwhile in one vectored write. Refused while closing; an
+    /// overflow marks the connection too slow.
+    pub fn push_queued(&self, frame: &Frame, received: Stamp) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
             return Pushed::Refused;
         }
-        self.queue_locked(&mut q, frame, received)
+        let pushed = self.queue_locked(&mut q, frame);
+        if q.frames.len() == 1 && pushed == Pushed::Queued {
+            q.started = Some(received);
+        }
+        pushed
     }
 
     /// Drops the queue (but a partly written frame) and marks the connection too slow;
@@ -247,7 +248,7 @@ impl ConnHandle {
 
     /// The task takes the queue into `out` (which must be empty) by swapping buffers, and
     /// owns the write side until a call finds nothing left. Returns the close request and
-    /// when the oldest broadcast in the batch arrived.
+    /// when the batch started.
     pub fn take_batch(&self, out: &mut VecDeque<Frame>) -> Taken {
         debug_assert!(out.is_empty());
         let mut q = self.lock();
@@ -257,7 +258,7 @@ impl ConnHandle {
         q.writing = !out.is_empty();
         Taken {
             close: q.close.clone(),
-            oldest_broadcast: q.oldest_broadcast.take(),
+            started: q.started.take(),
         }
     }
 
@@ -281,6 +282,14 @@ impl ConnHandle {
     }
 }
 
+/// When a frame that could not be written at once was queued: off the direct-write path
+/// (a full socket is the rare case), so it costs that path nothing.
+#[cold]
+#[inline(never)]
+fn queued_now() -> Option<Stamp> {
+    Some(Stamp::now())
+}
+
 /// How the hub's fan-out hands a broadcast's frames to connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FanOut {
@@ -298,8 +307,8 @@ impl FanOut {
     /// mode.
     pub fn push(self, conn: &ConnHandle, frame: &Frame, received: Stamp) -> Pushed {
         match self {
-            FanOut::Immediate => conn.push_broadcast(frame, Some(received)),
-            FanOut::Queued => conn.push_queued(frame, Some(received)),
+            FanOut::Immediate => conn.push(frame),
+            FanOut::Queued => conn.push_queued(frame, received),
         }
     }
 }
