@@ -18,10 +18,7 @@ async fn sigterm_sends_server_restart_to_everyone_and_exits_zero() {
         }
         server.signal(signal);
         for ws in &mut clients {
-            ws.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
-                .await;
-            ws.expect_close_1000().await;
-            ws.send_close(1000).await;
+            ws.expect_server_restart().await;
         }
         let status = server
             .wait_exit(Duration::from_secs(10))
@@ -321,15 +318,12 @@ async fn sigterm_drain_delay_answers_503_before_anyone_is_told_to_reconnect() {
     let (reply, _) = server.connect(&format!("/cable?token={late}"), &[]).await;
     assert_eq!(reply.status, 503, "{}", reply.head);
     // Only after the delay are clients told to go.
-    ws.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
-        .await;
+    ws.expect_server_restart().await;
     assert!(
         start.elapsed() >= Duration::from_millis(1900),
         "server_restart came {:?} after SIGTERM, before the drain delay",
         start.elapsed()
     );
-    ws.expect_close_1000().await;
-    ws.send_close(1000).await;
     let status = server
         .wait_exit(Duration::from_secs(10))
         .expect("did not exit");
@@ -351,10 +345,7 @@ async fn a_second_signal_or_sigint_skips_the_drain_delay() {
             }
             server.signal(signal);
         }
-        ws.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
-            .await;
-        ws.expect_close_1000().await;
-        ws.send_close(1000).await;
+        ws.expect_server_restart().await;
         let status = server
             .wait_exit(Duration::from_secs(10))
             .expect("did not exit");

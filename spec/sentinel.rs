@@ -72,6 +72,25 @@ async fn broker_status(server: &Server) -> serde_json::Value {
     serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["broker"].clone()
 }
 
+/// A server on the group with `[redis]` `section`, and a client subscribed to ORDER, once the
+/// subscriber reports itself connected (the confirm can precede the health update by a
+/// moment: it is marked after the initial SUBSCRIBEs). Returns the broker's status then.
+async fn subscribed(section: &str) -> (Server, Ws, serde_json::Value) {
+    let server = Server::start(&config(section));
+    let mut ws = server.welcomed(42, 1).await;
+    ws.send_text(&subscribe(ORDER)).await;
+    ws.expect(&confirm(ORDER)).await;
+    let start = Instant::now();
+    loop {
+        let status = broker_status(&server).await;
+        if status["state"] == "connected" {
+            return (server, ws, status);
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How the master goes away.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Failover {
@@ -95,18 +114,7 @@ async fn failover_under_a_live_stream(how: Failover) {
     let setup = Instant::now();
     let mut group = SentinelGroup::start();
     println!("sentinel group ready in {} ms", setup.elapsed().as_millis());
-    let server = Server::start(&config(&group.redis_section(PREFIX)));
-    let mut ws = server.welcomed(42, 1).await;
-    ws.send_text(&subscribe(ORDER)).await;
-    ws.expect(&confirm(ORDER)).await;
-    // The confirm can precede the health update by a moment (it is marked after the initial
-    // SUBSCRIBEs).
-    let start = Instant::now();
-    while broker_status(&server).await["state"] != "connected" {
-        assert!(start.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let before = broker_status(&server).await;
+    let (server, mut ws, before) = subscribed(&group.redis_section(PREFIX)).await;
     assert_eq!(before["node"], format!("127.0.0.1:{}", group.master_port));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -214,16 +222,7 @@ async fn failover_under_a_live_stream(how: Failover) {
 async fn role_replica_subscribes_on_a_replica_and_publishes_on_the_master() {
     let group = SentinelGroup::start();
     let section = group.redis_section(PREFIX) + "role = \"replica\"\n";
-    let server = Server::start(&config(&section));
-    let mut ws = server.welcomed(42, 1).await;
-    ws.send_text(&subscribe(ORDER)).await;
-    ws.expect(&confirm(ORDER)).await;
-    let start = Instant::now();
-    while broker_status(&server).await["state"] != "connected" {
-        assert!(start.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let status = broker_status(&server).await;
+    let (server, mut ws, status) = subscribed(&section).await;
     assert_eq!(status["node"], format!("127.0.0.1:{}", group.replica_port));
     // Redis replicates PUBLISH: what Rails publishes on the master reaches the replica.
     RedisHandle(group.master_port).publish(CHANNEL, r#""from rails""#);

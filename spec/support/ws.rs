@@ -316,6 +316,15 @@ impl Ws {
         }
     }
 
+    /// Asserts the server's goodbye on shutdown (`server_restart`, then close 1000) and
+    /// answers the close, as a client would.
+    pub async fn expect_server_restart(&mut self) {
+        self.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
+            .await;
+        self.expect_close_1000().await;
+        self.send_close(1000).await;
+    }
+
     /// Asserts a close frame with `code` arrives (other frames are skipped).
     pub async fn expect_close_code(&mut self, code: u16) {
         loop {
