@@ -53,7 +53,7 @@ where
     }
 
     fn subscribe(&mut self, identifier: String) {
-        let escaped = EscapedIdentifier::new(&identifier);
+        let escaped = self.escaped(&identifier);
         if self.subscriptions.contains(&escaped) {
             debug!(identifier = %clip(&identifier), "already subscribed; duplicate ignored");
             return;
@@ -137,6 +137,11 @@ where
         });
     }
 
+    /// The identifier as every frame echoes it.
+    fn escaped(&self, identifier: &str) -> EscapedIdentifier {
+        EscapedIdentifier::with_escaping(identifier, self.shared.settings.protocol.escaping)
+    }
+
     fn reject(&self, identifier: &EscapedIdentifier) {
         self.conn
             .push(&outgoing::text_frame(&outgoing::reject(identifier)));
@@ -145,7 +150,7 @@ where
     fn unsubscribe(&mut self, identifier: Option<String>) {
         let removed = identifier
             .as_ref()
-            .and_then(|id| self.subscriptions.remove(&EscapedIdentifier::new(id)));
+            .and_then(|id| self.subscriptions.remove(&self.escaped(id)));
         match removed {
             Some(sub) => {
                 debug!(identifier = %clip(identifier.as_deref().unwrap_or("")), "Unsubscribing from channel");
@@ -161,7 +166,7 @@ where
     async fn perform(&mut self, identifier: Option<String>, data: Option<String>) {
         let Some(sub) = identifier
             .as_ref()
-            .and_then(|id| self.subscriptions.get(&EscapedIdentifier::new(id)))
+            .and_then(|id| self.subscriptions.get(&self.escaped(id)))
         else {
             info!(
                 identifier = %clip(identifier.as_deref().unwrap_or("(not a string)")),
@@ -189,7 +194,7 @@ where
             return;
         };
         let mut encoded = Vec::with_capacity(data.len());
-        json::write_value(&mut encoded, &call.data);
+        json::write_value_with(&mut encoded, &call.data, self.shared.settings.protocol.escaping);
         match effect {
             Action::Transmit => {
                 let message = String::from_utf8(encoded).unwrap_or_default();
