@@ -204,7 +204,10 @@ mod tests {
             "load_defaults 8.1 turns escape_js_separators_in_json off"
         );
         let upgraded = compat_81_with(|s| s.load_defaults = "7.2".into());
-        assert!(upgraded.escaping.js_separators, "an app still on 7.2 defaults");
+        assert!(
+            upgraded.escaping.js_separators,
+            "an app still on 7.2 defaults"
+        );
         let explicit = compat_81_with(|s| s.escape_js_separators_in_json = Some(true));
         assert!(explicit.escaping.js_separators);
         let explicit = compat_81_with(|s| {

@@ -1,11 +1,14 @@
-//! One channel class: its stream templates, the rules that reject a subscription, and its
-//! actions. Deciding is pure: identity + identifier params in, stream names or a rejection out.
+//! One channel class: where its streams come from (templates, a verified signed name), the
+//! rules that reject a subscription, and its actions. Deciding is pure apart from the clock
+//! a signed name is checked against: identity + identifier params in, stream names or a
+//! rejection out.
 
 use std::collections::HashMap;
 
 use ferrocable_protocol::json::Value;
 
 use super::ChannelSection;
+use super::signed::{SignedStream, SignedStreamsSettings};
 use super::template::Template;
 use crate::auth::Identity;
 use crate::error::ConfigError;
@@ -39,6 +42,15 @@ pub enum Rejection {
     /// A stream template could not be filled.
     #[error("stream template {0} has no value for a placeholder")]
     UnfilledTemplate(usize),
+    /// The identifier has no string under the signed-name key.
+    #[error("no signed stream name in param {0:?}")]
+    NoSignedName(String),
+    /// The signed name does not verify (its `ferrocable_rails::Error` kind).
+    #[error("signed stream name is invalid ({0})")]
+    InvalidSignedName(&'static str),
+    /// The name verifies but this channel refuses it (`refuse`).
+    #[error("verified stream {0:?} is refused on this channel")]
+    RefusedSignedName(String),
 }
 
 /// One configured channel class.
@@ -46,6 +58,7 @@ pub enum Rejection {
 pub struct ChannelSpec {
     /// Class name as clients send it.
     pub name: String,
+    signed_stream: Option<SignedStream>,
     streams: Vec<Template>,
     require_params: Vec<String>,
     params_match: Vec<(String, usize, String)>,
@@ -56,16 +69,23 @@ pub struct ChannelSpec {
 }
 
 impl ChannelSpec {
-    /// Checks and compiles `[channels.<name>]` against the declared identifiers.
+    /// Checks and compiles `[channels.<name>]` against the declared identifiers and the
+    /// signed-stream key material.
     pub fn compile(
         name: &str,
         raw: &ChannelSection,
         identifiers: &[String],
+        signed: &SignedStreamsSettings,
     ) -> Result<ChannelSpec, ConfigError> {
         let base = format!("channels.{name}");
         if name.is_empty() {
             return Err(ConfigError::new(base, "channel name must not be empty"));
         }
+        let signed_stream = raw
+            .signed_stream
+            .as_ref()
+            .map(|s| SignedStream::compile(s, signed, &format!("{base}.signed_stream")))
+            .transpose()?;
         let mut claims_used = Vec::new();
         let mut streams = Vec::new();
         for (i, text) in raw.streams.iter().enumerate() {
@@ -121,6 +141,7 @@ impl ChannelSpec {
         }
         Ok(ChannelSpec {
             name: name.to_string(),
+            signed_stream,
             streams,
             require_params: raw.require_params.clone(),
             params_match,
@@ -130,8 +151,14 @@ impl ChannelSpec {
         })
     }
 
-    /// The streams a subscription gets, or why it is rejected.
+    /// The streams a subscription gets, or why it is rejected. A verified signed name, when
+    /// the channel has one, comes first.
     pub fn decide(&self, identity: &Identity, params: &Value) -> Result<Vec<String>, Rejection> {
+        let verified = self
+            .signed_stream
+            .as_ref()
+            .map(|signed| signed.stream(params))
+            .transpose()?;
         for p in &self.require_params {
             if params.get(p).is_none_or(is_blank) {
                 return Err(Rejection::MissingParam(p.clone()));
@@ -153,7 +180,8 @@ impl ChannelSpec {
                 _ => return Err(Rejection::ClaimNotAllowed(claim.clone())),
             }
         }
-        let mut streams = Vec::with_capacity(self.streams.len());
+        let mut streams = Vec::with_capacity(self.streams.len() + 1);
+        streams.extend(verified);
         for (i, template) in self.streams.iter().enumerate() {
             let name = template
                 .render(identity, params)

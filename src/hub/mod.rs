@@ -484,7 +484,8 @@ mod tests {
         let h = hub(false);
         let (a, b, c) = (conn(1), conn(2), conn(3));
         let turbo = r#"{"channel":"Turbo::StreamsChannel","signed_stream_name":"x--y"}"#;
-        let with_data = r#"{"channel":"Turbo::StreamsChannel","signed_stream_name":"x--y","room":"1"}"#;
+        let with_data =
+            r#"{"channel":"Turbo::StreamsChannel","signed_stream_name":"x--y","room":"1"}"#;
         sub(&h, "room:messages", turbo, &a);
         sub(&h, "room:messages", turbo, &b);
         sub(&h, "room:messages", with_data, &c);
@@ -526,7 +527,8 @@ mod tests {
     fn rails_8_1_delivers_js_separators_raw() {
         let h = hub_escaping(false, Escaping::RAW_JS_SEPARATORS);
         let a = conn(1);
-        let id = EscapedIdentifier::with_escaping("{\"r\":\"\u{2028}\"}", Escaping::RAW_JS_SEPARATORS);
+        let id =
+            EscapedIdentifier::with_escaping("{\"r\":\"\u{2028}\"}", Escaping::RAW_JS_SEPARATORS);
         let p = Arc::new(PendingConfirm::new(
             1,
             a.clone(),

@@ -194,7 +194,11 @@ where
             return;
         };
         let mut encoded = Vec::with_capacity(data.len());
-        json::write_value_with(&mut encoded, &call.data, self.shared.settings.protocol.escaping);
+        json::write_value_with(
+            &mut encoded,
+            &call.data,
+            self.shared.settings.protocol.escaping,
+        );
         match effect {
             Action::Transmit => {
                 let message = String::from_utf8(encoded).unwrap_or_default();
