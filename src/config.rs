@@ -479,6 +479,7 @@ mod tests {
             "config/example.toml",
             "config/hafaloha.toml",
             "config/development.toml",
+            "config/examples/turbo.toml",
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
         ] {

@@ -131,6 +131,16 @@ impl ChannelRegistry {
         &self.wanted_claims
     }
 
+    /// Whether every channel streams only verified signed names (or nothing at all): then
+    /// the app's signatures authorize every stream and no connection identity is needed.
+    pub fn streams_only_signed_names(&self) -> bool {
+        !self.is_empty()
+            && self
+                .by_name
+                .values()
+                .all(|spec| spec.streams_only_signed_names())
+    }
+
     /// Number of channels.
     pub fn len(&self) -> usize {
         self.by_name.len()

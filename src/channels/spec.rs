@@ -153,6 +153,11 @@ impl ChannelSpec {
 
     /// The streams a subscription gets, or why it is rejected. A verified signed name, when
     /// the channel has one, comes first.
+    ///
+    /// PREDICATE (issue 10, branch `cookies`): a database predicate is async, so it is not
+    /// checked here but by the session right after this returns `Ok` (see `subscribe` in
+    /// `connection/session/commands.rs`); it sees the same params, and a signed-stream
+    /// channel's verified name as `streams[0]`.
     pub fn decide(&self, identity: &Identity, params: &Value) -> Result<Vec<String>, Rejection> {
         let verified = self
             .signed_stream
@@ -192,6 +197,16 @@ impl ChannelSpec {
             }
         }
         Ok(streams)
+    }
+
+    /// Whether the channel's streams all come from a verified signed name (no templates),
+    /// and it has no action that broadcasts.
+    pub fn streams_only_signed_names(&self) -> bool {
+        self.streams.is_empty()
+            && !self
+                .actions
+                .values()
+                .any(|a| matches!(a, Action::BroadcastTo(_)))
     }
 
     /// The action by name, if declared.

@@ -103,6 +103,10 @@ where
                 return;
             }
         };
+        // PREDICATE (issue 10): a channel's async authorization predicate (a custom Turbo
+        // channel's membership check: `turbo_stream_from @room, :messages, channel:
+        // RoomMessagesChannel`) plugs in here, after the pure rules and before the hub
+        // subscribes: await it, and on refusal log and `self.reject(&escaped)` as above.
         let pending = Arc::new(PendingConfirm::new(
             streams.len(),
             self.conn.clone(),
