@@ -482,6 +482,7 @@ mod tests {
             "config/examples/turbo.toml",
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
+            "fixtures/configs/turbo.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {

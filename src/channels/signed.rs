@@ -81,21 +81,30 @@ pub struct SignedStreamSection {
     pub digest: String,
     /// Verified names this channel rejects (exact, or `/regex/`).
     pub refuse: Vec<String>,
+    /// Reject a verified name that is blank (Ruby's `present?` is false): CableReady does,
+    /// Turbo streams even `""`. Absent: what the verifier's library does (false for custom).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_blank_names: Option<bool>,
 }
 
 /// One library's defaults.
 struct Preset {
     salt: &'static str,
     param: &'static str,
+    reject_blank_names: bool,
 }
 
+/// `Turbo::StreamsChannel#subscribed`: `if stream_name = verified_stream_name(...)`.
 const TURBO: Preset = Preset {
     salt: TURBO_SALT,
     param: "signed_stream_name",
+    reject_blank_names: false,
 };
+/// `CableReady::Stream#subscribed`: `if stream_name.present?`.
 const CABLE_READY: Preset = Preset {
     salt: CABLE_READY_SALT,
     param: "identifier",
+    reject_blank_names: true,
 };
 
 /// The stock Turbo channel's class name.
@@ -223,6 +232,7 @@ pub struct SignedStream {
     param: String,
     verifier: SignedStreamVerifier,
     refuse: Vec<NamePattern>,
+    reject_blank_names: bool,
 }
 
 impl SignedStream {
@@ -308,18 +318,25 @@ impl SignedStream {
             .enumerate()
             .map(|(i, text)| NamePattern::compile(text, &format!("{base}.refuse[{i}]")))
             .collect::<Result<_, _>>()?;
+        let reject_blank_names = raw
+            .reject_blank_names
+            .unwrap_or(preset.is_some_and(|p| p.reject_blank_names));
         Ok(SignedStream {
             param,
             verifier,
             refuse,
+            reject_blank_names,
         })
     }
 
     /// The stream a subscription's identifier params stand for, or why it is rejected (as
-    /// Turbo rejects: a missing, malformed or forged name is `reject`).
+    /// Turbo rejects: a missing, malformed or forged name is `reject`; a value that is not
+    /// a string makes Rails' verifier raise, so there is no reply at all).
     pub fn stream(&self, params: &Value) -> Result<String, Rejection> {
-        let Some(signed) = params.get(&self.param).and_then(Value::as_str) else {
-            return Err(Rejection::NoSignedName(self.param.clone()));
+        let signed = match params.get(&self.param) {
+            Some(Value::String(signed)) => signed,
+            None | Some(Value::Null) => return Err(Rejection::NoSignedName(self.param.clone())),
+            Some(_) => return Err(Rejection::SignedNameNotAString(self.param.clone())),
         };
         // Turbo and CableReady names carry no expiry; the clock only matters for a name
         // signed with `expires_in`, which the verifier honours like Rails.
@@ -332,6 +349,9 @@ impl SignedStream {
             // Nothing the app signs looks like this; streaming it would hand out someone's
             // remote-disconnect channel.
             return Err(Rejection::InvalidSignedName("internal_stream"));
+        }
+        if self.reject_blank_names && name.chars().all(char::is_whitespace) {
+            return Err(Rejection::InvalidSignedName("blank"));
         }
         if self.refuse.iter().any(|p| p.matches(&name)) {
             return Err(Rejection::RefusedSignedName(name));

@@ -207,7 +207,11 @@ fn a_missing_forged_or_odd_name_is_rejected() {
         ),
         (
             params(&[("signed_stream_name", Value::Integer(42.into()))]),
-            Rejection::NoSignedName("signed_stream_name".into()),
+            Rejection::SignedNameNotAString("signed_stream_name".into()),
+        ),
+        (
+            params(&[("signed_stream_name", Value::Array(vec![ROOM_SHA256.into()]))]),
+            Rejection::SignedNameNotAString("signed_stream_name".into()),
         ),
         (
             params(&[("signed_stream_name", Value::Null)]),
@@ -475,5 +479,45 @@ fn an_internal_stream_name_is_never_streamed() {
     assert_eq!(
         spec.decide(&anyone(), &turbo_params(&token)),
         Err(Rejection::InvalidSignedName("internal_stream"))
+    );
+}
+
+/// Turbo streams a verified `""` (`if stream_name = ...` is true for it); CableReady checks
+/// `present?` (both recorded: turbo_invalid_signed_names, cable_ready_stream).
+#[test]
+fn blank_names_follow_each_librarys_check() {
+    let generator = KeyGenerator::new(SecretKeyBase::new(SECRET));
+    let sign = |salt: &str, name: &str| {
+        let key =
+            generator.generate_key(salt, ferrocable_rails::DEFAULT_KEY_SIZE, KeyDigest::Sha256);
+        ferrocable_rails::MessageVerifier::new(key, HmacDigest::Sha256).generate(
+            &serde_json::Value::String(name.into()),
+            &ferrocable_rails::Envelope::None,
+        )
+    };
+    let keys = keys(|_, _| {});
+    let turbo = channel(verifier("turbo"), &keys);
+    assert_eq!(
+        turbo.decide(&anyone(), &turbo_params(&sign(TURBO_SALT, ""))),
+        Ok(vec![String::new()])
+    );
+    let cable_ready = channel(verifier("cable_ready"), &keys);
+    for blank in ["", " \t"] {
+        let p = params(&[("identifier", sign(CABLE_READY_SALT, blank).into())]);
+        assert_eq!(
+            cable_ready.decide(&anyone(), &p),
+            Err(Rejection::InvalidSignedName("blank"))
+        );
+    }
+    let strict_turbo = channel(
+        SignedStreamSection {
+            reject_blank_names: Some(true),
+            ..verifier("turbo")
+        },
+        &keys,
+    );
+    assert_eq!(
+        strict_turbo.decide(&anyone(), &turbo_params(&sign(TURBO_SALT, ""))),
+        Err(Rejection::InvalidSignedName("blank"))
     );
 }

@@ -22,7 +22,8 @@ pub enum Action {
     Transmit,
 }
 
-/// Why a subscription was rejected (for logs; the client only sees reject_subscription).
+/// Why a subscription was rejected (for logs; the client only sees reject_subscription,
+/// or nothing at all where Rails raises: [`Rejection::is_silent`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// A required param is absent.
@@ -42,15 +43,26 @@ pub enum Rejection {
     /// A stream template could not be filled.
     #[error("stream template {0} has no value for a placeholder")]
     UnfilledTemplate(usize),
-    /// The identifier has no string under the signed-name key.
+    /// The identifier has no signed name (the key is absent or `null`).
     #[error("no signed stream name in param {0:?}")]
     NoSignedName(String),
+    /// The signed-name key holds a number, an array or an object: Rails' verifier raises
+    /// (`NoMethodError`), so Rails sends neither confirm nor reject.
+    #[error("param {0:?} is not a string (Rails raises: no reply)")]
+    SignedNameNotAString(String),
     /// The signed name does not verify (its `ferrocable_rails::Error` kind).
     #[error("signed stream name is invalid ({0})")]
     InvalidSignedName(&'static str),
     /// The name verifies but this channel refuses it (`refuse`).
     #[error("verified stream {0:?} is refused on this channel")]
     RefusedSignedName(String),
+}
+
+impl Rejection {
+    /// Whether Rails answers this one with no frame at all (its channel code raised).
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Rejection::SignedNameNotAString(_))
+    }
 }
 
 /// One configured channel class.

@@ -97,6 +97,10 @@ where
         }
         let streams = match channel.decide(&self.identity, &channel_ref.params) {
             Ok(streams) => streams,
+            Err(rejection) if rejection.is_silent() => {
+                info!(channel = %channel.name, cause = %rejection, "Could not execute command");
+                return;
+            }
             Err(rejection) => {
                 info!(channel = %channel.name, cause = %rejection, "subscription rejected");
                 self.reject(&escaped);
