@@ -147,9 +147,12 @@ pub(crate) fn classify(p: &[u8], prefix: &[u8]) -> Kind {
     Kind::Other
 }
 
-/// Parses `{"g":<u64>,"w":<u64>,"t":<u64>,...` at the start of `p`.
+/// Parses `{"g":<u64>,"w":<u64>,"t":<u64>,...` (or a turbo payload's fields) at the start
+/// of `p`.
 fn bench_fields(p: &[u8]) -> Option<Kind> {
-    let p = p.strip_prefix(b"{\"g\":")?;
+    let Some(p) = p.strip_prefix(b"{\"g\":") else {
+        return crate::payload::turbo_fields(p);
+    };
     let (g, p) = digits(p)?;
     let p = p.strip_prefix(b",\"w\":")?;
     let (w, p) = digits(p)?;
@@ -158,7 +161,7 @@ fn bench_fields(p: &[u8]) -> Option<Kind> {
     Some(Kind::Bench { g, w, t })
 }
 
-fn digits(p: &[u8]) -> Option<(u64, &[u8])> {
+pub(crate) fn digits(p: &[u8]) -> Option<(u64, &[u8])> {
     let mut v: u64 = 0;
     let mut i = 0;
     while i < p.len() && p[i].is_ascii_digit() {
