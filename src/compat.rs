@@ -246,7 +246,7 @@ mod tests {
                 "protocol.rails_version",
             ),
         ] {
-            let err = compile(edit).err().expect("refused");
+            let err = compile(edit).expect_err("refused");
             assert_eq!(err.key, key, "{err}");
         }
     }

@@ -1,9 +1,10 @@
 //! Declarative channels: the only place that knows which streams a subscription gets.
 //!
-//! A channel is a class name from the config with stream templates ([`template`]), rules that
-//! reject the subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes
-//! them by name. A new kind of channel (Turbo's signed streams, a database predicate) is a
-//! module here, compiled from its section by [`ChannelRegistry::compile`].
+//! A channel is a class name from the config with stream templates ([`template`]) and/or a
+//! signed stream name it verifies ([`signed`]: Turbo, CableReady), rules that reject the
+//! subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes them by
+//! name and adds the built-in `Turbo::StreamsChannel`. A new kind of channel (a database
+//! predicate) is a module here, compiled from its section by [`ChannelRegistry::compile`].
 
 pub mod signed;
 pub mod spec;

@@ -9,7 +9,7 @@
 //! attributes before `action`). The turbo payload is already what ActiveSupport writes, as
 //! Rails' own is, so servers splice it rather than rewrite it.
 
-use crate::wire::Kind;
+use crate::wire::{self, Kind, TURBO_FIELDS, turbo_fields};
 
 /// `--payload-kind`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,6 @@ const RECORDED: &str =
     include_str!("../../../fixtures/transcripts/rails-7.2/turbo_large_broadcast.json");
 /// Where the bench attribute goes: right after the element's name.
 const TURBO_OPEN: &[u8] = br#""\u003cturbo-stream "#;
-const TURBO_FIELDS: &[u8] = br#""\u003cturbo-stream data-bench=\""#;
 
 /// Writes every broadcast's bytes.
 #[derive(Debug, Clone)]
@@ -72,7 +71,7 @@ impl Payloads {
     pub(crate) fn write(&self, g: u64, w: u64, t: u64, out: &mut Vec<u8>) {
         use std::io::Write;
         match self.kind {
-            PayloadKind::Json => crate::wire::payload(g, w, t, self.size, out),
+            PayloadKind::Json => wire::payload(g, w, t, self.size, out),
             PayloadKind::Turbo => {
                 out.clear();
                 out.extend_from_slice(TURBO_FIELDS);
@@ -93,15 +92,6 @@ fn recorded_turbo() -> Result<Vec<u8>, String> {
         .and_then(|s| s["payload"].as_str())
         .map(|p| p.as_bytes().to_vec())
         .ok_or_else(|| "the recorded transcript has no publish step".into())
-}
-
-/// The measuring fields of a turbo payload at the start of `p`.
-pub(crate) fn turbo_fields(p: &[u8]) -> Option<Kind> {
-    let p = p.strip_prefix(TURBO_FIELDS)?;
-    let (g, p) = crate::wire::digits(p)?;
-    let (w, p) = crate::wire::digits(p.strip_prefix(b":")?)?;
-    let (t, p) = crate::wire::digits(p.strip_prefix(b":")?)?;
-    p.starts_with(br#"\""#).then_some(Kind::Bench { g, w, t })
 }
 
 /// Checks the turbo payload (run by `cable-bench selftest`): the recorded bytes, the fields

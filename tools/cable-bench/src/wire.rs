@@ -151,7 +151,7 @@ pub(crate) fn classify(p: &[u8], prefix: &[u8]) -> Kind {
 /// of `p`.
 fn bench_fields(p: &[u8]) -> Option<Kind> {
     let Some(p) = p.strip_prefix(b"{\"g\":") else {
-        return crate::payload::turbo_fields(p);
+        return turbo_fields(p);
     };
     let (g, p) = digits(p)?;
     let p = p.strip_prefix(b",\"w\":")?;
@@ -161,7 +161,19 @@ fn bench_fields(p: &[u8]) -> Option<Kind> {
     Some(Kind::Bench { g, w, t })
 }
 
-pub(crate) fn digits(p: &[u8]) -> Option<(u64, &[u8])> {
+/// How a turbo payload (`payload.rs`) starts: its measuring fields are the first attribute.
+pub(crate) const TURBO_FIELDS: &[u8] = br#""\u003cturbo-stream data-bench=\""#;
+
+/// Parses a turbo payload's `"\u003cturbo-stream data-bench=\"G:W:T\"` at the start of `p`.
+pub(crate) fn turbo_fields(p: &[u8]) -> Option<Kind> {
+    let p = p.strip_prefix(TURBO_FIELDS)?;
+    let (g, p) = digits(p)?;
+    let (w, p) = digits(p.strip_prefix(b":")?)?;
+    let (t, p) = digits(p.strip_prefix(b":")?)?;
+    p.starts_with(br#"\""#).then_some(Kind::Bench { g, w, t })
+}
+
+fn digits(p: &[u8]) -> Option<(u64, &[u8])> {
     let mut v: u64 = 0;
     let mut i = 0;
     while i < p.len() && p[i].is_ascii_digit() {
