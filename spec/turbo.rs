@@ -215,7 +215,13 @@ verifier = "turbo"
     assert_eq!(redis.publish(&channel, APPEND), 1);
     ws.expect(&data_frame(&custom, APPEND)).await;
     ws.expect_silence(200).await;
-    assert!(server.logs().contains("is refused on this channel"));
+    let logs = server.logs();
+    assert!(logs.contains("is refused on this channel"), "{logs}");
+    // Which key verified the name is logged (an app on the "other" digest shows up here).
+    assert!(
+        logs.contains("signed stream name verified") && logs.contains("Derived(Sha256)"),
+        "{logs}"
+    );
 }
 
 /// `CableReady::Stream` is configuration: its preset reads the `identifier` key.

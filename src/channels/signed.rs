@@ -344,6 +344,9 @@ impl SignedStream {
             .verifier
             .verify(signed, SystemTime::now())
             .map_err(|e| Rejection::InvalidSignedName(e.kind()))?;
+        // Which key an app's names verify with is easy to get wrong from outside (SHA1 on a
+        // 7.0+ app whose key generator was touched early): say it.
+        tracing::debug!(key = ?verified.key, "signed stream name verified");
         let name = verified.value;
         if name.starts_with(INTERNAL_STREAM_PREFIX) {
             // Nothing the app signs looks like this; streaming it would hand out someone's

@@ -18,15 +18,14 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const require = createRequire(import.meta.url);
-const { ROOT, Redis, Server, freePort, tempDir, waitFor } = require('../../js/support.js');
+const { ROOT, Redis, Server, freePort, waitFor } = require('../../js/support.js');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.resolve(HERE, '..', 'dist');
 const SHOTS = path.resolve(HERE, '..', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TRANSCRIPT = JSON.parse(fs.readFileSync(
   path.join(ROOT, 'fixtures/transcripts/rails-7.2/turbo_stream_actions.json'), 'utf8'));
 const PROBES = 30;
@@ -136,8 +135,8 @@ describe('Turbo Streams in Chromium against ferrocable (config/examples/turbo.to
   let app;
   let appServer;
   let appPort;
+  let browser;
   let context;
-  let userDataDir;
   let pub;
 
   before(async () => {
@@ -159,30 +158,20 @@ describe('Turbo Streams in Chromium against ferrocable (config/examples/turbo.to
     appPort = await freePort();
     ({ server: appServer, app } = await startApp(appPort, cablePort));
     pub = await publisher(redis.port);
-    userDataDir = tempDir('chromium-turbo');
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-      viewport: { width: 900, height: 760 },
-      timeout: 30000,
-    });
+    browser = await launchChromium('chromium-turbo', { width: 900, height: 760 });
+    ({ context } = browser);
   });
 
   after(async () => {
     try {
       if (pub) pub.close();
-      if (context) await context.close();
+      if (browser) await browser.close();
       if (appServer) await new Promise((resolve) => appServer.close(resolve));
     } finally {
       try {
         if (server) await server.stop();
       } finally {
         if (redis) await redis.stop();
-        if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
       }
     }
   });

@@ -2,16 +2,8 @@
 
 # A database-less record for Turbo stream names: Room 1 is gid://shimizu-order-suite/Room/1,
 # so `[room, :board]` names the stream "<to_gid_param>:board" as a real model would.
-class Room
+Room = Struct.new(:id) do
   include GlobalID::Identification
 
-  attr_reader :id
-
-  def initialize(id)
-    @id = id
-  end
-
-  def self.find(id)
-    new(id)
-  end
+  def self.find(id) = new(id)
 end
