@@ -111,14 +111,27 @@ const CABLE_READY: Preset = Preset {
 pub const TURBO_STREAMS_CHANNEL: &str = "Turbo::StreamsChannel";
 
 /// `[signed_streams]` and `[turbo]`, checked: the key material every signed-stream channel
-/// is compiled with.
-#[derive(Debug)]
+/// is compiled with. `Debug` shows no key.
 pub struct SignedStreamsSettings {
     generator: Option<KeyGenerator>,
     key_digests: DigestPolicy,
     base64: Base64Decoding,
     turbo_key: Option<Arc<[u8]>>,
-    turbo: TurboSection,
+    turbo_streams_channel: Option<bool>,
+    turbo_refuse: Vec<String>,
+}
+
+impl std::fmt::Debug for SignedStreamsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedStreamsSettings")
+            .field("generator", &self.generator)
+            .field("key_digests", &self.key_digests)
+            .field("base64", &self.base64)
+            .field("turbo_key", &self.turbo_key.as_ref().map(|_| "<redacted>"))
+            .field("turbo_streams_channel", &self.turbo_streams_channel)
+            .field("turbo_refuse", &self.turbo_refuse)
+            .finish()
+    }
 }
 
 impl SignedStreamsSettings {
@@ -159,7 +172,8 @@ impl SignedStreamsSettings {
             base64,
             turbo_key: (!turbo.signed_stream_verifier_key.is_empty())
                 .then(|| Arc::from(turbo.signed_stream_verifier_key.as_bytes())),
-            turbo: turbo.clone(),
+            turbo_streams_channel: turbo.streams_channel,
+            turbo_refuse: turbo.refuse.clone(),
         })
     }
 
@@ -170,7 +184,7 @@ impl SignedStreamsSettings {
         warnings: &mut Vec<String>,
     ) -> Result<Option<SignedStreamSection>, ConfigError> {
         let has_key = self.turbo_key.is_some() || self.generator.is_some();
-        match self.turbo.streams_channel {
+        match self.turbo_streams_channel {
             Some(false) => return Ok(None),
             Some(true) if !has_key => {
                 return Err(ConfigError::new(
@@ -191,7 +205,7 @@ impl SignedStreamsSettings {
         }
         Ok(Some(SignedStreamSection {
             verifier: "turbo".into(),
-            refuse: self.turbo.refuse.clone(),
+            refuse: self.turbo_refuse.clone(),
             ..SignedStreamSection::default()
         }))
     }

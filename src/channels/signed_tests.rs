@@ -162,6 +162,19 @@ fn ferrocable_rails_kind(kind: &str) -> &'static str {
 }
 
 #[test]
+fn debug_output_shows_no_key() {
+    let text = format!(
+        "{:?}",
+        keys(|_, t| t.signed_stream_verifier_key = "s3Krit-key".into())
+    );
+    assert!(
+        !text.contains("s3Krit") && !text.contains(&SECRET[..16]),
+        "{text}"
+    );
+    assert!(text.contains("redacted"), "{text}");
+}
+
+#[test]
 fn turbo_tries_both_key_digests_unless_pinned() {
     let both = channel(verifier("turbo"), &keys(|_, _| {}));
     let room = "Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages".to_string();
