@@ -38,3 +38,5 @@ mod redis_faults;
 mod redis_tls;
 /// Redis Sentinel: discovery and a failover under a live broadcast stream.
 mod sentinel;
+/// Turbo Streams and other signed streams; config/examples/turbo.toml on four variables.
+mod turbo;

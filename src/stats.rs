@@ -7,6 +7,7 @@
 //! atomic. Nothing here locks or allocates on the delivery path.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,28 +16,30 @@ use serde::{Serialize, Serializer};
 
 const STRIPES: usize = 16;
 
-/// A moment on a process-wide microsecond clock, small enough to travel with every queued
-/// broadcast frame for free (it fits in padding). It wraps after 71 minutes, so only spans
-/// shorter than that (every delivery latency) are measured with it.
+/// A moment on a process-wide microsecond clock, small enough to travel with a connection's
+/// queue for free (an `Option<Stamp>` is four bytes and fits in padding). It wraps after 71
+/// minutes, so only spans shorter than that (every delivery latency) are measured with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp(u32);
+pub struct Stamp(NonZeroU32);
 
 impl Stamp {
     /// Now.
     pub fn now() -> Stamp {
         static EPOCH: OnceLock<Instant> = OnceLock::new();
-        Stamp(EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u32)
+        let micros = EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u32;
+        // Zero is the niche that makes `Option<Stamp>` small; one microsecond off is nothing.
+        Stamp(NonZeroU32::new(micros).unwrap_or(NonZeroU32::MIN))
     }
 
     /// A number that differs from one stamp to the next, to choose a stripe with where no
     /// connection id is at hand.
     pub fn spread(self) -> u64 {
-        u64::from(self.0)
+        u64::from(self.0.get())
     }
 
     /// Time from `self` to `later`.
     pub fn until(self, later: Stamp) -> Duration {
-        Duration::from_micros(u64::from(later.0.wrapping_sub(self.0)))
+        Duration::from_micros(u64::from(later.0.get().wrapping_sub(self.0.get())))
     }
 }
 
@@ -185,6 +188,9 @@ pub struct Stats {
     pub broadcasts_received: AtomicU64,
     /// Broadcasts dropped because their payload is not valid JSON.
     pub broadcasts_invalid: AtomicU64,
+    /// Broadcasts whose payload was not already what ActiveSupport writes and was written
+    /// again: once per broadcast, never per recipient (the others are spliced as they are).
+    pub broadcasts_rewritten: AtomicU64,
     /// Broadcasts fanned out while the dispatcher was behind: queued for the connections'
     /// tasks and coalesced with what else was waiting, instead of written at once.
     pub broadcasts_coalesced: AtomicU64,
@@ -203,6 +209,11 @@ pub struct Stats {
     /// connection's task wrote (since the batch started: the arrival of the broadcast that
     /// opened it when fanned out queued, else when its first frame had to be queued).
     pub delivery_latency: LatencyHistogram,
+    /// Pings that went out in the same write as a broadcast frame (see `outbox::beat`).
+    pub pings_carried: StripedCounter,
+    /// Pings the ping timer's sweep sent on their own, to connections nothing else was written
+    /// to early in the beat.
+    pub pings_sent_alone: StripedCounter,
     /// Connections refused by authentication.
     pub unauthorized_connections: AtomicU64,
     /// Those refusals by reason (`no_token`, `bad_signature`, `expired`, ...).
@@ -254,8 +265,12 @@ mod tests {
 
     #[test]
     fn stamps_measure_across_the_wrap() {
-        let before = Stamp(u32::MAX - 10);
-        assert_eq!(before.until(Stamp(5)), Duration::from_micros(16));
+        let before = Stamp(NonZeroU32::new(u32::MAX - 10).unwrap());
+        assert_eq!(
+            before.until(Stamp(NonZeroU32::new(5).unwrap())),
+            Duration::from_micros(16)
+        );
+        assert_eq!(std::mem::size_of::<Option<Stamp>>(), 4);
         let now = Stamp::now();
         assert!(now.until(Stamp::now()) < Duration::from_secs(1));
     }

@@ -129,6 +129,7 @@ fn delivery_path_workload() {
             HubOptions {
                 remote_disconnect_frame: true,
                 max_json_depth: ferrocable_protocol::MAX_JSON_DEPTH,
+                escaping: ferrocable_protocol::json::Escaping::default(),
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
