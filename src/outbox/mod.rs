@@ -528,7 +528,11 @@ mod tests {
     fn the_batch_stamp_lives_in_padding() {
         // frames, bytes, close, pinged, two flags: 74 bytes rounded up to 80 on 64-bit, with
         // room for the four bytes of `started`.
-        assert!(std::mem::size_of::<Queue>() <= 80, "{}", std::mem::size_of::<Queue>());
+        assert!(
+            std::mem::size_of::<Queue>() <= 80,
+            "{}",
+            std::mem::size_of::<Queue>()
+        );
     }
 
     #[test]
@@ -569,9 +573,15 @@ mod tests {
         let (_client, server) = socket_pair().await;
         let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
         let beat = Beat::default();
-        assert_eq!(FanOut::Queued.push(&c, &f("one"), &beat, Stamp::now()), Pushed::Queued);
+        assert_eq!(
+            FanOut::Queued.push(&c, &f("one"), &beat, Stamp::now()),
+            Pushed::Queued
+        );
         // Behind a queued frame even an immediate push waits its turn.
-        assert_eq!(FanOut::Immediate.push(&c, &f("two"), &beat, Stamp::now()), Pushed::Queued);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("two"), &beat, Stamp::now()),
+            Pushed::Queued
+        );
         tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
             .await
             .unwrap();
@@ -606,12 +616,24 @@ mod tests {
         let beat = Beat::default();
         beat.advance(f("P1"));
         // Not welcomed yet: never owed a ping.
-        assert_eq!(FanOut::Immediate.push(&c, &f("a"), &beat, Stamp::now()), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("a"), &beat, Stamp::now()),
+            Pushed::Written
+        );
         c.start_pings(&beat);
-        assert_eq!(FanOut::Immediate.push(&c, &f("b"), &beat, Stamp::now()), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("b"), &beat, Stamp::now()),
+            Pushed::Written
+        );
         beat.advance(f("P2"));
-        assert_eq!(FanOut::Immediate.push(&c, &f("c"), &beat, Stamp::now()), Pushed::Written);
-        assert_eq!(FanOut::Immediate.push(&c, &f("d"), &beat, Stamp::now()), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("c"), &beat, Stamp::now()),
+            Pushed::Written
+        );
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("d"), &beat, Stamp::now()),
+            Pushed::Written
+        );
         // The sweep finds nothing owed in this beat; in the next it sends the ping alone.
         c.ping_if_due(&beat);
         beat.advance(f("P3"));
