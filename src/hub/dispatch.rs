@@ -153,9 +153,19 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
         }
         let mut delivered = 0;
+        // The mode is chosen once per broadcast, not per delivery.
         for (frame, members) in &deliveries {
-            for conn in members {
-                fan_out.push(conn, frame, &self.beat, received);
+            match fan_out {
+                FanOut::Immediate => {
+                    for conn in members {
+                        conn.push_beating(frame, &self.beat);
+                    }
+                }
+                FanOut::Queued => {
+                    for conn in members {
+                        conn.push_queued_beating(frame, &self.beat, received);
+                    }
+                }
             }
             delivered += members.len();
         }
