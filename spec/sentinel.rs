@@ -161,7 +161,10 @@ async fn failover_under_a_live_stream(how: Failover) {
     // moment later: ferrocable skips a stale answer by checking ROLE).
     let start = Instant::now();
     while group.current_master() != Some(group.replica_port) {
-        assert!(start.elapsed() < Duration::from_secs(10), "sentinels disagree");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sentinels disagree"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;

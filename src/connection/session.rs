@@ -54,24 +54,19 @@ enum End {
     WriteTimeout,
 }
 
-impl End {
-    /// Why the connection ended, in a word, for the "connection closed" log line: the
-    /// disconnect reason sent to the client, or what happened.
-    fn reason(&self) -> &'static str {
-        match self {
-            End::PeerGone => "client_closed",
-            End::Requested(CloseRequest::Disconnect { reason, .. }) => match reason {
-                DisconnectReason::Unauthorized => "unauthorized",
-                DisconnectReason::ServerRestart => "server_restart",
-                DisconnectReason::Remote | DisconnectReason::Unspecified => "remote",
-                DisconnectReason::TooSlow => "too_slow",
-                DisconnectReason::TooManyRequests => "too_many_requests",
-            },
-            End::Requested(CloseRequest::CloseOnly) => "remote",
-            End::Requested(CloseRequest::TooSlow) => "too_slow",
-            End::Violation(..) => "protocol_error",
-            End::WriteTimeout => "write_timeout",
-        }
+/// Why a requested close ended the connection, in a word, for the "connection closed" log
+/// line: the disconnect reason sent to the client.
+fn close_reason(request: &CloseRequest) -> &'static str {
+    match request {
+        CloseRequest::Disconnect { reason, .. } => match reason {
+            DisconnectReason::Unauthorized => "unauthorized",
+            DisconnectReason::ServerRestart => "server_restart",
+            DisconnectReason::Remote | DisconnectReason::Unspecified => "remote",
+            DisconnectReason::TooSlow => "too_slow",
+            DisconnectReason::TooManyRequests => "too_many_requests",
+        },
+        CloseRequest::CloseOnly => "remote",
+        CloseRequest::TooSlow => "too_slow",
     }
 }
 
@@ -196,10 +191,15 @@ where
         }
         self.register();
         let end = self.event_loop().await;
-        let reason = end.reason();
+        // Each arm says why the connection ended; nothing but constants and the request's own
+        // word outlive the awaits, so the reason costs the connection's future nothing.
         match end {
-            End::PeerGone => debug!("connection closed by the client"),
+            End::PeerGone => {
+                debug!("connection closed by the client");
+                "client_closed"
+            }
             End::Requested(request) => {
+                let reason = close_reason(&request);
                 let frame = match &request {
                     CloseRequest::Disconnect { reason, reconnect } => {
                         Some(outgoing::disconnect(*reason, reconnect))
@@ -217,9 +217,11 @@ where
                         Some(outgoing::disconnect(DisconnectReason::TooSlow, "true"))
                     }
                 };
+                drop(request);
                 // Cold paths are boxed so the connection's future stays small: it lives as
                 // long as the connection, so every byte is multiplied by the client count.
                 Box::pin(self.close_politely(frame)).await;
+                reason
             }
             End::Violation(code, reason) => {
                 info!(code = u16::from(code), "failing the connection: {reason}");
@@ -233,6 +235,7 @@ where
                     let _ = self.flush().await;
                 })
                 .await;
+                "protocol_error"
             }
             End::WriteTimeout => {
                 // A peer that stopped reading: its queue has usually overflowed by now too.
@@ -247,9 +250,9 @@ where
                     queued_bytes = self.conn.queued_bytes(),
                     "client too slow: a write stayed blocked past the write timeout; dropping the connection"
                 );
+                "write_timeout"
             }
         }
-        reason
     }
 
     fn register(&mut self) {
