@@ -51,11 +51,21 @@ pub enum Refusal {
 }
 
 impl BroadcastApiSettings {
-    /// Nothing to check: an empty key means "loopback callers only".
-    pub fn compile(section: &BroadcastApiSection) -> BroadcastApiSettings {
+    /// Nothing to check: an empty key means "loopback callers only", unless AnyCable's
+    /// broadcast key (`anycable_key`, from `[anycable]`) stands in for it, so an app that
+    /// broadcasts over HTTP for AnyCable keeps its key.
+    pub fn compile(
+        section: &BroadcastApiSection,
+        anycable_key: Option<&str>,
+    ) -> BroadcastApiSettings {
+        let key = if section.key.is_empty() {
+            anycable_key.map(str::to_string)
+        } else {
+            Some(section.key.clone())
+        };
         BroadcastApiSettings {
             enabled: section.enabled,
-            key: (!section.key.is_empty()).then(|| section.key.clone()),
+            key,
         }
     }
 
@@ -143,16 +153,22 @@ mod tests {
 
     #[test]
     fn secrets_compare_exactly() {
-        let api = BroadcastApiSettings::compile(&BroadcastApiSection {
-            enabled: true,
-            key: "abc".into(),
-        });
+        let api = BroadcastApiSettings::compile(
+            &BroadcastApiSection {
+                enabled: true,
+                key: "abc".into(),
+            },
+            None,
+        );
         let lan: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(api.admits(Some("Bearer abc"), lan).is_ok());
         assert_eq!(api.admits(Some("Bearer abd"), lan), Err(Refusal::WrongKey));
         assert_eq!(api.admits(Some("Bearer ab"), lan), Err(Refusal::WrongKey));
         assert_eq!(api.admits(None, lan), Err(Refusal::WrongKey));
-        let open = BroadcastApiSettings::compile(&BroadcastApiSection::default());
+        let open = BroadcastApiSettings::compile(&BroadcastApiSection::default(), None);
+        let anycable = BroadcastApiSettings::compile(&BroadcastApiSection::default(), Some("k"));
+        assert!(anycable.admits(Some("Bearer k"), lan).is_ok());
+        assert_eq!(anycable.admits(None, lan), Err(Refusal::WrongKey));
         assert!(open.admits(None, "127.0.0.1".parse().unwrap()).is_ok());
         assert_eq!(open.admits(None, lan), Err(Refusal::NotLoopback));
     }

@@ -1,7 +1,8 @@
 //! Configuration: read once at the edge, validated into typed settings.
 //!
 //! Sources, lowest precedence first: built-in defaults, the TOML file (`--config`), the
-//! environment (`PORT`, `REDIS_URL`, `SECRET_KEY_BASE`, then `FERROCABLE_<SECTION>__<KEY>`),
+//! environment (`PORT`, `REDIS_URL`, `SECRET_KEY_BASE`, `DATABASE_URL`, `APP_API_TOKEN`,
+//! `ANYCABLE_SECRET`, `ANYCABLE_BROADCAST_KEY`, then `FERROCABLE_<SECTION>__<KEY>`),
 //! command-line flags. [`RawConfig`] mirrors the file one to one (and is what `config print`
 //! shows); [`Settings::from_raw`] turns it into the objects the server runs on, or into a
 //! [`ConfigError`] that names the offending key. Nothing deeper in the crate reads the
@@ -22,8 +23,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthSection, AuthSettings};
 use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
-use crate::broker::BrokerSettings;
+use crate::broker::cloudevents::DaprSection;
+use crate::broker::postgresql::PostgresSection;
+use crate::broker::redis::anycable::AnyCableSection;
+use crate::broker::redis::routed::RedisRouteSection;
 use crate::broker::redis::{RedisSection, mask_url};
+use crate::broker::solid_cable::SolidCableSection;
+use crate::broker::{BrokerSections, BrokerSettings};
 use crate::channels::{ChannelRegistry, ChannelSection};
 use crate::compat::{ProtocolSection, ProtocolSettings};
 pub use crate::error::ConfigError;
@@ -46,8 +52,18 @@ pub struct RawConfig {
     pub origins: OriginsSection,
     /// `[auth]`: connection authentication.
     pub auth: AuthSection,
-    /// `[redis]`: the broadcast source.
+    /// `[redis]`: Rails' Redis adapter (and the connection AnyCable's and routed channels use).
     pub redis: RedisSection,
+    /// `[anycable]`: AnyCable's broadcast format on Redis and `/_broadcast`.
+    pub anycable: AnyCableSection,
+    /// `[redis_routes.<name>]`: Redis channels of other services, routed to streams.
+    pub redis_routes: BTreeMap<String, RedisRouteSection>,
+    /// `[postgresql]`: Rails' PostgreSQL adapter (LISTEN/NOTIFY).
+    pub postgresql: PostgresSection,
+    /// `[solid_cable]`: Solid Cable's table, polled.
+    pub solid_cable: SolidCableSection,
+    /// `[dapr]`: CloudEvents over HTTP with Dapr's pub/sub contract.
+    pub dapr: DaprSection,
     /// `[broadcast_api]`: `POST /_broadcast`.
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
@@ -114,6 +130,32 @@ pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, Config
                 .only(&["SECRET_KEY_BASE"])
                 .map(|_| "auth.secret".into()),
         )
+        // A Rails app's database: whichever of the two database inputs is enabled reads it.
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "solid_cable.database_url".into()),
+        )
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "postgresql.url".into()),
+        )
+        .merge(
+            Env::raw()
+                .only(&["APP_API_TOKEN"])
+                .map(|_| "dapr.app_api_token".into()),
+        )
+        .merge(
+            Env::raw()
+                .only(&["ANYCABLE_SECRET"])
+                .map(|_| "anycable.secret".into()),
+        )
+        .merge(
+            Env::raw()
+                .only(&["ANYCABLE_BROADCAST_KEY"])
+                .map(|_| "anycable.broadcast_key".into()),
+        )
         .merge(Env::prefixed("FERROCABLE_").split("__"))
         .merge(cli.to_figment());
     figment.extract().map_err(figment_error)
@@ -149,7 +191,7 @@ pub struct Settings {
     pub origins: Arc<OriginPolicy>,
     /// `[auth]`
     pub auth: Arc<AuthSettings>,
-    /// `[redis]`
+    /// `[redis]`, `[anycable]`, `[redis_routes.*]`, `[postgresql]`, `[solid_cable]`, `[dapr]`
     pub broker: BrokerSettings,
     /// `[broadcast_api]`
     pub broadcast_api: BroadcastApiSettings,
@@ -170,8 +212,25 @@ impl Settings {
         let origins = OriginPolicy::compile(&raw.origins)?;
         let auth =
             AuthSettings::compile(&raw.auth, server.listen.ip(), raw.limits.max_token_bytes)?;
-        let broker = BrokerSettings::compile(&raw.redis, &mut warnings)?;
+        let broker = BrokerSettings::compile(
+            BrokerSections {
+                redis: &raw.redis,
+                anycable: &raw.anycable,
+                redis_routes: &raw.redis_routes,
+                postgresql: &raw.postgresql,
+                solid_cable: &raw.solid_cable,
+                dapr: &raw.dapr,
+            },
+            &mut warnings,
+        )?;
         let limits = Limits::compile(&raw.limits)?;
+        let broadcast_api = BroadcastApiSettings::compile(
+            &raw.broadcast_api,
+            broker
+                .anycable
+                .as_ref()
+                .and_then(|a| a.broadcast_key.as_deref()),
+        );
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
         let channels = ChannelRegistry::compile(
@@ -186,7 +245,7 @@ impl Settings {
             origins: Arc::new(origins),
             auth: Arc::new(auth),
             broker,
-            broadcast_api: BroadcastApiSettings::compile(&raw.broadcast_api),
+            broadcast_api,
             limits,
             channels: Arc::new(channels),
             warnings,
@@ -210,12 +269,24 @@ impl RawConfig {
     /// The configuration as TOML with secrets replaced by `***`.
     pub fn to_masked_toml(&self) -> String {
         let mut copy = self.clone();
-        for secret in [&mut copy.auth.secret, &mut copy.broadcast_api.key] {
+        for secret in [
+            &mut copy.auth.secret,
+            &mut copy.broadcast_api.key,
+            &mut copy.anycable.secret,
+            &mut copy.anycable.broadcast_key,
+            &mut copy.dapr.app_api_token,
+        ] {
             if !secret.is_empty() {
                 *secret = "***".into();
             }
         }
-        copy.redis.url = mask_url(&copy.redis.url);
+        for url in [
+            &mut copy.redis.url,
+            &mut copy.postgresql.url,
+            &mut copy.solid_cable.database_url,
+        ] {
+            *url = mask_url(url);
+        }
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
@@ -244,7 +315,7 @@ mod tests {
             let s = Settings::from_raw(&raw).unwrap();
             assert_eq!(s.server.listen, "127.0.0.1:8080".parse().unwrap());
             assert_eq!(s.server.mount_path, "/cable");
-            assert_eq!(s.broker, BrokerSettings::Memory);
+            assert_eq!(s.broker, BrokerSettings::default());
             assert_eq!(s.protocol.ping_interval, Duration::from_secs(3));
             assert!(s.protocol.compat.remote_disconnect_frame);
             Ok(())
@@ -359,7 +430,7 @@ mod tests {
         assert!(Settings::from_raw(&raw).unwrap().warnings.is_empty());
         raw.redis.channel_prefix = "myapp".into();
         let s = Settings::from_raw(&raw).unwrap();
-        assert_eq!(s.broker, BrokerSettings::Memory);
+        assert_eq!(s.broker, BrokerSettings::default());
         assert_eq!(s.warnings.len(), 1);
         assert!(
             s.warnings[0].contains("redis.channel_prefix"),

@@ -64,8 +64,10 @@ pub struct StatsReport<'a> {
     pub identities: Vec<IdentityCount>,
     /// Streams with local listeners.
     pub streams: usize,
-    /// The broker's health.
+    /// The first input's health (kept for clients written before there were several).
     pub broker: InputStatus,
+    /// Every input's health and counters.
+    pub inputs: Vec<InputStatus>,
 }
 
 /// One identity and its connection count.
@@ -80,10 +82,12 @@ pub struct IdentityCount {
 /// `GET /health`.
 #[derive(Debug, Serialize)]
 pub struct HealthReport {
-    /// `ok`, `degraded` (the broker is down) or `draining` (shutting down).
+    /// `ok`, `degraded` (an input is down) or `draining` (shutting down).
     pub status: &'static str,
-    /// The broker's health.
+    /// The first input's health (kept for clients written before there were several).
     pub broker: InputStatus,
+    /// Every input's health.
+    pub inputs: Vec<InputStatus>,
     /// Welcomed connections.
     pub connections: usize,
 }
@@ -101,7 +105,7 @@ impl Shared {
     pub fn new(settings: Arc<Settings>) -> Shared {
         let stats = Arc::new(Stats::default());
         let hub = Arc::new(Hub::new(
-            settings.broker.confirms_subscriptions(),
+            settings.broker.acknowledgers(),
             stats.clone(),
             HubOptions {
                 remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
@@ -109,7 +113,11 @@ impl Shared {
             },
         ));
         Shared {
-            broker: Broker::new(&settings.broker, hub.clone()),
+            broker: Broker::new(
+                &settings.broker,
+                hub.clone(),
+                settings.limits.max_json_depth,
+            ),
             hub,
             registry: Registry::default(),
             stats,
@@ -166,22 +174,24 @@ impl Shared {
                 .collect(),
             streams: self.hub.stream_count(),
             broker: self.broker.status(),
+            inputs: self.broker.statuses(),
         }
     }
 
     /// What `GET /health` answers.
     pub fn health_report(&self) -> HealthReport {
-        let broker = self.broker.status();
+        let inputs = self.broker.statuses();
         let status = if self.is_shutting_down() {
             "draining"
-        } else if broker.healthy {
+        } else if inputs.iter().all(|i| i.healthy) {
             "ok"
         } else {
             "degraded"
         };
         HealthReport {
             status,
-            broker,
+            broker: inputs[0].clone(),
+            inputs,
             connections: self.registry.len(),
         }
     }

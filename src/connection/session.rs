@@ -416,7 +416,8 @@ where
                         // empty close frame (the client would see 1005). Send Rails' frame
                         // instead; tungstenite's queued reply is never flushed, because the
                         // connection ends right here (conformance `close_without_code`).
-                        self.conn.push_control(&bytes::Bytes::from_static(CLOSE_1000));
+                        self.conn
+                            .push_control(&bytes::Bytes::from_static(CLOSE_1000));
                     }
                     let _ = self.flush().await;
                 })
