@@ -20,6 +20,10 @@ mod conformance;
 mod handshake;
 /// Hostile input and the rest of the limits.
 mod hostile;
+/// Rails' PostgreSQL adapter (LISTEN/NOTIFY), replayed from real Rails 7.2, and its faults.
+mod inputs_postgres;
+/// Solid Cable on SQLite and PostgreSQL, replayed from real Rails 7.2, and its faults.
+mod inputs_solid_cable;
 /// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
 mod json_vectors;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.

@@ -521,11 +521,24 @@ mod tests {
             "config/development.toml",
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
+            "config/examples/solid_cable.toml",
+            "config/examples/postgresql.toml",
+            "config/examples/anycable.toml",
+            "config/examples/sales_bridge.toml",
+            "config/examples/dapr.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {
                 jail.clear_env();
                 jail.set_env("SECRET_KEY_BASE", "test-secret");
+                // What the example profiles take from the environment.
+                jail.set_env("REDIS_URL", "redis://127.0.0.1:6379/0");
+                let database = if file.contains("solid_cable") {
+                    "sqlite3:storage/production_cable.sqlite3"
+                } else {
+                    "postgres://app@127.0.0.1:5432/app_production"
+                };
+                jail.set_env("DATABASE_URL", database);
                 let raw = load(Some(&path), &CliOverrides::default())
                     .map_err(|e| format!("{file}: {e}"))?;
                 Settings::from_raw(&raw).map_err(|e| format!("{file}: {e}"))?;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod db;
+pub mod recorded;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
@@ -125,6 +127,63 @@ impl Server {
                 logs.lock().unwrap().join("\n")
             );
         };
+        Server {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    /// Starts the binary with exactly `args` and `env` (plus `PATH`), no flags of ours:
+    /// waits until it answers `GET /health` on `port`.
+    fn spawn_plain(dir: TempDir, args: &[&str], env: &[(&str, &str)], port: u16) -> Server {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ferrocable");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let start = Instant::now();
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                use std::io::{Read, Write};
+                let _ =
+                    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut head = [0u8; 12];
+                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1") {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "ferrocable exited ({status}); logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!(
+                    "ferrocable did not answer on {addr}; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Server {
             child,
             addr,

@@ -9,8 +9,8 @@
 //! **Position.** The first successful round starts at `MAX(id)` (no history is replayed).
 //! Ids only grow (Rails' SQLite tables are AUTOINCREMENT, PostgreSQL's are sequences), so
 //! rows deleted under the poller (Solid Cable's trim) change nothing. If the newest id is
-//! ever below the position, the table was recreated: the poller logs it and starts again at
-//! the newest row.
+//! ever below the position (checked on every reconnect, and every 2 s while no rows come),
+//! the table was recreated: the poller logs it and starts again at the newest row.
 //!
 //! **Outages.** A failed query (database down, file missing, no answer within 5 s) turns the
 //! health `disconnected`; the position is kept, and after reconnecting (back-off 100 ms to
@@ -35,6 +35,8 @@ use crate::broker::health::{Health, InputCounters, Rejection};
 use crate::hub::{AckSlot, Hub};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// How often an idle poller checks that the table did not restart below its position.
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Payload bytes one round holds before it stops reading (the next round continues).
 pub(super) const ROUND_BYTES: usize = 16 * 1024 * 1024;
@@ -150,8 +152,8 @@ pub(super) struct Driver {
 enum Round {
     /// A full batch: more rows are waiting.
     More,
-    /// Caught up.
-    Done,
+    /// Caught up, after reading this many rows.
+    Done { read: usize },
 }
 
 impl Driver {
@@ -229,6 +231,50 @@ impl Driver {
             Ok(id) => id,
             Err(e) => return Some(e),
         };
+        self.place(newest);
+        let outage = self.health.connected();
+        if let Some(gap) = outage.filter(|_| self.health.connects() > 1) {
+            tracing::info!(
+                outage_ms = gap.as_millis() as u64,
+                "Solid Cable database back; reading on from the last row"
+            );
+        }
+        // The position is known: every live stream can be confirmed now.
+        self.reconcile();
+        let hub = self.hub.clone();
+        let interest = hub.interest(self.slot);
+        let mut checked = Instant::now();
+        loop {
+            let round = match self.round(&db).await {
+                Ok(round) => round,
+                Err(e) => return Some(e),
+            };
+            match round {
+                Round::More => {
+                    self.reconcile();
+                    continue;
+                }
+                Round::Done { read: 0 } if checked.elapsed() >= RECHECK_EVERY => {
+                    checked = Instant::now();
+                    match bounded("MAX(id)", db.max_id()).await {
+                        Ok(newest) => self.place(newest),
+                        Err(e) => return Some(e),
+                    }
+                }
+                Round::Done { .. } => {}
+            }
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return None,
+                _ = interest.changed() => self.reconcile(),
+                _ = tokio::time::sleep(self.settings.polling_interval) => {}
+            }
+        }
+    }
+
+    /// Sets the position from the table's newest id: at the first read, or again when the
+    /// table restarted below it.
+    fn place(&mut self, newest: i64) {
         match self.position.last_id {
             None => {
                 self.position.see(newest, Instant::now());
@@ -248,35 +294,9 @@ impl Driver {
                     ..Position::default()
                 };
                 self.position.see(newest, Instant::now());
+                self.publish_progress();
             }
             Some(_) => {}
-        }
-        let outage = self.health.connected();
-        if let Some(gap) = outage.filter(|_| self.health.connects() > 1) {
-            tracing::info!(
-                outage_ms = gap.as_millis() as u64,
-                "Solid Cable database back; reading on from the last row"
-            );
-        }
-        // The position is known: every live stream can be confirmed now.
-        self.reconcile();
-        let hub = self.hub.clone();
-        let interest = hub.interest(self.slot);
-        loop {
-            let round = match self.round(&db).await {
-                Ok(round) => round,
-                Err(e) => return Some(e),
-            };
-            if let Round::More = round {
-                self.reconcile();
-                continue;
-            }
-            tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => return None,
-                _ = interest.changed() => self.reconcile(),
-                _ = tokio::time::sleep(self.settings.polling_interval) => {}
-            }
         }
     }
 
@@ -313,6 +333,7 @@ impl Driver {
         )
         .await?;
         let full = rows.len() as i64 >= limit;
+        let read = rows.len();
         let mut deliveries: Vec<(Arc<str>, Bytes)> = Vec::new();
         let mut held = 0usize;
         let mut stopped_early = false;
@@ -340,7 +361,7 @@ impl Driver {
         Ok(if full || stopped_early {
             Round::More
         } else {
-            Round::Done
+            Round::Done { read }
         })
     }
 

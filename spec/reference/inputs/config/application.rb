@@ -5,7 +5,8 @@
 # recorded (bin/record-inputs) and replayed by bin/test without Ruby.
 #
 # Environment (set by bin/record-inputs):
-#   REFERENCE_INPUT            "solid_cable": Active Record on SQLite; broadcasts INSERT rows
+#   REFERENCE_INPUT            "solid_cable": Active Record on DATABASE_URL (SQLite, the Rails 8
+#                              default, or PostgreSQL); broadcasts INSERT rows
 #                              exactly as Solid Cable 3.x/4.x does (lib/solid_cable_writer.rb,
 #                              our own code: Solid Cable is not packaged in Debian) and are
 #                              delivered in-process;

@@ -30,10 +30,11 @@ module ReferenceInputs
   # Control endpoint for bin/record-inputs at /_control (loopback peers only, JSON):
   #
   #   GET  /_control/ping        versions, input, channel prefix, database server
-  #   POST /_control/schema      loads Solid Cable's schema; the DDL as run, sqlite_master, journal_mode
+  #   POST /_control/schema      loads Solid Cable's schema; the DDL as run, and sqlite_master and
+  #                              journal_mode (SQLite) or the columns (PostgreSQL)
   #   POST /_control/broadcast   {"stream":"chat_1","ruby":"{text: 'hi'}"}:
   #                              ActionCable.server.broadcast(stream, <ruby>); the SQL it ran
-  #   GET  /_control/rows        solid_cable_messages as stored: SQLite's typeof and hex of each column
+  #   GET  /_control/rows        solid_cable_messages as stored: each column's type and hex
   class ControlApp
     LOOPBACK = ["127.0.0.1", "::1"].freeze
 
@@ -58,19 +59,29 @@ module ReferenceInputs
     def connection = ActiveRecord::Base.connection
 
     def ping
-      server = INPUT == "postgresql" ? connection.select_value("SHOW server_version") : connection.select_value("SELECT sqlite_version()")
+      server = connection.select_value(sqlite? ? "SELECT sqlite_version()" : "SHOW server_version")
       { ok: true, input: INPUT, channel_prefix: CHANNEL_PREFIX, rails: Rails.version, ruby: RUBY_VERSION,
         json: JSON::VERSION, adapter: connection.adapter_name, database_server: server,
-        driver: INPUT == "postgresql" ? "pg #{PG::VERSION}" : "sqlite3 #{SQLite3::VERSION}",
+        driver: sqlite? ? "sqlite3 #{SQLite3::VERSION}" : "pg #{PG::VERSION}",
         os: File.read("/etc/os-release")[/^PRETTY_NAME="?([^"\n]*)/, 1] }
     end
+
+    def sqlite? = connection.adapter_name == "SQLite"
 
     def schema
       start = SqlLog.size
       CableSchema.load!
-      { ran: SqlLog.since(start),
-        sqlite_master: connection.select_rows("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'solid_cable_messages' ORDER BY rowid"),
-        journal_mode: connection.select_value("PRAGMA journal_mode") }
+      result = { ran: SqlLog.since(start) }
+      if sqlite?
+        result[:sqlite_master] = connection.select_rows("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'solid_cable_messages' ORDER BY rowid")
+        result[:journal_mode] = connection.select_value("PRAGMA journal_mode")
+      else
+        result[:columns] = connection.select_rows(<<~SQL)
+          SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
+          WHERE table_name = 'solid_cable_messages' ORDER BY ordinal_position
+        SQL
+      end
+      result
     end
 
     def broadcast(stream, ruby)
@@ -80,12 +91,22 @@ module ReferenceInputs
       { ran: SqlLog.since(start) }
     end
 
+    # Every column as stored: SQLite's typeof and hex, or PostgreSQL's type and hex.
     def rows
-      connection.select_rows(<<~SQL)
-        SELECT id, typeof(channel), hex(channel), typeof(payload), hex(payload),
-               typeof(created_at), created_at, typeof(channel_hash), channel_hash
-        FROM solid_cable_messages ORDER BY id
-      SQL
+      if sqlite?
+        connection.select_rows(<<~SQL)
+          SELECT id, typeof(channel), hex(channel), typeof(payload), hex(payload),
+                 typeof(created_at), created_at, typeof(channel_hash), channel_hash
+          FROM solid_cable_messages ORDER BY id
+        SQL
+      else
+        connection.select_rows(<<~SQL)
+          SELECT id, pg_typeof(channel)::text, upper(encode(channel, 'hex')), pg_typeof(payload)::text,
+                 upper(encode(payload, 'hex')), pg_typeof(created_at)::text, created_at::text,
+                 pg_typeof(channel_hash)::text, channel_hash
+          FROM solid_cable_messages ORDER BY id
+        SQL
+      end
     end
 
     def reply(status, payload)

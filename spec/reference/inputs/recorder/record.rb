@@ -163,8 +163,8 @@ module InputsRecorder
 
     def stored_row(row)
       id, ctype, chex, ptype, phex, ttype, tval, htype, hval = row
-      { "id" => id, "channel" => { "type" => ctype, "hex" => chex }, "payload" => { "type" => ptype, "hex" => phex },
-        "created_at" => { "type" => ttype, "value" => tval }, "channel_hash" => { "type" => htype, "value" => hval } }
+      { "id" => Integer(id), "channel" => { "type" => ctype, "hex" => chex }, "payload" => { "type" => ptype, "hex" => phex },
+        "created_at" => { "type" => ttype, "value" => tval }, "channel_hash" => { "type" => htype, "value" => Integer(hval) } }
     end
 
     # Statements from PostgreSQL's log after byte offset `mark` (log_line_prefix '%a|',

@@ -1,0 +1,100 @@
+//! The recordings of `bin/record-inputs` (fixtures/inputs/rails-7.2/*.json): what Rails 7.2
+//! wrote when it published through a database, and the frames its clients received.
+
+use serde_json::Value;
+
+use super::db::repo;
+
+/// One recording.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub json: Value,
+}
+
+/// One recorded broadcast.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub stream: String,
+    pub identifier: String,
+    /// What Rails' client received (empty when Rails delivered nothing).
+    pub frames: Vec<String>,
+    pub json: Value,
+}
+
+impl Recording {
+    /// `fixtures/inputs/rails-7.2/<name>.json`.
+    pub fn load(name: &str) -> Recording {
+        let path = repo().join(format!("fixtures/inputs/rails-7.2/{name}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (bin/record-inputs writes it)", path.display()));
+        Recording {
+            json: serde_json::from_str(&text).unwrap(),
+        }
+    }
+
+    pub fn cases(&self) -> Vec<Case> {
+        self.json["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| Case {
+                name: c["name"].as_str().unwrap().to_string(),
+                stream: c["stream"].as_str().unwrap().to_string(),
+                identifier: c["identifier"].as_str().unwrap().to_string(),
+                frames: c["frames"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .collect(),
+                json: c.clone(),
+            })
+            .collect()
+    }
+
+    /// The distinct (stream, identifier) pairs, in first-use order.
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for c in self.cases() {
+            if !out.iter().any(|(s, _)| *s == c.stream) {
+                out.push((c.stream, c.identifier));
+            }
+        }
+        out
+    }
+}
+
+impl Case {
+    /// The recorded `NOTIFY "<channel>", '<payload>'` statement.
+    pub fn notify(&self) -> &str {
+        self.json["notify"].as_str().unwrap()
+    }
+
+    /// The payload of the recorded NOTIFY (the JSON Rails published), unquoted.
+    pub fn payload(&self) -> String {
+        let notify = self.notify();
+        let start = notify.find(", '").expect("NOTIFY \"...\", '...'") + 3;
+        notify[start..notify.len() - 1].replace("''", "'")
+    }
+
+    /// The SQL Active Record ran for this broadcast (Solid Cable's INSERT).
+    pub fn sql(&self) -> Vec<String> {
+        self.json["sql"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["sql"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The row as the database stored it.
+    pub fn row(&self) -> &Value {
+        &self.json["row"]
+    }
+}
+
+/// The frame Rails sends for `message` (JSON text) on `identifier`.
+pub fn frame(identifier: &str, message: &str) -> String {
+    super::data_frame(identifier, message)
+}
