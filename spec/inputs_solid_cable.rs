@@ -50,7 +50,7 @@ async fn insert(conn: &mut SqliteConnection, channel: &str, payload: &[u8]) -> i
     )
     .bind(channel.as_bytes())
     .bind(payload)
-    .bind(ferrocable_hash(channel))
+    .bind(solid_cable_hash(channel))
     .fetch_one(conn)
     .await
     .unwrap()
@@ -58,7 +58,7 @@ async fn insert(conn: &mut SqliteConnection, channel: &str, payload: &[u8]) -> i
 }
 
 /// Solid Cable's channel_hash, computed here independently of the server's code.
-fn ferrocable_hash(channel: &str) -> i64 {
+pub fn solid_cable_hash(channel: &str) -> i64 {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(channel.as_bytes());
     i64::from_be_bytes(d[..8].try_into().unwrap())
@@ -250,7 +250,7 @@ async fn malformed_and_oversized_rows_are_skipped_counted_and_logged() {
     )
     .bind(&b"other_channel"[..])
     .bind(&b"1"[..])
-    .bind(ferrocable_hash("chat_1"))
+    .bind(solid_cable_hash("chat_1"))
     .execute(&mut conn)
     .await
     .unwrap();
@@ -258,7 +258,7 @@ async fn malformed_and_oversized_rows_are_skipped_counted_and_logged() {
     sqlx::query(
         "INSERT INTO solid_cable_messages (created_at, channel, payload, channel_hash) VALUES ('2024-01-01 00:00:00', 'chat_1', '{\"as\":\"text\"}', ?)",
     )
-    .bind(ferrocable_hash("chat_1"))
+    .bind(solid_cable_hash("chat_1"))
     .execute(&mut conn)
     .await
     .unwrap();
@@ -320,7 +320,7 @@ async fn pg_insert(conn: &mut sqlx::PgConnection, channel: &str, payload: &str) 
     )
     .bind(channel.as_bytes())
     .bind(payload.as_bytes())
-    .bind(ferrocable_hash(channel))
+    .bind(solid_cable_hash(channel))
     .execute(conn)
     .await
     .unwrap();
