@@ -165,9 +165,9 @@ async fn a_burst_between_polls_arrives_once_in_order() {
     let mut tx = conn.begin().await.unwrap();
     for i in 0..1500 {
         let stream = if i % 3 == 0 { "burst_b" } else { "burst_a" };
-        insert(&mut *tx, stream, format!("{i}").as_bytes()).await;
+        insert(&mut tx, stream, format!("{i}").as_bytes()).await;
         if i % 10 == 0 {
-            insert(&mut *tx, "nobody_listens", b"{}").await;
+            insert(&mut tx, "nobody_listens", b"{}").await;
         }
     }
     tx.commit().await.unwrap();
@@ -353,7 +353,7 @@ async fn rails_solid_cable_on_postgresql_byte_exact_with_late_commits() {
     let ws = &mut clients.iter_mut().find(|(s, _)| s == "chat_1").unwrap().1;
     let mut slow = pg.connect().await;
     let mut tx = slow.begin().await.unwrap();
-    pg_insert(&mut *tx, "chat_1", "\"slow\"").await;
+    pg_insert(&mut tx, "chat_1", "\"slow\"").await;
     pg_insert(&mut conn, "chat_1", "\"fast\"").await;
     ws.expect(&frame(&id, "\"fast\"")).await;
     tokio::time::sleep(Duration::from_millis(400)).await;

@@ -375,46 +375,6 @@ async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) ->
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_matching_follows_rails_router() {
-        // The paths of conformance `mount_subpath`, with what Rails 6.1 (unanchored) and
-        // 7.2 (anchored) answered: true = upgraded, false = the app's 404.
-        let cases = [
-            ("/cable", true, true),
-            ("/cable/anything", true, false),
-            ("/cable/", true, true),
-            ("/cable//", true, true),
-            ("//cable", true, true),
-            ("/cable.json", true, false),
-            ("/cable-x", true, false),
-            ("/cable_x", false, false),
-            ("/cablex", false, false),
-            ("/", false, false),
-            ("/cabl", false, false),
-        ];
-        for (path, unanchored, anchored) in cases {
-            assert_eq!(
-                mount_matches(path, "/cable", false),
-                unanchored,
-                "{path} (6.1)"
-            );
-            assert_eq!(
-                mount_matches(path, "/cable", true),
-                anchored,
-                "{path} (7.2)"
-            );
-        }
-        // A deeper mount, and one configured with a trailing slash.
-        assert!(mount_matches("/ws/cable/", "/ws/cable", true));
-        assert!(mount_matches("/ws/cable", "/ws/cable/", true));
-        assert!(!mount_matches("/ws", "/ws/cable", false));
-    }
-}
-
 fn dapr_subscribe(shared: &Shared) -> Response<Body> {
     match &shared.settings.broker.dapr {
         Some(dapr) => json_response(StatusCode::OK, &dapr.subscriptions()),
@@ -479,4 +439,44 @@ async fn cloudevent(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
         }
     }
     dapr_status("SUCCESS")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_matching_follows_rails_router() {
+        // The paths of conformance `mount_subpath`, with what Rails 6.1 (unanchored) and
+        // 7.2 (anchored) answered: true = upgraded, false = the app's 404.
+        let cases = [
+            ("/cable", true, true),
+            ("/cable/anything", true, false),
+            ("/cable/", true, true),
+            ("/cable//", true, true),
+            ("//cable", true, true),
+            ("/cable.json", true, false),
+            ("/cable-x", true, false),
+            ("/cable_x", false, false),
+            ("/cablex", false, false),
+            ("/", false, false),
+            ("/cabl", false, false),
+        ];
+        for (path, unanchored, anchored) in cases {
+            assert_eq!(
+                mount_matches(path, "/cable", false),
+                unanchored,
+                "{path} (6.1)"
+            );
+            assert_eq!(
+                mount_matches(path, "/cable", true),
+                anchored,
+                "{path} (7.2)"
+            );
+        }
+        // A deeper mount, and one configured with a trailing slash.
+        assert!(mount_matches("/ws/cable/", "/ws/cable", true));
+        assert!(mount_matches("/ws/cable", "/ws/cable/", true));
+        assert!(!mount_matches("/ws", "/ws/cable", false));
+    }
 }

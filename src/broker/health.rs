@@ -1,5 +1,5 @@
-//! What every input reports about itself: its connection's health ([`Health`], written by
-//! its task) and its message counters ([`InputCounters`]), turned into an [`InputStatus`]
+//! What every input reports about itself: its connection's health (`Health`, written by
+//! its task) and its message counters (`InputCounters`), turned into an [`InputStatus`]
 //! for `/health` and `/stats`.
 
 use std::collections::BTreeMap;
@@ -231,12 +231,5 @@ impl InputCounters {
                 status.rejected.insert(why.key(), n);
             }
         }
-    }
-
-    /// Refusals of one kind so far.
-    #[cfg(test)]
-    pub(crate) fn rejected(&self, why: Rejection) -> u64 {
-        let i = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
-        self.rejected[i].load(Ordering::Relaxed)
     }
 }

@@ -11,7 +11,7 @@
 //!   - CloudEvents over HTTP with Dapr's contract ([`cloudevents`], served by `http`).
 //!
 //!   Inputs that subscribe per stream (Redis streams, PostgreSQL, Solid Cable) acknowledge
-//!   each stream in their own [`AckSlot`]; a subscription is confirmed once all of them have.
+//!   each stream in their own [`AckSlot`](crate::hub::AckSlot); a subscription is confirmed once all of them have.
 //! - **The publisher** ([`Broker::publish`]) is where `POST /_broadcast`, channel actions and
 //!   CloudEvents publish: in the format of the first of Rails' Redis adapter (when
 //!   `redis.streams` is on), AnyCable's channel, PostgreSQL `NOTIFY`, so that every node

@@ -344,7 +344,7 @@ mod tests {
             (
                 SolidCableSection {
                     channel_prefix: "app:".into(),
-                    ..on.clone()
+                    ..on
                 },
                 "solid_cable.channel_prefix",
             ),

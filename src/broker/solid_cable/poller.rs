@@ -97,10 +97,13 @@ impl Position {
     }
 }
 
-/// Live streams by channel hash: the exact `channel` value each stands for.
+/// The streams sharing one channel hash, each with its exact `channel` value.
+type SameHash = Vec<(Vec<u8>, Arc<str>)>;
+
+/// Live streams by channel hash.
 #[derive(Debug, Default)]
 struct Wanted {
-    by_hash: HashMap<i64, Vec<(Vec<u8>, Arc<str>)>>,
+    by_hash: HashMap<i64, SameHash>,
 }
 
 impl Wanted {
