@@ -2,14 +2,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::inputs_postgres::{subscribed, wait_health};
 use crate::support::db::Postgres;
 use crate::support::recorded::frame;
 use crate::support::*;
-
-fn identifier(stream: &str) -> String {
-    format!(r#"{{"channel":"StreamChannel","stream":"{stream}"}}"#)
-}
 
 /// A CloudEvent as Dapr delivers it: the Dapr docs' "Dapr-generated CloudEvents example"
 /// (docs.dapr.io, pub/sub "Messages with CloudEvents"), attribute for attribute and in its
@@ -47,9 +42,9 @@ async fn dapr_subscribes_and_delivers_cloudevents() {
         subscriptions,
         json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/dapr/orders"}])
     );
-    let (o7, o8) = (identifier("orders_7"), identifier("orders_8"));
-    let mut w7 = subscribed(&server, &o7).await;
-    let mut w8 = subscribed(&server, &o8).await;
+    let (o7, o8) = (stream_identifier("orders_7"), stream_identifier("orders_8"));
+    let mut w7 = server.subscribed(&o7).await;
+    let mut w8 = server.subscribed(&o8).await;
     let order = r#"{"orderId":1,"restaurant_id":7,"note":"<rush>","total":12.50}"#;
     let reply = deliver(&server, "/dapr/orders", &dapr_event(order), None).await;
     assert_eq!(status(&reply), "SUCCESS");
@@ -102,7 +97,7 @@ async fn dapr_subscribes_and_delivers_cloudevents() {
     assert_eq!(input["messages"], 3, "{stats}");
     assert_eq!(input["rejected"]["unroutable"], 3, "{stats}");
     assert_eq!(input["rejected"]["malformed"], 2, "{stats}");
-    assert!(server.logs().contains("dropped a CloudEvent"));
+    server.assert_logged("dropped a CloudEvent");
     // A route nobody subscribed: Rails' 404 (Dapr drops with an error).
     let reply = deliver(&server, "/dapr/payments", &dapr_event("{}"), None).await;
     assert_eq!(reply.status, 404);
@@ -111,8 +106,8 @@ async fn dapr_subscribes_and_delivers_cloudevents() {
 #[tokio::test]
 async fn dapr_api_token_is_required_when_set() {
     let server = Server::start_profile("dapr", &[("APP_API_TOKEN", "t0ken")]);
-    let o7 = identifier("orders_7");
-    let mut w7 = subscribed(&server, &o7).await;
+    let o7 = stream_identifier("orders_7");
+    let mut w7 = server.subscribed(&o7).await;
     let event = dapr_event(r#"{"restaurant_id":7}"#);
     assert_eq!(
         deliver(&server, "/dapr/orders", &event, None).await.status,
@@ -140,17 +135,17 @@ async fn dapr_events_are_retried_while_they_cannot_be_published() {
         &format!("{profile}\n[redis]\nurl = \"{}\"\n", redis.url()),
         &[],
     );
-    let o7 = identifier("orders_7");
-    let mut w7 = subscribed(&server, &o7).await;
+    let o7 = stream_identifier("orders_7");
+    let mut w7 = server.subscribed(&o7).await;
     let event = dapr_event(r#"{"restaurant_id":7}"#);
     redis.kill();
-    wait_health(&server, 503, Duration::from_secs(10)).await;
+    server.wait_health(503, Duration::from_secs(10)).await;
     assert_eq!(
         status(&deliver(&server, "/dapr/orders", &event, None).await),
         "RETRY"
     );
     redis.restart();
-    wait_health(&server, 200, Duration::from_secs(10)).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     assert_eq!(
         status(&deliver(&server, "/dapr/orders", &event, None).await),
         "SUCCESS"
@@ -183,12 +178,8 @@ async fn every_input_at_once() {
         .await
         .unwrap();
     }
-    let config = format!(
+    let config = dev_profile(&format!(
         r#"
-[origins]
-check = false
-[auth]
-mode = "none"
 [redis]
 url = "{redis}"
 [redis_routes.orders]
@@ -205,15 +196,12 @@ polling_interval_ms = 50
 enabled = true
 [dapr.topics.orders]
 streams = ["orders_{{data.restaurant_id}}"]
-[channels.StreamChannel]
-streams = ["{{params.stream}}"]
-require_params = ["stream"]
 "#,
         redis = redis.url(),
         db = db.display()
-    );
+    ));
     let server = Server::start(&config);
-    let body = wait_health(&server, 503, Duration::from_secs(10)).await;
+    let body = server.wait_health(503, Duration::from_secs(10)).await;
     let kinds: Vec<&str> = body["inputs"]
         .as_array()
         .unwrap()
@@ -226,7 +214,7 @@ require_params = ["stream"]
         "the first input, for older clients"
     );
     // PostgreSQL is down: Redis and Solid Cable have acknowledged, the confirm waits.
-    let o7 = identifier("orders_7");
+    let o7 = stream_identifier("orders_7");
     let (_, ws) = server.connect("/cable", &[]).await;
     let mut ws = ws.unwrap();
     ws.expect(r#"{"type":"welcome"}"#).await;
@@ -234,7 +222,7 @@ require_params = ["stream"]
     ws.expect_silence(700).await;
     pg.restart();
     ws.expect(&confirm(&o7)).await;
-    let body = wait_health(&server, 200, Duration::from_secs(10)).await;
+    let body = server.wait_health(200, Duration::from_secs(10)).await;
     assert!(
         body["inputs"]
             .as_array()
@@ -275,7 +263,7 @@ require_params = ["stream"]
         .await;
     // One input down: degraded, the others still deliver.
     pg.kill();
-    let body = wait_health(&server, 503, Duration::from_secs(15)).await;
+    let body = server.wait_health(503, Duration::from_secs(15)).await;
     assert_eq!(body["inputs"][1]["healthy"], false);
     assert_eq!(body["inputs"][0]["healthy"], true);
     redis.publish("orders_7", "2");

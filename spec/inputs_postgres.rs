@@ -1,39 +1,8 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::db::Postgres;
 use crate::support::recorded::{Recording, frame};
 use crate::support::*;
-
-/// A client of the example profiles (no token, no Origin check) subscribed to `identifier`.
-pub async fn subscribed(server: &Server, identifier: &str) -> Ws {
-    let (reply, ws) = server.connect("/cable", &[]).await;
-    assert_eq!(reply.status, 101, "{}", reply.head);
-    let mut ws = ws.unwrap();
-    ws.expect(r#"{"type":"welcome"}"#).await;
-    ws.send_text(&subscribe(identifier)).await;
-    ws.expect(&confirm(identifier)).await;
-    ws
-}
-
-pub async fn health(server: &Server) -> (u16, serde_json::Value) {
-    let r = server.http("GET", "/health", &[], b"").await;
-    (r.status, serde_json::from_slice(&r.body).unwrap())
-}
-
-pub async fn wait_health(server: &Server, status: u16, within: Duration) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (s, body) = health(server).await;
-        if s == status {
-            return body;
-        }
-        assert!(
-            start.elapsed() < within,
-            "health never became {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The identifiers in `LISTEN "<name>"` statements, as PostgreSQL names them (cut at 63
 /// bytes), from its log lines `<application>|LOG:  statement: LISTEN "<name>"`.
@@ -78,7 +47,7 @@ async fn replay(recording: &str, prefix: &str) {
         clients.push((
             stream,
             identifier.clone(),
-            subscribed(&server, &identifier).await,
+            server.subscribed(&identifier).await,
         ));
     }
     // The channels ferrocable LISTENed to are the ones Rails LISTENed to.
@@ -145,7 +114,7 @@ async fn confirmed_means_listening() {
     let mut publisher = pg.connect().await;
     for i in 0..20 {
         let identifier = format!(r#"{{"channel":"StreamChannel","stream":"race_{i}"}}"#);
-        let mut ws = subscribed(&server, &identifier).await;
+        let mut ws = server.subscribed(&identifier).await;
         sqlx::raw_sql(&format!("NOTIFY \"race_{i}\", '{i}'"))
             .execute(&mut publisher)
             .await
@@ -162,7 +131,7 @@ async fn ferrocable_publishes_with_notify_as_rails_does() {
     let a = Server::start_profile("postgresql", &[("DATABASE_URL", &url)]);
     let b = Server::start_profile("postgresql", &[("DATABASE_URL", &url)]);
     let identifier = r#"{"channel":"StreamChannel","stream":"chat_1"}"#;
-    let mut on_b = subscribed(&b, identifier).await;
+    let mut on_b = b.subscribed(identifier).await;
     let reply = a
         .broadcast("chat_1", r#"{"html":"<b>it's</b>","n":1}"#)
         .await;
@@ -195,7 +164,7 @@ async fn postgres_down_at_boot_then_restarting_mid_stream() {
     let url = pg.url();
     pg.kill();
     let server = Server::start_profile("postgresql", &[("DATABASE_URL", &url)]);
-    let body = wait_health(&server, 503, Duration::from_secs(10)).await;
+    let body = server.wait_health(503, Duration::from_secs(10)).await;
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["inputs"][0]["kind"], "postgresql");
     let state = &body["inputs"][0]["state"];
@@ -210,7 +179,7 @@ async fn postgres_down_at_boot_then_restarting_mid_stream() {
 
     pg.restart();
     ws.expect(&confirm(identifier)).await;
-    wait_health(&server, 200, Duration::from_secs(10)).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     let mut publisher = pg.connect().await;
     sqlx::raw_sql("NOTIFY \"orders_7\", '1'")
         .execute(&mut publisher)
@@ -221,9 +190,9 @@ async fn postgres_down_at_boot_then_restarting_mid_stream() {
 
     // A crash: the input notices, reconnects and LISTENs again.
     pg.kill();
-    wait_health(&server, 503, Duration::from_secs(15)).await;
+    server.wait_health(503, Duration::from_secs(15)).await;
     pg.restart();
-    let body = wait_health(&server, 200, Duration::from_secs(15)).await;
+    let body = server.wait_health(200, Duration::from_secs(15)).await;
     assert!(
         body["inputs"][0]["connects"].as_u64().unwrap() >= 2,
         "{body}"

@@ -2,13 +2,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::inputs_postgres::{subscribed, wait_health};
 use crate::support::recorded::{Recording, frame};
 use crate::support::*;
-
-fn identifier(stream: &str) -> String {
-    format!(r#"{{"channel":"StreamChannel","stream":"{stream}"}}"#)
-}
 
 /// anycable-rb's Redis broadcaster: `PUBLISH __anycable__ {"stream":…,"data":"<json>"}`,
 /// `data` being what Rails' broadcaster encoded. The payloads and the frames are the ones
@@ -21,7 +16,7 @@ async fn anycable_publications_arrive_byte_exact() {
     let rec = Recording::load("postgresql");
     let mut clients = Vec::new();
     for (stream, id) in rec.subscriptions() {
-        clients.push((stream, subscribed(&server, &id).await));
+        clients.push((stream, server.subscribed(&id).await));
     }
     redis.wait_subscribed("__anycable__");
     for case in rec.cases() {
@@ -39,7 +34,7 @@ async fn anycable_publications_arrive_byte_exact() {
         }
     }
     // A batch (AnyCable's `batching`): one message, several publications, in order.
-    let chat = identifier("chat_1");
+    let chat = stream_identifier("chat_1");
     let batch = json!([
         {"stream": "chat_1", "data": "1"},
         {"stream": "orders_7", "data": "{\"id\":2}"},
@@ -51,7 +46,7 @@ async fn anycable_publications_arrive_byte_exact() {
     ws.expect(&frame(&chat, "3")).await;
     let orders = &mut clients.iter_mut().find(|(s, _)| s == "orders_7").unwrap().1;
     orders
-        .expect(&frame(&identifier("orders_7"), r#"{"id":2}"#))
+        .expect(&frame(&stream_identifier("orders_7"), r#"{"id":2}"#))
         .await;
 
     // anycable-rb's HTTP broadcaster: POST /_broadcast, the same body, 201 expected.
@@ -92,8 +87,8 @@ async fn anycable_http_broadcasts_need_the_key_derived_from_the_secret() {
         "anycable",
         &[("REDIS_URL", &redis.url()), ("ANYCABLE_SECRET", "s3cret")],
     );
-    let id = identifier("chat_1");
-    let mut ws = subscribed(&server, &id).await;
+    let id = stream_identifier("chat_1");
+    let mut ws = server.subscribed(&id).await;
     let body = br#"{"stream":"chat_1","data":"1"}"#;
     assert_eq!(
         server.http("POST", "/_broadcast", &[], body).await.status,
@@ -143,9 +138,9 @@ async fn anycable_disconnect_commands_are_rails_remote_disconnects() {
 async fn sales_events_are_routed_by_location() {
     let mut redis = Redis::start();
     let server = Server::start_profile("sales_bridge", &[("REDIS_URL", &redis.url())]);
-    let (s12, s13) = (identifier("sales_12"), identifier("sales_13"));
-    let mut w12 = subscribed(&server, &s12).await;
-    let mut w13 = subscribed(&server, &s13).await;
+    let (s12, s13) = (stream_identifier("sales_12"), stream_identifier("sales_13"));
+    let mut w12 = server.subscribed(&s12).await;
+    let mut w13 = server.subscribed(&s13).await;
     redis.wait_subscribed("sales:completed");
     // What the Go service publishes: its own JSON (encoding/json escapes <>& too).
     let event = r#"{"location_id":12,"sale_id":"9f3c","total_cents":4150,"items":[{"sku":"A-1","qty":2}],"note":"\u003cgift\u003e"}"#;
@@ -176,13 +171,13 @@ async fn sales_events_are_routed_by_location() {
     assert_eq!(stats["inputs"][0]["rejected"]["unroutable"], 3, "{stats}");
     assert_eq!(stats["inputs"][0]["rejected"]["malformed"], 1, "{stats}");
     assert_eq!(stats["inputs"][0]["messages"], 2, "{stats}");
-    assert!(server.logs().contains("refused a routed message"));
+    server.assert_logged("refused a routed message");
 
     // After a Redis restart the route is subscribed again.
     redis.kill();
-    wait_health(&server, 503, Duration::from_secs(10)).await;
+    server.wait_health(503, Duration::from_secs(10)).await;
     redis.restart();
-    wait_health(&server, 200, Duration::from_secs(10)).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     redis.wait_subscribed("sales:completed");
     redis.publish("sales:completed", r#"{"location_id":13}"#);
     w13.expect(&frame(&s13, r#"{"location_id":13}"#)).await;
@@ -191,12 +186,8 @@ async fn sales_events_are_routed_by_location() {
 #[tokio::test]
 async fn patterns_and_wraps() {
     let redis = Redis::start();
-    let profile = format!(
+    let profile = dev_profile(&format!(
         r#"
-[origins]
-check = false
-[auth]
-mode = "none"
 [redis]
 url = "{}"
 streams = false
@@ -204,16 +195,13 @@ streams = false
 pattern = "sales:*"
 streams = ["sales_{{payload.location_id}}", "sales_all"]
 wrap = '{{"type":"sale","sale":{{payload}},"location":{{payload.location_id}}}}'
-[channels.StreamChannel]
-streams = ["{{params.stream}}"]
-require_params = ["stream"]
 "#,
         redis.url()
-    );
+    ));
     let server = Server::start(&profile);
-    let (s5, all) = (identifier("sales_5"), identifier("sales_all"));
-    let mut w5 = subscribed(&server, &s5).await;
-    let mut wall = subscribed(&server, &all).await;
+    let (s5, all) = (stream_identifier("sales_5"), stream_identifier("sales_all"));
+    let mut w5 = server.subscribed(&s5).await;
+    let mut wall = server.subscribed(&all).await;
     // PSUBSCRIBE: wait until a publish reaches someone.
     let mut tries = 0;
     while redis.publish("sales:refunded", r#"{"location_id":0}"#) == 0 {

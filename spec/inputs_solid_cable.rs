@@ -4,7 +4,6 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
 
-use crate::inputs_postgres::{subscribed, wait_health};
 use crate::support::db::Postgres;
 use crate::support::recorded::{Case, Recording, frame};
 use crate::support::*;
@@ -22,11 +21,8 @@ async fn rails_sqlite(path: &Path) -> SqliteConnection {
         .execute(&mut conn)
         .await
         .unwrap();
-    for statement in rec.json["schema"]["ran"].as_array().unwrap() {
-        let sql = statement["sql"].as_str().unwrap();
-        if !sql.starts_with("SELECT") && statement["binds"].as_array().unwrap().is_empty() {
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-        }
+    for sql in rec.schema_statements(false) {
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
     }
     // The table Rails made is the table we made.
     let made: Vec<(String, String, String)> = sqlx::query_as(
@@ -66,10 +62,6 @@ pub fn solid_cable_hash(channel: &str) -> i64 {
 
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite3:{}", path.display())
-}
-
-fn identifier(stream: &str) -> String {
-    format!(r#"{{"channel":"StreamChannel","stream":"{stream}"}}"#)
 }
 
 /// Checks a stored row against what Rails stored for the case (every column but id and
@@ -114,7 +106,7 @@ async fn rails_solid_cable_rows_arrive_byte_exact_and_history_is_not_replayed() 
     let rec = Recording::load("solid_cable");
     let mut clients = Vec::new();
     for (stream, identifier) in rec.subscriptions() {
-        clients.push((stream, subscribed(&server, &identifier).await));
+        clients.push((stream, server.subscribed(&identifier).await));
     }
     for case in rec.cases() {
         // Exactly the INSERT Active Record ran for Solid Cable.
@@ -159,9 +151,9 @@ async fn a_burst_between_polls_arrives_once_in_order() {
     let mut conn = rails_sqlite(&db).await;
     // Long pauses between polls, small batches: the burst spans many batches.
     let server = solid_cable_server(&db, "polling_interval_ms = 700\nbatch_size = 100");
-    let (a, b) = (identifier("burst_a"), identifier("burst_b"));
-    let mut wa = subscribed(&server, &a).await;
-    let mut wb = subscribed(&server, &b).await;
+    let (a, b) = (stream_identifier("burst_a"), stream_identifier("burst_b"));
+    let mut wa = server.subscribed(&a).await;
+    let mut wb = server.subscribed(&b).await;
     let mut tx = conn.begin().await.unwrap();
     for i in 0..1500 {
         let stream = if i % 3 == 0 { "burst_b" } else { "burst_a" };
@@ -188,8 +180,8 @@ async fn trimming_and_a_recreated_table_under_the_poller() {
     let db = dir.0.join("cable.sqlite3");
     let mut conn = rails_sqlite(&db).await;
     let server = solid_cable_server(&db, "polling_interval_ms = 50");
-    let id = identifier("chat_1");
-    let mut ws = subscribed(&server, &id).await;
+    let id = stream_identifier("chat_1");
+    let mut ws = server.subscribed(&id).await;
     for i in 0..5 {
         insert(&mut conn, "chat_1", format!("{i}").as_bytes()).await;
         ws.expect(&frame(&id, &i.to_string())).await;
@@ -211,20 +203,13 @@ async fn trimming_and_a_recreated_table_under_the_poller() {
         .await
         .unwrap();
     let rec = Recording::load("solid_cable");
-    for statement in rec.json["schema"]["ran"].as_array().unwrap() {
-        let sql = statement["sql"].as_str().unwrap();
-        if sql.contains("\"solid_cable_messages\"") {
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-        }
+    for sql in rec.schema_statements(true) {
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(2600)).await;
     insert(&mut conn, "chat_1", b"\"after the restart\"").await;
     ws.expect(&frame(&id, "\"after the restart\"")).await;
-    assert!(
-        server.logs().contains("restarted below the last row read"),
-        "{}",
-        server.logs()
-    );
+    server.assert_logged("restarted below the last row read");
 }
 
 #[tokio::test]
@@ -233,8 +218,8 @@ async fn malformed_and_oversized_rows_are_skipped_counted_and_logged() {
     let db = dir.0.join("cable.sqlite3");
     let mut conn = rails_sqlite(&db).await;
     let server = solid_cable_server(&db, "polling_interval_ms = 50\nmax_payload_bytes = 1000");
-    let id = identifier("chat_1");
-    let mut ws = subscribed(&server, &id).await;
+    let id = stream_identifier("chat_1");
+    let mut ws = server.subscribed(&id).await;
     // Not JSON: dropped by the hub, as Rails drops it.
     insert(&mut conn, "chat_1", b"not json").await;
     // Over max_payload_bytes: skipped without being read.
@@ -269,11 +254,7 @@ async fn malformed_and_oversized_rows_are_skipped_counted_and_logged() {
     let stats = server.stats().await;
     assert_eq!(stats["broadcasts_invalid"], 1, "{stats}");
     assert_eq!(stats["inputs"][0]["rejected"]["oversized"], 1, "{stats}");
-    assert!(
-        server.logs().contains("skipped a Solid Cable row"),
-        "{}",
-        server.logs()
-    );
+    server.assert_logged("skipped a Solid Cable row");
 }
 
 #[tokio::test]
@@ -281,9 +262,9 @@ async fn a_missing_database_at_boot_delays_confirms_until_it_exists() {
     let dir = TempDir::new("solid-cable-missing");
     let db: PathBuf = dir.0.join("storage/production_cable.sqlite3");
     let server = Server::start_profile("solid_cable", &[("DATABASE_URL", &sqlite_url(&db))]);
-    let body = wait_health(&server, 503, Duration::from_secs(5)).await;
+    let body = server.wait_health(503, Duration::from_secs(5)).await;
     assert_eq!(body["inputs"][0]["kind"], "solid_cable");
-    let id = identifier("chat_1");
+    let id = stream_identifier("chat_1");
     let (_, ws) = server.connect("/cable", &[]).await;
     let mut ws = ws.unwrap();
     ws.expect(r#"{"type":"welcome"}"#).await;
@@ -293,7 +274,7 @@ async fn a_missing_database_at_boot_delays_confirms_until_it_exists() {
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let mut conn = rails_sqlite(&db).await;
     ws.expect(&confirm(&id)).await;
-    wait_health(&server, 200, Duration::from_secs(10)).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     insert(&mut conn, "chat_1", b"1").await;
     ws.expect(&frame(&id, "1")).await;
 }
@@ -302,14 +283,8 @@ async fn a_missing_database_at_boot_delays_confirms_until_it_exists() {
 async fn rails_postgres(pg: &Postgres) -> sqlx::PgConnection {
     let rec = Recording::load("solid_cable_postgresql");
     let mut conn = pg.connect().await;
-    for statement in rec.json["schema"]["ran"].as_array().unwrap() {
-        let sql = statement["sql"].as_str().unwrap();
-        if !sql.starts_with("SELECT")
-            && !sql.starts_with("SHOW")
-            && statement["binds"].as_array().unwrap().is_empty()
-        {
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-        }
+    for sql in rec.schema_statements(false) {
+        sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
     }
     conn
 }
@@ -334,7 +309,7 @@ async fn rails_solid_cable_on_postgresql_byte_exact_with_late_commits() {
     let rec = Recording::load("solid_cable_postgresql");
     let mut clients = Vec::new();
     for (stream, identifier) in rec.subscriptions() {
-        clients.push((stream, subscribed(&server, &identifier).await));
+        clients.push((stream, server.subscribed(&identifier).await));
     }
     for case in rec.cases() {
         for sql in case.sql() {
@@ -349,7 +324,7 @@ async fn rails_solid_cable_on_postgresql_byte_exact_with_late_commits() {
     }
     // A transaction that took its id first but commits after a later one was read: its row
     // is still delivered, once.
-    let id = identifier("chat_1");
+    let id = stream_identifier("chat_1");
     let ws = &mut clients.iter_mut().find(|(s, _)| s == "chat_1").unwrap().1;
     let mut slow = pg.connect().await;
     let mut tx = slow.begin().await.unwrap();
@@ -373,15 +348,15 @@ async fn solid_cable_on_postgresql_survives_a_restart_and_a_stalled_poll() {
         .unwrap()
         .replace("polling_interval_ms = 100", "polling_interval_ms = 1000");
     let server = Server::start_with(&profile, &[("DATABASE_URL", &pg.url())]);
-    let id = identifier("chat_1");
-    let mut ws = subscribed(&server, &id).await;
+    let id = stream_identifier("chat_1");
+    let mut ws = server.subscribed(&id).await;
     // Committed between two polls, then the database crashes: delivered after it is back.
     pg_insert(&mut conn, "chat_1", "1").await;
     drop(conn);
     pg.kill();
-    wait_health(&server, 503, Duration::from_secs(15)).await;
+    server.wait_health(503, Duration::from_secs(15)).await;
     pg.restart();
-    wait_health(&server, 200, Duration::from_secs(15)).await;
+    server.wait_health(200, Duration::from_secs(15)).await;
     ws.expect(&frame(&id, "1")).await;
     let mut conn = pg.connect().await;
     pg_insert(&mut conn, "chat_1", "2").await;
@@ -404,10 +379,10 @@ async fn solid_cable_on_postgresql_survives_a_restart_and_a_stalled_poll() {
             }
         }
     });
-    wait_health(&server, 503, Duration::from_secs(12)).await;
+    server.wait_health(503, Duration::from_secs(12)).await;
     tx.commit().await.unwrap();
     writer.await.unwrap();
-    wait_health(&server, 200, Duration::from_secs(15)).await;
+    server.wait_health(200, Duration::from_secs(15)).await;
     for i in 3..6 {
         ws.expect(&frame(&id, &i.to_string())).await;
     }

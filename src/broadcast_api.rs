@@ -39,15 +39,37 @@ pub struct BroadcastApiSettings {
     pub key: Option<String>,
 }
 
-/// Why a caller may not broadcast.
+/// Why a caller may not use an endpoint guarded by a shared key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// A key is configured and the request does not carry it.
-    #[error("missing or wrong bearer key")]
+    #[error("missing or wrong key")]
     WrongKey,
-    /// No key is configured and the caller is not on loopback.
-    #[error("broadcast_api.key is not set, so only loopback clients may broadcast")]
-    NotLoopback,
+    /// No key is configured (the named setting) and the caller is not on loopback.
+    #[error("{0} is not set, so only loopback peers are accepted")]
+    NotLoopback(&'static str),
+}
+
+/// Whether a caller presenting `given` from `peer` may use an endpoint guarded by `key`
+/// (configured as `setting`): the key when one is set, compared in constant time so it cannot
+/// be guessed byte by byte from timings; else loopback peers only.
+pub fn admit(
+    key: Option<&str>,
+    given: Option<&str>,
+    peer: IpAddr,
+    setting: &'static str,
+) -> Result<(), Refusal> {
+    match key {
+        Some(key) => {
+            if bool::from(given.unwrap_or("").as_bytes().ct_eq(key.as_bytes())) {
+                Ok(())
+            } else {
+                Err(Refusal::WrongKey)
+            }
+        }
+        None if !peer.is_loopback() => Err(Refusal::NotLoopback(setting)),
+        None => Ok(()),
+    }
 }
 
 impl BroadcastApiSettings {
@@ -69,23 +91,10 @@ impl BroadcastApiSettings {
         }
     }
 
-    /// Whether a request with this `Authorization` header, from `peer`, may broadcast. The key
-    /// is compared in constant time, so it cannot be guessed byte by byte from timings.
+    /// Whether a request with this `Authorization` header, from `peer`, may broadcast.
     pub fn admits(&self, authorization: Option<&str>, peer: IpAddr) -> Result<(), Refusal> {
-        match &self.key {
-            Some(key) => {
-                let given = authorization
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or("");
-                if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
-                    Ok(())
-                } else {
-                    Err(Refusal::WrongKey)
-                }
-            }
-            None if !peer.is_loopback() => Err(Refusal::NotLoopback),
-            None => Ok(()),
-        }
+        let given = authorization.and_then(|v| v.strip_prefix("Bearer "));
+        admit(self.key.as_deref(), given, peer, "broadcast_api.key")
     }
 }
 
@@ -170,6 +179,9 @@ mod tests {
         assert!(anycable.admits(Some("Bearer k"), lan).is_ok());
         assert_eq!(anycable.admits(None, lan), Err(Refusal::WrongKey));
         assert!(open.admits(None, "127.0.0.1".parse().unwrap()).is_ok());
-        assert_eq!(open.admits(None, lan), Err(Refusal::NotLoopback));
+        assert_eq!(
+            open.admits(None, lan),
+            Err(Refusal::NotLoopback("broadcast_api.key"))
+        );
     }
 }

@@ -110,6 +110,20 @@ impl CliOverrides {
     }
 }
 
+/// The environment variables Rails apps and their platforms already set, and the keys they
+/// fill (below `FERROCABLE_*`, which wins). `DATABASE_URL` fills both database inputs'
+/// URLs: whichever is enabled reads it.
+const CONVENTIONAL_VARIABLES: [(&str, &str); 8] = [
+    ("PORT", "server.port"),
+    ("REDIS_URL", "redis.url"),
+    ("SECRET_KEY_BASE", "auth.secret"),
+    ("DATABASE_URL", "solid_cable.database_url"),
+    ("DATABASE_URL", "postgresql.url"),
+    ("APP_API_TOKEN", "dapr.app_api_token"),
+    ("ANYCABLE_SECRET", "anycable.secret"),
+    ("ANYCABLE_BROADCAST_KEY", "anycable.broadcast_key"),
+];
+
 /// Layers defaults, the file, the environment and the flags, and deserializes the result.
 pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
@@ -122,40 +136,10 @@ pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, Config
         }
         figment = figment.merge(Toml::file_exact(path));
     }
+    for (variable, key) in CONVENTIONAL_VARIABLES {
+        figment = figment.merge(Env::raw().only(&[variable]).map(move |_| key.into()));
+    }
     figment = figment
-        .merge(Env::raw().only(&["PORT"]).map(|_| "server.port".into()))
-        .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
-        .merge(
-            Env::raw()
-                .only(&["SECRET_KEY_BASE"])
-                .map(|_| "auth.secret".into()),
-        )
-        // A Rails app's database: whichever of the two database inputs is enabled reads it.
-        .merge(
-            Env::raw()
-                .only(&["DATABASE_URL"])
-                .map(|_| "solid_cable.database_url".into()),
-        )
-        .merge(
-            Env::raw()
-                .only(&["DATABASE_URL"])
-                .map(|_| "postgresql.url".into()),
-        )
-        .merge(
-            Env::raw()
-                .only(&["APP_API_TOKEN"])
-                .map(|_| "dapr.app_api_token".into()),
-        )
-        .merge(
-            Env::raw()
-                .only(&["ANYCABLE_SECRET"])
-                .map(|_| "anycable.secret".into()),
-        )
-        .merge(
-            Env::raw()
-                .only(&["ANYCABLE_BROADCAST_KEY"])
-                .map(|_| "anycable.broadcast_key".into()),
-        )
         .merge(Env::prefixed("FERROCABLE_").split("__"))
         .merge(cli.to_figment());
     figment.extract().map_err(figment_error)

@@ -30,7 +30,7 @@ use ferrocable_protocol::select_subprotocol;
 use crate::auth::Credentials;
 use crate::broadcast_api::{self, Refusal};
 use crate::broker::PublishError;
-use crate::broker::cloudevents::{self, Verdict};
+use crate::broker::cloudevents::Verdict;
 use crate::broker::health::Rejection;
 use crate::connection;
 use crate::limits::Limits;
@@ -320,6 +320,15 @@ fn stats(shared: &Shared) -> Response<Body> {
     json_response(StatusCode::OK, &shared.stats_report())
 }
 
+/// 401 for a wrong key, 403 for a key-less endpoint called from elsewhere than loopback.
+fn refused(refusal: Refusal) -> Response<Body> {
+    let status = match refusal {
+        Refusal::WrongKey => StatusCode::UNAUTHORIZED,
+        Refusal::NotLoopback(_) => StatusCode::FORBIDDEN,
+    };
+    api_error(status, &refusal.to_string())
+}
+
 fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
@@ -334,11 +343,7 @@ async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) ->
         .broadcast_api
         .admits(authorization, peer.ip())
     {
-        let status = match refusal {
-            Refusal::WrongKey => StatusCode::UNAUTHORIZED,
-            Refusal::NotLoopback => StatusCode::FORBIDDEN,
-        };
-        return api_error(status, &refusal.to_string());
+        return refused(refusal);
     }
     let body = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
         .collect()
@@ -401,11 +406,7 @@ async fn cloudevent(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
         .get("dapr-api-token")
         .and_then(|v| v.to_str().ok());
     if let Err(refusal) = dapr.admits(token, peer.ip()) {
-        let status = match refusal {
-            cloudevents::Refusal::WrongToken => StatusCode::UNAUTHORIZED,
-            cloudevents::Refusal::NotLoopback => StatusCode::FORBIDDEN,
-        };
-        return api_error(status, &refusal.to_string());
+        return refused(refusal);
     }
     let verdict = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
         .collect()

@@ -229,16 +229,6 @@ impl Postgres {
         // A crashed server leaves its pid file: the next start recovers.
     }
 
-    /// Sends a signal to the postmaster (STOP/CONT to stall it).
-    pub fn signal(&self, name: &str) {
-        if let Some(c) = &self.child {
-            Command::new("kill")
-                .args(["-s", name, &c.id().to_string()])
-                .status()
-                .unwrap();
-        }
-    }
-
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }

@@ -53,6 +53,21 @@ impl Recording {
             .collect()
     }
 
+    /// The statements Rails ran to make Solid Cable's table that change the database (its
+    /// queries left out); with `table_only`, only those about solid_cable_messages itself.
+    pub fn schema_statements(&self, table_only: bool) -> Vec<String> {
+        self.json["schema"]["ran"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["binds"].as_array().is_some_and(|b| b.is_empty()))
+            .filter_map(|s| s["sql"].as_str())
+            .filter(|sql| !sql.starts_with("SELECT") && !sql.starts_with("SHOW"))
+            .filter(|sql| !table_only || sql.contains("\"solid_cable_messages\""))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The distinct (stream, identifier) pairs, in first-use order.
     pub fn subscriptions(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();

@@ -18,15 +18,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use super::health::{InputCounters, InputStatus, Rejection};
+use super::route::{StreamTemplate, WrapTemplate};
+use crate::broadcast_api::{Refusal, admit};
+use crate::error::ConfigError;
 use base64::Engine;
 use bytes::Bytes;
 use ferrocable_protocol::json::{self, Value};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
-
-use super::health::{InputCounters, InputStatus, Rejection};
-use super::route::{StreamTemplate, WrapTemplate};
-use crate::error::ConfigError;
 
 /// `[dapr]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,17 +84,6 @@ pub struct DaprSettings {
     token: Option<String>,
     /// The topics, in name order.
     pub topics: Vec<DaprTopic>,
-}
-
-/// Why a delivery is not accepted at all (answered before the body is looked at).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// A key is configured and the request does not carry it.
-    #[error("missing or wrong dapr-api-token")]
-    WrongToken,
-    /// No key is configured and the caller is not on loopback.
-    #[error("dapr.app_api_token is not set, so only loopback peers (a Dapr sidecar) may deliver")]
-    NotLoopback,
 }
 
 /// What to answer Dapr for one event.
@@ -189,21 +177,10 @@ impl DaprSettings {
         self.topics.iter().find(|t| t.route == path)
     }
 
-    /// Whether a request with this `dapr-api-token`, from `peer`, may deliver. The key is
-    /// compared in constant time.
+    /// Whether a request with this `dapr-api-token`, from `peer` (a sidecar is on loopback),
+    /// may deliver.
     pub fn admits(&self, token: Option<&str>, peer: IpAddr) -> Result<(), Refusal> {
-        match &self.token {
-            Some(key) => {
-                let given = token.unwrap_or("");
-                if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
-                    Ok(())
-                } else {
-                    Err(Refusal::WrongToken)
-                }
-            }
-            None if !peer.is_loopback() => Err(Refusal::NotLoopback),
-            None => Ok(()),
-        }
+        admit(self.token.as_deref(), token, peer, "dapr.app_api_token")
     }
 }
 
@@ -423,11 +400,14 @@ mod tests {
         let s = DaprSettings::compile(&raw).unwrap().unwrap();
         let lan: IpAddr = "10.0.0.2".parse().unwrap();
         assert_eq!(s.admits(Some("k"), lan), Ok(()));
-        assert_eq!(s.admits(Some("x"), lan), Err(Refusal::WrongToken));
-        assert_eq!(s.admits(None, lan), Err(Refusal::WrongToken));
+        assert_eq!(s.admits(Some("x"), lan), Err(Refusal::WrongKey));
+        assert_eq!(s.admits(None, lan), Err(Refusal::WrongKey));
         raw.app_api_token.clear();
         let open = DaprSettings::compile(&raw).unwrap().unwrap();
-        assert_eq!(open.admits(None, lan), Err(Refusal::NotLoopback));
+        assert_eq!(
+            open.admits(None, lan),
+            Err(Refusal::NotLoopback("dapr.app_api_token"))
+        );
         assert_eq!(open.admits(None, "127.0.0.1".parse().unwrap()), Ok(()));
         raw.topics.clear();
         assert_eq!(DaprSettings::compile(&raw).unwrap_err().key, "dapr.topics");

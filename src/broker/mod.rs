@@ -24,6 +24,7 @@
 pub mod cloudevents;
 pub mod health;
 pub mod postgresql;
+mod reconnect;
 pub mod redis;
 pub mod route;
 pub mod solid_cable;
@@ -156,6 +157,18 @@ impl BrokerSettings {
             parts.join(" + ")
         }
     }
+}
+
+/// Rails adds the `:` between cable.yml's `channel_prefix` and the stream: a prefix written
+/// with it is refused, naming `key`.
+pub(crate) fn check_channel_prefix(key: &str, prefix: &str) -> Result<(), ConfigError> {
+    if prefix.ends_with(':') {
+        return Err(ConfigError::new(
+            key,
+            "write the prefix without the trailing ':' (Rails adds it)",
+        ));
+    }
+    Ok(())
 }
 
 /// A failed publish.

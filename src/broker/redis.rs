@@ -103,12 +103,7 @@ impl RedisSettings {
         }
         let client = redis::Client::open(raw.url.as_str())
             .map_err(|e| ConfigError::new("redis.url", format!("invalid: {e}")))?;
-        if raw.channel_prefix.ends_with(':') {
-            return Err(ConfigError::new(
-                "redis.channel_prefix",
-                "write the prefix without the trailing ':' (Rails adds it)",
-            ));
-        }
+        super::check_channel_prefix("redis.channel_prefix", &raw.channel_prefix)?;
         Ok(Some(RedisSettings {
             url: raw.url.clone(),
             channel_prefix: raw.channel_prefix.clone(),

@@ -23,13 +23,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::{OP_TIMEOUT, as_postgres_names_it, channel_identifier};
 use crate::broker::health::{Health, InputCounters};
+use crate::broker::reconnect::{Backoff, Wording, log_up, within};
 use crate::hub::{AckSlot, Hub};
 
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// Channels per LISTEN batch (one round trip each).
 const LISTEN_BATCH: usize = 500;
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const WORDING: Wording = Wording {
+    lost: "lost the PostgreSQL LISTEN connection; sockets stay open, broadcasts pause until it is back",
+    unreachable: "cannot reach PostgreSQL",
+    up: "PostgreSQL LISTEN connection up",
+    back: "PostgreSQL LISTEN connection back; every live stream is LISTENed again",
+};
 
 enum Ended {
     Stopped,
@@ -90,48 +95,27 @@ impl Listening {
     }
 }
 
-async fn bounded<T>(
-    what: &str,
-    op: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(OP_TIMEOUT, op).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{what} failed: {e}")),
-        Err(_) => Err(format!(
-            "{what}: no answer within {}s",
-            OP_TIMEOUT.as_secs()
-        )),
-    }
-}
-
 impl Driver {
     pub(super) async fn run(self) {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::default();
         loop {
-            match self.serve().await {
-                Ended::Stopped => return,
-                Ended::Lost(error) => {
-                    let was_connected = self.health.is_connected();
-                    self.health.lost(&error);
-                    if was_connected {
-                        backoff = BACKOFF_MIN;
-                        tracing::warn!(cause = %error, "lost the PostgreSQL LISTEN connection; sockets stay open, broadcasts pause until it is back");
-                    } else {
-                        tracing::warn!(cause = %error, retry_in_ms = backoff.as_millis() as u64, "cannot reach PostgreSQL");
-                    }
-                }
+            let lost = match self.serve().await {
+                Ended::Stopped => None,
+                Ended::Lost(error) => Some(error),
+            };
+            if !backoff
+                .after(lost, &self.health, &self.stop, &WORDING)
+                .await
+            {
+                return;
             }
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 
     async fn connect(&self) -> Result<PgListener, String> {
-        let pool = bounded(
+        let pool = within(
             "connect",
+            OP_TIMEOUT,
             PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(OP_TIMEOUT)
@@ -140,7 +124,7 @@ impl Driver {
                 .connect_with(self.options.clone()),
         )
         .await?;
-        bounded("connect", PgListener::connect_with(&pool)).await
+        within("connect", OP_TIMEOUT, PgListener::connect_with(&pool)).await
     }
 
     async fn serve(&self) -> Ended {
@@ -160,14 +144,7 @@ impl Driver {
         if let Err(e) = self.listen(&mut listener, &mut listening, &wanted).await {
             return Ended::Lost(e);
         }
-        match outage {
-            Some(gap) if self.health.connects() > 1 => tracing::info!(
-                outage_ms = gap.as_millis() as u64,
-                streams = wanted.len(),
-                "PostgreSQL LISTEN connection back; every live stream is LISTENed again"
-            ),
-            _ => tracing::info!(streams = wanted.len(), "PostgreSQL LISTEN connection up"),
-        }
+        log_up(outage, &self.health, wanted.len(), &WORDING);
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.tick().await;
         loop {
@@ -194,7 +171,7 @@ impl Driver {
                     }
                 }
                 _ = probe.tick() => {
-                    if let Err(e) = bounded("SELECT 1", (&mut listener).execute("SELECT 1")).await {
+                    if let Err(e) = within("SELECT 1", OP_TIMEOUT, (&mut listener).execute("SELECT 1")).await {
                         return Ended::Lost(e);
                     }
                 }
@@ -243,7 +220,7 @@ impl Driver {
             }
         }
         for channel in unlisten {
-            bounded("UNLISTEN", listener.unlisten(&channel)).await?;
+            within("UNLISTEN", OP_TIMEOUT, listener.unlisten(&channel)).await?;
         }
         self.listen(listener, listening, &add).await
     }
@@ -265,8 +242,9 @@ impl Driver {
                 }
             }
             if !channels.is_empty() {
-                bounded(
+                within(
                     "LISTEN",
+                    OP_TIMEOUT,
                     listener.listen_all(channels.iter().map(String::as_str)),
                 )
                 .await?;

@@ -107,12 +107,7 @@ impl PostgresSettings {
         let options = PgConnectOptions::from_str(&raw.url)
             .map_err(|e| ConfigError::new("postgresql.url", format!("invalid: {e}")))?
             .application_name(&raw.application_name);
-        if raw.channel_prefix.ends_with(':') {
-            return Err(ConfigError::new(
-                "postgresql.channel_prefix",
-                "write the prefix without the trailing ':' (Rails adds it)",
-            ));
-        }
+        super::check_channel_prefix("postgresql.channel_prefix", &raw.channel_prefix)?;
         Ok(Some(PostgresSettings {
             url: raw.url.clone(),
             channel_prefix: raw.channel_prefix.clone(),

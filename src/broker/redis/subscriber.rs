@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fixed::FixedChannels;
 use super::{Health, OP_TIMEOUT, channel_name};
+use crate::broker::reconnect::{Backoff, Wording, log_up};
 use crate::hub::{AckSlot, Burst, Hub, Interest};
 
 /// How often the subscriber connection is probed with PING.
@@ -40,8 +41,12 @@ const SUBSCRIBE_BATCH: usize = 500;
 /// At most this many already-received messages are handed on in one burst before the task
 /// looks at its other duties (reconciling subscriptions, PING).
 const BURST_MAX: usize = 64;
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const WORDING: Wording = Wording {
+    lost: "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back",
+    unreachable: "cannot reach Redis",
+    up: "Redis subscriber connected",
+    back: "Redis subscriber reconnected; every live stream is subscribed again",
+};
 
 /// Why the subscriber connection was given up.
 #[derive(Debug, thiserror::Error)]
@@ -131,26 +136,18 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self) {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::default();
         loop {
-            match self.serve().await {
-                Ended::Stopped => return,
-                Ended::Lost(error) => {
-                    let was_connected = self.health.is_connected();
-                    self.health.lost(&error.to_string());
-                    if was_connected {
-                        backoff = BACKOFF_MIN;
-                        tracing::warn!(cause = %error, "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back");
-                    } else {
-                        tracing::warn!(cause = %error, retry_in_ms = backoff.as_millis() as u64, "cannot reach Redis");
-                    }
-                }
+            let lost = match self.serve().await {
+                Ended::Stopped => None,
+                Ended::Lost(error) => Some(error.to_string()),
+            };
+            if !backoff
+                .after(lost, &self.health, &self.stop, &WORDING)
+                .await
+            {
+                return;
             }
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 
@@ -183,14 +180,7 @@ impl Driver {
         if let Err(e) = self.subscribe_fixed(&mut sink).await {
             return Ended::Lost(e);
         }
-        match outage {
-            Some(gap) if self.health.connects() > 1 => tracing::info!(
-                outage_ms = gap.as_millis() as u64,
-                streams = wanted.len(),
-                "Redis subscriber reconnected; every live stream is subscribed again"
-            ),
-            _ => tracing::info!(streams = wanted.len(), "Redis subscriber connected"),
-        }
+        log_up(outage, &self.health, wanted.len(), &WORDING);
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {

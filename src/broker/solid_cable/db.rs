@@ -14,7 +14,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sqlx::Row as _;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -125,17 +124,7 @@ impl Database {
                     .bind(limit)
                     .fetch(pool);
                 while let Some(row) = stream.try_next().await? {
-                    rows.push(decode(
-                        row.try_get(0)?,
-                        row.try_get::<Option<bool>, _>(1)?.unwrap_or(false),
-                        || {
-                            Ok(Wanted {
-                                channel: row.try_get(2)?,
-                                size: row.try_get(3)?,
-                                payload: row.try_get(4)?,
-                            })
-                        },
-                    )?);
+                    rows.push(decode(&row)?);
                 }
             }
             Database::Postgres(pool) => {
@@ -147,17 +136,7 @@ impl Database {
                     .bind(limit)
                     .fetch(pool);
                 while let Some(row) = stream.try_next().await? {
-                    rows.push(decode(
-                        row.try_get(0)?,
-                        row.try_get::<Option<bool>, _>(1)?.unwrap_or(false),
-                        || {
-                            Ok(Wanted {
-                                channel: row.try_get(2)?,
-                                size: row.try_get(3)?,
-                                payload: row.try_get(4)?,
-                            })
-                        },
-                    )?);
+                    rows.push(decode(&row)?);
                 }
             }
         }
@@ -165,14 +144,27 @@ impl Database {
     }
 }
 
-fn decode(
-    id: i64,
-    wanted: bool,
-    parts: impl FnOnce() -> Result<Wanted, sqlx::Error>,
-) -> Result<Row, sqlx::Error> {
+/// One result row (`id, w, channel, size, payload`), on either database.
+fn decode<'r, R>(row: &'r R) -> Result<Row, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let wanted = row.try_get::<Option<bool>, _>(1)?.unwrap_or(false);
     Ok(Row {
-        id,
-        wanted: if wanted { Some(parts()?) } else { None },
+        id: row.try_get(0)?,
+        wanted: if wanted {
+            Some(Wanted {
+                channel: row.try_get(2)?,
+                size: row.try_get(3)?,
+                payload: row.try_get(4)?,
+            })
+        } else {
+            None
+        },
     })
 }
 

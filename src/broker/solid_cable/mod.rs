@@ -134,12 +134,7 @@ impl SolidCableSettings {
                 "must be at least 1",
             ));
         }
-        if raw.channel_prefix.ends_with(':') {
-            return Err(ConfigError::new(
-                key("channel_prefix"),
-                "write the prefix without the trailing ':' (Rails adds it)",
-            ));
-        }
+        super::check_channel_prefix(&key("channel_prefix"), &raw.channel_prefix)?;
         Ok(Some(SolidCableSettings {
             database_url: raw.database_url.clone(),
             channel_prefix: raw.channel_prefix.clone(),
@@ -260,15 +255,17 @@ impl BroadcastInput for SolidCableInput {
             tracing::error!("the Solid Cable input has no acknowledgement slot; it is not started");
             return tokio::spawn(async {});
         };
-        let driver = poller::Driver::new(
-            self.settings.clone(),
+        let driver = poller::Driver {
+            settings: self.settings.clone(),
             slot,
             hub,
-            self.health.clone(),
-            self.counters.clone(),
-            self.progress.clone(),
+            health: self.health.clone(),
+            counters: self.counters.clone(),
+            progress: self.progress.clone(),
             stop,
-        );
+            position: Default::default(),
+            wanted: Default::default(),
+        };
         tokio::spawn(driver.run())
     }
 }

@@ -32,12 +32,17 @@ use tokio_util::sync::CancellationToken;
 use super::db::{Database, OP_TIMEOUT, Row};
 use super::{Location, Progress, SolidCableSettings, channel_hash};
 use crate::broker::health::{Health, InputCounters, Rejection};
+use crate::broker::reconnect::{Backoff, Wording, log_up, within};
 use crate::hub::{AckSlot, Hub};
 
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const WORDING: Wording = Wording {
+    lost: "lost the Solid Cable database; sockets stay open, broadcasts resume from the last row read when it is back",
+    unreachable: "cannot read the Solid Cable database",
+    up: "Solid Cable database open",
+    back: "Solid Cable database back; reading on from the last row read",
+};
 /// How often an idle poller checks that the table did not restart below its position.
 const RECHECK_EVERY: Duration = Duration::from_secs(2);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Payload bytes one round holds before it stops reading (the next round continues).
 pub(super) const ROUND_BYTES: usize = 16 * 1024 * 1024;
 /// Skipped ids looked for at once.
@@ -102,7 +107,7 @@ type SameHash = Vec<(Vec<u8>, Arc<str>)>;
 
 /// Live streams by channel hash.
 #[derive(Debug, Default)]
-struct Wanted {
+pub(super) struct Wanted {
     by_hash: HashMap<i64, SameHash>,
 }
 
@@ -141,15 +146,15 @@ impl Wanted {
 }
 
 pub(super) struct Driver {
-    settings: SolidCableSettings,
-    slot: AckSlot,
-    hub: Arc<Hub>,
-    health: Arc<Health>,
-    counters: Arc<InputCounters>,
-    progress: Arc<Mutex<Progress>>,
-    stop: CancellationToken,
-    position: Position,
-    wanted: Wanted,
+    pub(super) settings: SolidCableSettings,
+    pub(super) slot: AckSlot,
+    pub(super) hub: Arc<Hub>,
+    pub(super) health: Arc<Health>,
+    pub(super) counters: Arc<InputCounters>,
+    pub(super) progress: Arc<Mutex<Progress>>,
+    pub(super) stop: CancellationToken,
+    pub(super) position: Position,
+    pub(super) wanted: Wanted,
 }
 
 enum Round {
@@ -160,47 +165,16 @@ enum Round {
 }
 
 impl Driver {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        settings: SolidCableSettings,
-        slot: AckSlot,
-        hub: Arc<Hub>,
-        health: Arc<Health>,
-        counters: Arc<InputCounters>,
-        progress: Arc<Mutex<Progress>>,
-        stop: CancellationToken,
-    ) -> Driver {
-        Driver {
-            settings,
-            slot,
-            hub,
-            health,
-            counters,
-            progress,
-            stop,
-            position: Position::default(),
-            wanted: Wanted::default(),
-        }
-    }
-
     pub(super) async fn run(mut self) {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::default();
         loop {
-            let error = self.serve().await;
-            let Some(error) = error else { return };
-            let was_connected = self.health.is_connected();
-            self.health.lost(&error);
-            if was_connected {
-                backoff = BACKOFF_MIN;
-                tracing::warn!(cause = %error, last_id = self.position.last_id, "lost the Solid Cable database; sockets stay open, broadcasts resume from the same row when it is back");
-            } else {
-                tracing::warn!(cause = %error, retry_in_ms = backoff.as_millis() as u64, "cannot read the Solid Cable database");
+            let lost = self.serve().await;
+            if !backoff
+                .after(lost, &self.health, &self.stop, &WORDING)
+                .await
+            {
+                return;
             }
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 
@@ -211,14 +185,7 @@ impl Driver {
                 Location::Postgres(options) => Database::postgres(options).await,
             }
         };
-        match tokio::time::timeout(OP_TIMEOUT, open).await {
-            Ok(Ok(db)) => Ok(db),
-            Ok(Err(e)) => Err(format!("connect failed: {e}")),
-            Err(_) => Err(format!(
-                "connect: no answer within {}s",
-                OP_TIMEOUT.as_secs()
-            )),
-        }
+        within("connect", OP_TIMEOUT, open).await
     }
 
     /// Polls until stopped (`None`) or the database fails (`Some(why)`).
@@ -230,18 +197,13 @@ impl Driver {
                 Err(e) => return Some(e),
             },
         };
-        let newest = match bounded("MAX(id)", db.max_id()).await {
+        let newest = match within("MAX(id)", OP_TIMEOUT, db.max_id()).await {
             Ok(id) => id,
             Err(e) => return Some(e),
         };
         self.place(newest);
         let outage = self.health.connected();
-        if let Some(gap) = outage.filter(|_| self.health.connects() > 1) {
-            tracing::info!(
-                outage_ms = gap.as_millis() as u64,
-                "Solid Cable database back; reading on from the last row"
-            );
-        }
+        log_up(outage, &self.health, self.hub.stream_count(), &WORDING);
         // The position is known: every live stream can be confirmed now.
         self.reconcile();
         let hub = self.hub.clone();
@@ -259,7 +221,7 @@ impl Driver {
                 }
                 Round::Done { read: 0 } if checked.elapsed() >= RECHECK_EVERY => {
                     checked = Instant::now();
-                    match bounded("MAX(id)", db.max_id()).await {
+                    match within("MAX(id)", OP_TIMEOUT, db.max_id()).await {
                         Ok(newest) => self.place(newest),
                         Err(e) => return Some(e),
                     }
@@ -324,8 +286,9 @@ impl Driver {
         let after = self.position.last_id.unwrap_or(0);
         let limit = i64::from(self.settings.batch_size);
         let max_payload = i64::try_from(self.settings.max_payload_bytes).unwrap_or(i64::MAX);
-        let rows = bounded(
+        let rows = within(
             "poll",
+            OP_TIMEOUT,
             db.poll(
                 &self.wanted.hashes(),
                 after,
@@ -406,20 +369,6 @@ impl Driver {
         progress.last_id = self.position.last_id;
         progress.gaps = self.position.gaps.len();
         progress.gaps_abandoned = self.position.abandoned;
-    }
-}
-
-async fn bounded<T>(
-    what: &str,
-    op: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(OP_TIMEOUT, op).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{what} failed: {e}")),
-        Err(_) => Err(format!(
-            "{what}: no answer within {}s",
-            OP_TIMEOUT.as_secs()
-        )),
     }
 }
 
