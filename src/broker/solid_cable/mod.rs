@@ -14,9 +14,9 @@
 //!   for `gap_timeout_ms`, so a slow transaction's row is not lost; no row is delivered twice.
 //! - the SQL and the row decoding are in `db`.
 //!
-//! Rails confirms a Solid Cable subscription at once; ferrocable confirms once the poller
-//! knows its position (immediately, unless the database was unreachable since boot), so
-//! "confirmed means live" holds.
+//! Rails confirms a Solid Cable subscription at once; ferrocable confirms once the poller,
+//! connected, has noted the stream (immediately while the database is reachable; else once it
+//! is back), so "confirmed means live" holds.
 
 mod db;
 mod poller;
