@@ -89,6 +89,9 @@ async fn dapr_subscribes_and_delivers_cloudevents() {
             "{bad}"
         );
     }
+    // Over 1 MiB: retrying cannot make it smaller.
+    let huge = dapr_event(&format!(r#"{{"restaurant_id":7,"blob":"{}"}}"#, "x".repeat(1 << 20)));
+    assert_eq!(status(&deliver(&server, "/dapr/orders", &huge, None).await), "DROP");
     w7.expect_silence(300).await;
     w8.expect_silence(0).await;
     let stats = server.stats().await;
@@ -97,6 +100,7 @@ async fn dapr_subscribes_and_delivers_cloudevents() {
     assert_eq!(input["messages"], 3, "{stats}");
     assert_eq!(input["rejected"]["unroutable"], 3, "{stats}");
     assert_eq!(input["rejected"]["malformed"], 2, "{stats}");
+    assert_eq!(input["rejected"]["oversized"], 1, "{stats}");
     server.assert_logged("dropped a CloudEvent");
     // A route nobody subscribed: Rails' 404 (Dapr drops with an error).
     let reply = deliver(&server, "/dapr/payments", &dapr_event("{}"), None).await;
