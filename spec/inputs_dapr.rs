@@ -90,8 +90,14 @@ async fn dapr_subscribes_and_delivers_cloudevents() {
         );
     }
     // Over 1 MiB: retrying cannot make it smaller.
-    let huge = dapr_event(&format!(r#"{{"restaurant_id":7,"blob":"{}"}}"#, "x".repeat(1 << 20)));
-    assert_eq!(status(&deliver(&server, "/dapr/orders", &huge, None).await), "DROP");
+    let huge = dapr_event(&format!(
+        r#"{{"restaurant_id":7,"blob":"{}"}}"#,
+        "x".repeat(1 << 20)
+    ));
+    assert_eq!(
+        status(&deliver(&server, "/dapr/orders", &huge, None).await),
+        "DROP"
+    );
     w7.expect_silence(300).await;
     w8.expect_silence(0).await;
     let stats = server.stats().await;

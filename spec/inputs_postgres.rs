@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use crate::support::db::Postgres;
-use crate::support::recorded::{Recording, frame};
+use crate::support::recorded::{Clients, Recording, frame};
 use crate::support::*;
 
 /// The identifiers in `LISTEN "<name>"` statements, as PostgreSQL names them (cut at 63
@@ -42,14 +42,7 @@ async fn replay(recording: &str, prefix: &str) {
             );
         Server::start_with(&profile, &[("DATABASE_URL", &url)])
     };
-    let mut clients = Vec::new();
-    for (stream, identifier) in rec.subscriptions() {
-        clients.push((
-            stream,
-            identifier.clone(),
-            server.subscribed(&identifier).await,
-        ));
-    }
+    let mut clients = Clients::subscribe(&server, &rec).await;
     // The channels ferrocable LISTENed to are the ones Rails LISTENed to.
     let rails: Vec<String> = rec.json["listen"]
         .as_array()
@@ -72,11 +65,7 @@ async fn replay(recording: &str, prefix: &str) {
             .execute(&mut publisher)
             .await
             .unwrap();
-        let ws = &mut clients
-            .iter_mut()
-            .find(|(s, _, _)| *s == case.stream)
-            .unwrap()
-            .2;
+        let ws = clients.of(&case.stream);
         if case.frames.is_empty() {
             // Rails 7.2 loses this one (a multibyte name PostgreSQL cut at 63 bytes, see
             // spec/reference/inputs/README.md); ferrocable delivers it as Rails would have.
@@ -87,9 +76,7 @@ async fn replay(recording: &str, prefix: &str) {
             ws.expect(expected).await;
         }
     }
-    for (_, _, ws) in &mut clients {
-        ws.expect_silence(200).await;
-    }
+    clients.expect_silence(200).await;
     let stats = server.stats().await;
     assert_eq!(stats["inputs"][0]["kind"], "postgresql");
     assert_eq!(stats["inputs"][0]["messages"], rec.cases().len());

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::recorded::{Recording, frame};
+use crate::support::recorded::{Clients, Recording, frame};
 use crate::support::*;
 
 /// anycable-rb's Redis broadcaster: `PUBLISH __anycable__ {"stream":…,"data":"<json>"}`,
@@ -14,19 +14,12 @@ async fn anycable_publications_arrive_byte_exact() {
     let redis = Redis::start();
     let server = Server::start_profile("anycable", &[("REDIS_URL", &redis.url())]);
     let rec = Recording::load("postgresql");
-    let mut clients = Vec::new();
-    for (stream, id) in rec.subscriptions() {
-        clients.push((stream, server.subscribed(&id).await));
-    }
+    let mut clients = Clients::subscribe(&server, &rec).await;
     redis.wait_subscribed("__anycable__");
     for case in rec.cases() {
         let message = json!({"stream": case.stream, "data": case.payload()}).to_string();
         assert_eq!(redis.publish("__anycable__", &message), 1);
-        let ws = &mut clients
-            .iter_mut()
-            .find(|(s, _)| *s == case.stream)
-            .unwrap()
-            .1;
+        let ws = clients.of(&case.stream);
         match case.frames.first() {
             Some(expected) => ws.expect(expected).await,
             // Rails' PostgreSQL adapter lost this one; over Redis there is no such limit.
@@ -41,10 +34,10 @@ async fn anycable_publications_arrive_byte_exact() {
         {"stream": "chat_1", "data": "3", "meta": {"exclude_socket": "abc"}},
     ]);
     redis.publish("__anycable__", &batch.to_string());
-    let ws = &mut clients.iter_mut().find(|(s, _)| s == "chat_1").unwrap().1;
+    let ws = clients.of("chat_1");
     ws.expect(&frame(&chat, "1")).await;
     ws.expect(&frame(&chat, "3")).await;
-    let orders = &mut clients.iter_mut().find(|(s, _)| s == "orders_7").unwrap().1;
+    let orders = clients.of("orders_7");
     orders
         .expect(&frame(&stream_identifier("orders_7"), r#"{"id":2}"#))
         .await;
@@ -60,7 +53,7 @@ async fn anycable_publications_arrive_byte_exact() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text());
-    let ws = &mut clients.iter_mut().find(|(s, _)| s == "chat_1").unwrap().1;
+    let ws = clients.of("chat_1");
     ws.expect(&frame(&chat, r#"{"via":"http"}"#)).await;
 
     // Refused messages are counted and logged, never delivered.

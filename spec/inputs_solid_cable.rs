@@ -5,7 +5,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
 
 use crate::support::db::Postgres;
-use crate::support::recorded::{Case, Recording, frame};
+use crate::support::recorded::{Case, Clients, Recording, frame};
 use crate::support::*;
 
 /// A SQLite cable database laid out by the statements Rails ran (the recording's schema),
@@ -104,10 +104,7 @@ async fn rails_solid_cable_rows_arrive_byte_exact_and_history_is_not_replayed() 
     }
     let server = Server::start_profile("solid_cable", &[("DATABASE_URL", &sqlite_url(&db))]);
     let rec = Recording::load("solid_cable");
-    let mut clients = Vec::new();
-    for (stream, identifier) in rec.subscriptions() {
-        clients.push((stream, server.subscribed(&identifier).await));
-    }
+    let mut clients = Clients::subscribe(&server, &rec).await;
     for case in rec.cases() {
         // Exactly the INSERT Active Record ran for Solid Cable.
         for sql in case.sql() {
@@ -118,17 +115,11 @@ async fn rails_solid_cable_rows_arrive_byte_exact_and_history_is_not_replayed() 
             .await
             .unwrap();
         assert_stored_like_rails(&mut conn, id, &case).await;
-        let ws = &mut clients
-            .iter_mut()
-            .find(|(s, _)| *s == case.stream)
-            .unwrap()
-            .1;
+        let ws = clients.of(&case.stream);
         assert_eq!(case.frames.len(), 1, "{}", case.name);
         ws.expect(&case.frames[0]).await;
     }
-    for (_, ws) in &mut clients {
-        ws.expect_silence(300).await;
-    }
+    clients.expect_silence(300).await;
     let stats = server.stats().await;
     let input = &stats["inputs"][0];
     assert_eq!(input["kind"], "solid_cable");
@@ -307,25 +298,18 @@ async fn rails_solid_cable_on_postgresql_byte_exact_with_late_commits() {
     let mut conn = rails_postgres(&pg).await;
     let server = Server::start_profile("solid_cable", &[("DATABASE_URL", &pg.url())]);
     let rec = Recording::load("solid_cable_postgresql");
-    let mut clients = Vec::new();
-    for (stream, identifier) in rec.subscriptions() {
-        clients.push((stream, server.subscribed(&identifier).await));
-    }
+    let mut clients = Clients::subscribe(&server, &rec).await;
     for case in rec.cases() {
         for sql in case.sql() {
             sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
         }
-        let ws = &mut clients
-            .iter_mut()
-            .find(|(s, _)| *s == case.stream)
-            .unwrap()
-            .1;
+        let ws = clients.of(&case.stream);
         ws.expect(&case.frames[0]).await;
     }
     // A transaction that took its id first but commits after a later one was read: its row
     // is still delivered, once.
     let id = stream_identifier("chat_1");
-    let ws = &mut clients.iter_mut().find(|(s, _)| s == "chat_1").unwrap().1;
+    let ws = clients.of("chat_1");
     let mut slow = pg.connect().await;
     let mut tx = slow.begin().await.unwrap();
     pg_insert(&mut tx, "chat_1", "\"slow\"").await;

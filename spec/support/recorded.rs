@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::db::repo;
+use super::{Server, Ws};
 
 /// One recording.
 #[derive(Debug, Clone)]
@@ -112,4 +113,37 @@ impl Case {
 /// The frame Rails sends for `message` (JSON text) on `identifier`.
 pub fn frame(identifier: &str, message: &str) -> String {
     super::data_frame(identifier, message)
+}
+
+/// One client per stream of a recording, each subscribed to it.
+#[derive(Debug)]
+pub struct Clients(Vec<(String, Ws)>);
+
+impl Clients {
+    /// Subscribes a client of `server` (a configuration without authentication) to each of
+    /// the recording's streams.
+    pub async fn subscribe(server: &Server, rec: &Recording) -> Clients {
+        let mut all = Vec::new();
+        for (stream, identifier) in rec.subscriptions() {
+            all.push((stream, server.subscribed(&identifier).await));
+        }
+        Clients(all)
+    }
+
+    /// The client of `stream`.
+    pub fn of(&mut self, stream: &str) -> &mut Ws {
+        &mut self
+            .0
+            .iter_mut()
+            .find(|(s, _)| s == stream)
+            .unwrap_or_else(|| panic!("no client for {stream}"))
+            .1
+    }
+
+    /// Asserts no client gets anything more for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        for (_, ws) in &mut self.0 {
+            ws.expect_silence(ms).await;
+        }
+    }
 }

@@ -23,12 +23,6 @@ const INPUTS: [(&str, &str); 4] = [
     ("ferrocable/pg_notify", "PostgreSQL adapter (NOTIFY)"),
 ];
 
-fn any_input(runs: &Runs, scenario: &str) -> bool {
-    runs.by
-        .keys()
-        .any(|k| k.0 == scenario && k.2.starts_with("ferrocable/"))
-}
-
 fn poll_note(r: &Value) -> String {
     r["notes"]
         .as_array()
@@ -40,107 +34,107 @@ fn poll_note(r: &Value) -> String {
 }
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
-    if any_input(runs, "R1") {
-        r1(runs, md);
-    }
-    if any_input(runs, "R2") {
-        r2(runs, md);
-    }
+    table(
+        runs,
+        md,
+        "R1",
+        "R1 fan-out latency through each input",
+        "subscribers | input | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost | added vs Redis, last-recipient p50 / p99 ms",
+        r1_row,
+    );
+    table(
+        runs,
+        md,
+        "R2",
+        "R2 throughput through each input",
+        "streams | input | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | stopped because",
+        r2_row,
+    );
 }
 
-fn r1(runs: &Runs, md: &mut String) {
-    let _ = writeln!(
-        md,
-        "### Broadcast inputs: R1 fan-out latency through each input\n"
-    );
-    let _ = writeln!(
-        md,
-        "| subscribers | input | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost | added vs Redis, last-recipient p50 / p99 ms |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
-    for v in runs.variants("R1") {
-        let redis = runs
-            .get("R1", &v, "ferrocable")
-            .and_then(|r| window(r, "measure"));
+/// One table: a row per (variant, input) that ran (Redis always, as the reference), written
+/// by `row` from the run and the Redis run of the same variant.
+fn table(
+    runs: &Runs,
+    md: &mut String,
+    scenario: &str,
+    title: &str,
+    header: &str,
+    row: fn(&Value, Option<&Value>) -> String,
+) {
+    let any = runs
+        .by
+        .keys()
+        .any(|k| k.0 == scenario && k.2.starts_with("ferrocable/"));
+    if !any {
+        return;
+    }
+    let columns = header.matches('|').count() + 1;
+    let _ = writeln!(md, "### Broadcast inputs: {title}\n\n| {header} |");
+    let _ = writeln!(md, "|{}", "---|".repeat(columns));
+    for v in runs.variants(scenario) {
+        let redis = runs.get(scenario, &v, "ferrocable");
         for (target, label) in INPUTS {
-            let r = runs.get("R1", &v, target);
+            let r = runs.get(scenario, &v, target);
             if target != "ferrocable" && r.is_none() {
                 continue;
             }
-            if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {label} | {why} | | | |");
-                continue;
+            match (not_run(r), r) {
+                (Some(why), _) => {
+                    let _ = writeln!(md, "| {v} | {label} | {why} |{}", " |".repeat(columns - 3));
+                }
+                (None, Some(r)) => {
+                    let reference = (target != "ferrocable").then_some(redis).flatten();
+                    let _ = writeln!(
+                        md,
+                        "| {v} | {label}{} | {} |",
+                        poll_note(r),
+                        row(r, reference)
+                    );
+                }
+                (None, None) => {}
             }
-            let Some(r) = r else { continue };
-            let Some(w) = window(r, "measure") else {
-                continue;
-            };
-            let added = |q: &str| match (
-                f(&w["last_recipient"][q]),
-                redis.and_then(|x| f(&x["last_recipient"][q])),
-            ) {
-                (Some(a), Some(b)) if target != "ferrocable" => format!("{:+.1}", a - b),
-                _ => "–".into(),
-            };
-            let _ = writeln!(
-                md,
-                "| {v} | {label}{} | {} / {} | {} / {} | {} / {} | {} / {} |",
-                poll_note(r),
-                num(&w["per_recipient"]["p50_ms"], 2),
-                num(&w["per_recipient"]["p99_ms"], 2),
-                num(&w["last_recipient"]["p50_ms"], 2),
-                num(&w["last_recipient"]["p99_ms"], 2),
-                big(f(&w["delivered"]).unwrap_or(0.0)),
-                big(f(&w["lost"]).unwrap_or(0.0)),
-                added("p50_ms"),
-                added("p99_ms"),
-            );
         }
     }
     let _ = writeln!(md);
 }
 
-fn r2(runs: &Runs, md: &mut String) {
-    let _ = writeln!(
-        md,
-        "### Broadcast inputs: R2 throughput through each input\n"
-    );
-    let _ = writeln!(
-        md,
-        "| streams | input | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | stopped because |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
-    for v in runs.variants("R2") {
-        for (target, label) in INPUTS {
-            let r = runs.get("R2", &v, target);
-            if target != "ferrocable" && r.is_none() {
-                continue;
-            }
-            if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {label} | {why} | | | |");
-                continue;
-            }
-            let Some(r) = r else { continue };
-            let best = &r["sweep"]["best"];
-            let stop = r["sweep"]["stop"].as_str().unwrap_or("");
-            if best.is_null() {
-                let _ = writeln!(
-                    md,
-                    "| {v} | {label}{} | none passed | | | {stop} |",
-                    poll_note(r)
-                );
-                continue;
-            }
-            let _ = writeln!(
-                md,
-                "| {v} | {label}{} | {} | {} | {} / {} | {stop} |",
-                poll_note(r),
-                big(f(&best["deliveries_per_s"]).unwrap_or(0.0)),
-                num(&best["rate_per_s"], 1),
-                num(&best["per_recipient"]["p99_ms"], 1),
-                num(&best["last_recipient"]["p99_ms"], 1),
-            );
-        }
+fn r1_row(r: &Value, redis: Option<&Value>) -> String {
+    let Some(w) = window(r, "measure") else {
+        return "no measured window | | |".into();
+    };
+    let redis = redis.and_then(|x| window(x, "measure"));
+    let added = |q: &str| match (
+        f(&w["last_recipient"][q]),
+        redis.and_then(|x| f(&x["last_recipient"][q])),
+    ) {
+        (Some(a), Some(b)) => format!("{:+.1}", a - b),
+        _ => "–".into(),
+    };
+    format!(
+        "{} / {} | {} / {} | {} / {} | {} / {}",
+        num(&w["per_recipient"]["p50_ms"], 2),
+        num(&w["per_recipient"]["p99_ms"], 2),
+        num(&w["last_recipient"]["p50_ms"], 2),
+        num(&w["last_recipient"]["p99_ms"], 2),
+        big(f(&w["delivered"]).unwrap_or(0.0)),
+        big(f(&w["lost"]).unwrap_or(0.0)),
+        added("p50_ms"),
+        added("p99_ms"),
+    )
+}
+
+fn r2_row(r: &Value, _redis: Option<&Value>) -> String {
+    let best = &r["sweep"]["best"];
+    let stop = r["sweep"]["stop"].as_str().unwrap_or("");
+    if best.is_null() {
+        return format!("none passed | | | {stop}");
     }
-    let _ = writeln!(md);
+    format!(
+        "{} | {} | {} / {} | {stop}",
+        big(f(&best["deliveries_per_s"]).unwrap_or(0.0)),
+        num(&best["rate_per_s"], 1),
+        num(&best["per_recipient"]["p99_ms"], 1),
+        num(&best["last_recipient"]["p99_ms"], 1),
+    )
 }
