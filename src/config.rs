@@ -30,7 +30,9 @@ use crate::broker::redis::routed::RedisRouteSection;
 use crate::broker::redis::{RedisSection, mask_url};
 use crate::broker::solid_cable::SolidCableSection;
 use crate::broker::{BrokerSections, BrokerSettings};
-use crate::channels::{ChannelRegistry, ChannelSection};
+use crate::channels::{
+    ChannelRegistry, ChannelSection, SignedStreamsSection, SignedStreamsSettings, TurboSection,
+};
 use crate::compat::{ProtocolSection, ProtocolSettings};
 pub use crate::error::ConfigError;
 use crate::limits::{Limits, LimitsSection};
@@ -68,6 +70,10 @@ pub struct RawConfig {
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
     pub limits: LimitsSection,
+    /// `[signed_streams]`: the keys signed stream names are verified with.
+    pub signed_streams: SignedStreamsSection,
+    /// `[turbo]`: the built-in `Turbo::StreamsChannel`.
+    pub turbo: TurboSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -113,10 +119,11 @@ impl CliOverrides {
 /// The environment variables Rails apps and their platforms already set, and the keys they
 /// fill (below `FERROCABLE_*`, which wins). `DATABASE_URL` fills both database inputs'
 /// URLs: whichever is enabled reads it.
-const CONVENTIONAL_VARIABLES: [(&str, &str); 8] = [
+const CONVENTIONAL_VARIABLES: [(&str, &str); 9] = [
     ("PORT", "server.port"),
     ("REDIS_URL", "redis.url"),
     ("SECRET_KEY_BASE", "auth.secret"),
+    ("SECRET_KEY_BASE", "signed_streams.secret_key_base"),
     ("DATABASE_URL", "solid_cable.database_url"),
     ("DATABASE_URL", "postgresql.url"),
     ("APP_API_TOKEN", "dapr.app_api_token"),
@@ -217,10 +224,17 @@ impl Settings {
         );
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
+        let signed_streams = SignedStreamsSettings::compile(
+            &raw.signed_streams,
+            &raw.turbo,
+            protocol.load_defaults,
+        )?;
         let channels = ChannelRegistry::compile(
             &raw.channels,
             &identifier_names,
             protocol.compat.base_class_is_channel,
+            &signed_streams,
+            &mut warnings,
         )?;
         Ok(Settings {
             server,
@@ -259,9 +273,18 @@ impl RawConfig {
             &mut copy.anycable.secret,
             &mut copy.anycable.broadcast_key,
             &mut copy.dapr.app_api_token,
+            &mut copy.signed_streams.secret_key_base,
+            &mut copy.turbo.signed_stream_verifier_key,
         ] {
             if !secret.is_empty() {
                 *secret = "***".into();
+            }
+        }
+        for channel in copy.channels.values_mut() {
+            if let Some(signed) = &mut channel.signed_stream
+                && !signed.key.is_empty()
+            {
+                signed.key = "***".into();
             }
         }
         for url in [
@@ -411,6 +434,7 @@ mod tests {
     #[test]
     fn problems_that_are_not_errors_come_back_as_warnings() {
         let mut raw = RawConfig::default();
+        raw.turbo.streams_channel = Some(false);
         assert!(Settings::from_raw(&raw).unwrap().warnings.is_empty());
         raw.redis.channel_prefix = "myapp".into();
         let s = Settings::from_raw(&raw).unwrap();
@@ -503,8 +527,10 @@ mod tests {
             "config/example.toml",
             "config/hafaloha.toml",
             "config/development.toml",
+            "config/examples/turbo.toml",
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
+            "fixtures/configs/turbo.toml",
             "config/examples/solid_cable.toml",
             "config/examples/postgresql.toml",
             "config/examples/anycable.toml",

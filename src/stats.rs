@@ -54,11 +54,19 @@ pub struct Stats {
     pub broadcasts_received: AtomicU64,
     /// Broadcasts dropped because their payload is not valid JSON.
     pub broadcasts_invalid: AtomicU64,
+    /// Broadcasts whose payload was not already what ActiveSupport writes and was written
+    /// again: once per broadcast, never per recipient (the others are spliced as they are).
+    pub broadcasts_rewritten: AtomicU64,
     /// Broadcasts fanned out while the dispatcher was behind: queued for the connections'
     /// tasks and coalesced with what else was waiting, instead of written at once.
     pub broadcasts_coalesced: AtomicU64,
     /// Frames written to sockets.
     pub frames_delivered: StripedCounter,
+    /// Pings that went out in the same write as a broadcast frame (see `outbox::beat`).
+    pub pings_carried: StripedCounter,
+    /// Pings the ping timer's sweep sent on their own, to connections nothing else was written
+    /// to early in the beat.
+    pub pings_sent_alone: StripedCounter,
     /// Connections refused by authentication.
     pub unauthorized_connections: AtomicU64,
     /// Connections closed for not keeping up: outbound queue overflow or a write blocked

@@ -15,6 +15,7 @@
 mod client;
 mod floor;
 mod hist;
+mod payload;
 mod procfs;
 mod publish;
 mod report;
@@ -125,7 +126,10 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Cmd::Selftest => match hist::self_check().and_then(|_| wire::self_check()) {
+        Cmd::Selftest => match hist::self_check()
+            .and_then(|_| wire::self_check())
+            .and_then(|_| payload::self_check())
+        {
             Ok(()) => {
                 println!("selftest ok");
                 ExitCode::SUCCESS

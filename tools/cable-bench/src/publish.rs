@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::client::now_us;
+use crate::payload::Payloads;
 use crate::wire;
 
 /// One of the three ways to publish.
@@ -34,15 +35,15 @@ impl Publisher {
         prefix: &str,
         stream_prefix: &str,
         streams: u64,
-        size: usize,
+        payloads: Payloads,
     ) -> Result<Publisher, String> {
         let channels = channel_names(prefix, stream_prefix, streams);
         match via {
             "redis" => Ok(Publisher::Redis(
-                RedisPublisher::connect(redis, channels, size).await?,
+                RedisPublisher::connect(redis, channels, payloads).await?,
             )),
             "solid_cable" | "notify" => Ok(Publisher::Sql(
-                SqlPublisher::connect(via, database, channels, size).await?,
+                SqlPublisher::connect(via, database, channels, payloads).await?,
             )),
             other => Err(format!("--via {other}: redis, solid_cable or notify")),
         }
@@ -103,14 +104,14 @@ pub(crate) struct RedisPublisher {
     buf: Vec<u8>,
     payload: Vec<u8>,
     channels: Vec<Vec<u8>>,
-    size: usize,
+    payloads: Payloads,
 }
 
 impl RedisPublisher {
     async fn connect(
         url: &str,
         channels: Vec<Vec<u8>>,
-        size: usize,
+        payloads: Payloads,
     ) -> Result<RedisPublisher, String> {
         let addr = wire::redis_addr(url)?;
         let s = TcpStream::connect(&addr)
@@ -157,7 +158,7 @@ impl RedisPublisher {
             buf: Vec::new(),
             payload: Vec::new(),
             channels,
-            size,
+            payloads,
         })
     }
 
@@ -167,7 +168,7 @@ impl RedisPublisher {
         let t = now_us();
         for g in gs {
             let ch = &self.channels[(g % self.channels.len() as u64) as usize];
-            wire::payload(g, w, t, self.size, &mut self.payload);
+            self.payloads.write(g, w, t, &mut self.payload);
             wire::resp_command(&[b"PUBLISH", ch, &self.payload], &mut self.buf);
             self.sent += 1;
         }
@@ -192,7 +193,7 @@ pub(crate) struct SqlPublisher {
     channels: Vec<Vec<u8>>,
     hashes: Vec<i64>,
     payload: Vec<u8>,
-    size: usize,
+    payloads: Payloads,
     errors: u64,
 }
 
@@ -220,7 +221,7 @@ impl SqlPublisher {
         via: &str,
         database: &str,
         channels: Vec<Vec<u8>>,
-        size: usize,
+        payloads: Payloads,
     ) -> Result<SqlPublisher, String> {
         let err = |e: sqlx::Error| format!("{database}: {e}");
         let target = if let Some(path) = database
@@ -264,7 +265,7 @@ impl SqlPublisher {
             channels,
             hashes,
             payload: Vec::new(),
-            size,
+            payloads,
             errors: 0,
         })
     }
@@ -272,7 +273,7 @@ impl SqlPublisher {
     async fn publish(&mut self, gs: std::ops::Range<u64>, w: u64) -> Result<(), String> {
         for g in gs {
             let i = (g % self.channels.len() as u64) as usize;
-            wire::payload(g, w, now_us(), self.size, &mut self.payload);
+            self.payloads.write(g, w, now_us(), &mut self.payload);
             let (channel, hash, payload) = (&self.channels[i], self.hashes[i], &self.payload[..]);
             let result = match &self.target {
                 SqlTarget::SolidCableSqlite(pool) => sqlx::query(INSERT_SQLITE)

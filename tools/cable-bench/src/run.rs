@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::client::{WorkerConfig, is_slow, now_us};
 use crate::hist::Hist;
+use crate::payload::{PayloadKind, Payloads};
 use crate::procfs;
 use crate::publish::Publisher;
 use crate::wire;
@@ -73,9 +74,13 @@ pub(crate) struct RunArgs {
     /// Handshakes in flight at once, all processes together.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
-    /// Broadcast payload size in bytes.
+    /// Broadcast payload size in bytes (`json` payloads).
     #[arg(long, default_value_t = 200)]
     payload: usize,
+    /// What broadcasts carry: `json` (padded to --payload) or `turbo` (a recorded 2 KB
+    /// turbo-stream Rails published).
+    #[arg(long, value_enum, default_value = "json")]
+    payload_kind: PayloadKind,
     /// Phases, in order: warm:RATE:SECS, measure:NAME:RATE:SECS, sweep:SECS:RATE,RATE,...,
     /// idle:NAME:SECS, slow.
     #[arg(long = "phase")]
@@ -704,7 +709,10 @@ fn http_get(addr: &str, path: &str) -> Option<Value> {
     serde_json::from_slice(&body[i + 4..]).ok()
 }
 
-async fn run(a: RunArgs) -> Result<(Value, bool), String> {
+async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
+    let payloads = Payloads::new(a.payload_kind, a.payload)?;
+    // What each broadcast carries, as every result reports it.
+    a.payload = payloads.len();
     let phases = a
         .phases
         .iter()
@@ -733,7 +741,7 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
         &a.prefix,
         &a.stream_prefix,
         a.streams,
-        a.payload,
+        payloads,
     )
     .await?;
 
@@ -1006,6 +1014,7 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
             "connect_rate": a.connect_rate,
             "concurrency": a.concurrency,
             "payload_bytes": a.payload,
+            "payload_kind": a.payload_kind.name(),
             "phases": a.phases,
             "slow_percent": a.slow_percent,
             "slow_connections": designated_slow,
