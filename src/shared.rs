@@ -163,6 +163,7 @@ impl Shared {
     /// What `GET /stats` answers.
     pub fn stats_report(&self) -> StatsReport<'_> {
         let (unique_identities, top) = self.hub.identities(TOP_IDENTITIES);
+        let inputs = self.broker.statuses();
         StatsReport {
             counters: &self.stats,
             unique_identities,
@@ -174,8 +175,8 @@ impl Shared {
                 })
                 .collect(),
             streams: self.hub.stream_count(),
-            broker: self.broker.status(),
-            inputs: self.broker.statuses(),
+            broker: inputs[0].clone(),
+            inputs,
         }
     }
 

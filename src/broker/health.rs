@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub(crate) const CONNECTING: u8 = 0;
-pub(crate) const CONNECTED: u8 = 1;
-pub(crate) const DISCONNECTED: u8 = 2;
+const CONNECTING: u8 = 0;
+const CONNECTED: u8 = 1;
+const DISCONNECTED: u8 = 2;
 
 /// An input's health, for `/health` and `/stats`.
 #[derive(Debug, Clone, Serialize)]
@@ -63,8 +63,8 @@ impl InputStatus {
 /// One connection's health, written by the input's task and read by `/health`.
 #[derive(Debug)]
 pub(crate) struct Health {
-    pub(crate) state: AtomicU8,
-    pub(crate) connects: AtomicU64,
+    state: AtomicU8,
+    connects: AtomicU64,
     down_since: Mutex<Option<Instant>>,
     last_error: Mutex<Option<String>>,
 }

@@ -298,7 +298,8 @@ impl Broker {
     }
 
     /// Every input's health, in configuration order (the in-process broker's when there is
-    /// no other).
+    /// no other): never empty, so the first one can stand for all (`/health`'s `broker`, kept
+    /// for clients written before there were several).
     pub fn statuses(&self) -> Vec<InputStatus> {
         let mut all: Vec<InputStatus> = self.inputs.iter().map(|i| i.status()).collect();
         all.extend(self.cloudevents.iter().map(CloudEventsInput::status));
@@ -310,11 +311,5 @@ impl Broker {
             });
         }
         all
-    }
-
-    /// The first input's health (what `/health` showed as `broker` before there were
-    /// several; kept for existing clients).
-    pub fn status(&self) -> InputStatus {
-        self.statuses().swap_remove(0)
     }
 }
