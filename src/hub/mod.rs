@@ -17,19 +17,20 @@
 //! connection's queue is FIFO.
 
 mod dispatch;
+mod interest;
 mod pending;
 
 pub use dispatch::Burst;
+pub use interest::{AckSlot, Interest, MAX_ACK_SLOTS};
 pub use pending::PendingConfirm;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::json::Escaping;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
-use tokio::sync::Notify;
 
 use crate::outbox::{Beat, ConnHandle};
 use crate::stats::Stats;
@@ -79,43 +80,6 @@ impl StreamEntry {
 #[derive(Debug, Default)]
 struct Shard {
     streams: HashMap<Arc<str>, StreamEntry>,
-}
-
-/// Most inputs that acknowledge subscriptions at once (one bit each in a stream's entry).
-pub const MAX_ACK_SLOTS: usize = 32;
-
-/// One input that acknowledges subscriptions, as the hub numbers it: its bit in every
-/// stream's acknowledgements and its [`Interest`] set. Only [`Hub::ack_slot`] makes one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckSlot(u8);
-
-/// Streams whose wanted state changed since one input last looked. A set, so a stream that
-/// flips many times before the input runs costs one entry: bounded by the number of streams.
-/// Every acknowledging input has its own (see [`AckSlot`]).
-#[derive(Debug, Default)]
-pub struct Interest {
-    dirty: Mutex<HashSet<Arc<str>>>,
-    /// Wakes the input's task (its only waiter).
-    changed: Notify,
-}
-
-impl Interest {
-    fn mark(&self, stream: &Arc<str>) {
-        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
-        dirty.insert(stream.clone());
-        drop(dirty);
-        self.changed.notify_one();
-    }
-
-    /// Takes the changed streams.
-    pub fn take(&self) -> HashSet<Arc<str>> {
-        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Resolves when something changed since the last `take`.
-    pub async fn changed(&self) {
-        self.changed.notified().await
-    }
 }
 
 /// What the hub needs of the configuration.
@@ -175,24 +139,6 @@ impl Hub {
     /// The heartbeat every welcomed connection is owed a ping of, once per beat.
     pub fn beat(&self) -> &Beat {
         &self.beat
-    }
-
-    /// The `index`-th acknowledging input's slot; `None` beyond the number the hub was made
-    /// for.
-    pub fn ack_slot(&self, index: usize) -> Option<AckSlot> {
-        (index < self.interests.len()).then_some(AckSlot(index as u8))
-    }
-
-    /// The change set the input in `slot` reconciles.
-    pub fn interest(&self, slot: AckSlot) -> &Interest {
-        &self.interests[slot.0 as usize]
-    }
-
-    /// Tells every acknowledging input that `stream`'s wanted state changed.
-    fn mark_interest(&self, stream: &Arc<str>) {
-        for interest in self.interests.iter() {
-            interest.mark(stream);
-        }
     }
 
     fn shard(&self, stream: &str) -> MutexGuard<'_, Shard> {
@@ -330,18 +276,6 @@ impl Hub {
     /// Whether any local connection wants `stream`.
     pub fn wants(&self, stream: &str) -> bool {
         self.shard(stream).streams.contains_key(stream)
-    }
-
-    /// The input in `slot` acknowledged `stream`: once every acknowledging input has, confirm
-    /// whoever waited for it.
-    pub fn mark_live(&self, slot: AckSlot, stream: &str) {
-        let waiters = match self.shard(stream).streams.get_mut(stream) {
-            Some(entry) => entry.acknowledge(slot, self.all_acks),
-            None => return,
-        };
-        for w in waiters {
-            w.ready();
-        }
     }
 
     /// Every stream with local listeners (to resubscribe after an input reconnects).
