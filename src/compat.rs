@@ -61,11 +61,15 @@ pub struct RailsCompat {
     /// channels on every version, so configs declare them (conformance
     /// `subscribe_framework_classes`).
     pub base_class_is_channel: bool,
+    /// The release itself (signed ids are URL-safe from 7.2).
+    pub rails_version: ferrocable_rails::RailsVersion,
 }
 
 impl RailsCompat {
     fn parse(version: &str) -> Option<RailsCompat> {
+        let rails_version = ferrocable_rails::RailsVersion::parse(version)?;
         let modern = RailsCompat {
+            rails_version,
             remote_disconnect_frame: true,
             charset_in_404: true,
             anchored_mount: true,
@@ -79,6 +83,7 @@ impl RailsCompat {
                 anchored_mount: false,
                 drop_false_identifiers: false,
                 base_class_is_channel: true,
+                rails_version,
             }),
             "7.0" => Some(RailsCompat {
                 remote_disconnect_frame: false,

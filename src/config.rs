@@ -24,8 +24,9 @@ use crate::auth::{AuthSection, AuthSettings};
 use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
 use crate::broker::BrokerSettings;
 use crate::broker::redis::{RedisSection, mask_url};
-use crate::channels::{ChannelRegistry, ChannelSection};
+use crate::channels::{ChannelRegistry, ChannelSection, CompileContext};
 use crate::compat::{ProtocolSection, ProtocolSettings};
+use crate::database::{Database, DatabaseSection};
 pub use crate::error::ConfigError;
 use crate::limits::{Limits, LimitsSection};
 use crate::listener::{ServerSection, ServerSettings};
@@ -52,6 +53,8 @@ pub struct RawConfig {
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
     pub limits: LimitsSection,
+    /// `[database]`: the Rails app's database (auth lookups, channel predicates).
+    pub database: DatabaseSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -111,6 +114,11 @@ pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, Config
         .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
         .merge(
             Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database.url".into()),
+        )
+        .merge(
+            Env::raw()
                 .only(&["SECRET_KEY_BASE"])
                 .map(|_| "auth.secret".into()),
         )
@@ -155,6 +163,8 @@ pub struct Settings {
     pub broadcast_api: BroadcastApiSettings,
     /// `[limits]`
     pub limits: Limits,
+    /// `[database]`, when a URL is set (opened lazily by its first query).
+    pub database: Option<Arc<Database>>,
     /// `[channels.<Name>]`
     pub channels: Arc<ChannelRegistry>,
     /// Problems that are not errors, for `main` to log once logging has started.
@@ -168,15 +178,25 @@ impl Settings {
         let server = ServerSettings::compile(&raw.server)?;
         let protocol = ProtocolSettings::compile(&raw.protocol)?;
         let origins = OriginPolicy::compile(&raw.origins)?;
-        let auth =
-            AuthSettings::compile(&raw.auth, server.listen.ip(), raw.limits.max_token_bytes)?;
+        let database = Database::compile(&raw.database)?;
+        let auth = AuthSettings::compile(
+            &raw.auth,
+            server.listen.ip(),
+            raw.limits.max_token_bytes,
+            protocol.compat.rails_version,
+            database.as_ref(),
+        )?;
         let broker = BrokerSettings::compile(&raw.redis, &mut warnings)?;
         let limits = Limits::compile(&raw.limits)?;
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
         let channels = ChannelRegistry::compile(
             &raw.channels,
-            &identifier_names,
+            &CompileContext {
+                identifiers: &identifier_names,
+                global_id_app: auth.global_id_app.as_deref(),
+                database: database.as_ref(),
+            },
             protocol.compat.base_class_is_channel,
         )?;
         Ok(Settings {
@@ -188,6 +208,7 @@ impl Settings {
             broker,
             broadcast_api: BroadcastApiSettings::compile(&raw.broadcast_api),
             limits,
+            database,
             channels: Arc::new(channels),
             warnings,
         })
@@ -195,8 +216,18 @@ impl Settings {
 
     /// One line for `config check`.
     pub fn summary(&self) -> String {
+        let database = match &self.database {
+            Some(db) => format!(
+                ", database {}",
+                serde_json::to_value(db.backend())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         format!(
-            "listen {}, mount {}, broker {}, auth {}, {} channel(s)",
+            "listen {}, mount {}, broker {}, auth {}{database}, {} channel(s)",
             self.server.listen,
             self.server.mount_path,
             self.broker.describe(),
@@ -216,6 +247,7 @@ impl RawConfig {
             }
         }
         copy.redis.url = mask_url(&copy.redis.url);
+        copy.database.url = mask_url(&copy.database.url);
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }

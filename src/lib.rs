@@ -19,7 +19,7 @@
 //! One request, one connection:
 //! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/_broadcast`.
 //! - [`origin`]: Rails' Origin check as a pure policy (`[origins]`).
-//! - [`auth`]: token extraction, JWT verification, identifiers (`[auth]`).
+//! - [`auth`]: JWTs, Rails cookies, database lookups, identifiers (`[auth]`).
 //! - [`broadcast_api`]: who may `POST /_broadcast`, and its body (`[broadcast_api]`).
 //! - [`connection`]: one connection's task: commands in, batched frames out.
 //! - [`outbox`]: a connection's outbound side, shared by everyone who writes to it: direct
@@ -34,6 +34,8 @@
 //! - [`registry`]: every welcomed connection (pings, shutdown).
 //! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).
 //! - [`stats`]: the counters behind `/stats`.
+//! - [`database`]: the Rails app's database (`[database]`): bound queries, a bounded pool,
+//!   a short cache; used by auth lookups and channel predicates.
 
 pub mod auth;
 pub mod broadcast_api;
@@ -43,6 +45,7 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod connection;
+pub mod database;
 pub mod error;
 pub mod http;
 pub mod hub;

@@ -1,10 +1,14 @@
 //! Declarative channels: the only place that knows which streams a subscription gets.
 //!
 //! A channel is a class name from the config with stream templates ([`template`]), rules that
-//! reject the subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes
-//! them by name. A new kind of channel (Turbo's signed streams, a database predicate) is a
-//! module here, compiled from its section by [`ChannelRegistry::compile`].
+//! reject the subscription, optional actions ([`spec`]) whose broadcasts may be stamped with
+//! the sender's identity ([`payload`]), and optionally a database predicate that must return a
+//! row ([`predicate`]); the [`ChannelRegistry`] indexes them by name. A new kind of channel
+//! (Turbo's signed streams) is a module here, compiled from its section by
+//! [`ChannelRegistry::compile`].
 
+pub mod payload;
+pub mod predicate;
 pub mod spec;
 pub mod template;
 
@@ -13,8 +17,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use spec::{Action, ChannelSpec, Rejection};
-pub use template::Template;
+pub use payload::Payload;
+pub use predicate::{AuthorizeSection, Predicate};
+pub use spec::{Action, ChannelSpec, CompileContext, Rejection};
+pub use template::{Fill, Template};
 
 use crate::error::ConfigError;
 
@@ -32,6 +38,8 @@ pub struct ChannelSection {
     pub claims_in: BTreeMap<String, Vec<String>>,
     /// Actions, by name.
     pub actions: BTreeMap<String, ActionSection>,
+    /// Subscribe only if this query returns a row (kind B).
+    pub authorize: Option<AuthorizeSection>,
 }
 
 /// `[channels.<Name>.actions.<action>]`
@@ -42,6 +50,8 @@ pub struct ActionSection {
     pub broadcast_to: Option<String>,
     /// Send the data back to the caller.
     pub transmit: bool,
+    /// JSON payload template for `broadcast_to` (placeholders: see `channels::payload`).
+    pub payload: Option<String>,
 }
 
 /// Rails' own channel base class (see `RailsCompat::base_class_is_channel`).
@@ -51,7 +61,7 @@ const BASE_CHANNEL: &str = "ActionCable::Channel::Base";
 #[derive(Debug, Default)]
 pub struct ChannelRegistry {
     by_name: HashMap<String, Arc<ChannelSpec>>,
-    wanted_claims: Vec<String>,
+    wanted_claims: Arc<[String]>,
 }
 
 impl ChannelRegistry {
@@ -60,18 +70,18 @@ impl ChannelRegistry {
     /// 6.1 finds in every app, unless the config declares it (an explicit entry wins).
     pub fn compile(
         sections: &BTreeMap<String, ChannelSection>,
-        identifiers: &[String],
+        context: &CompileContext<'_>,
         base_class_is_channel: bool,
     ) -> Result<ChannelRegistry, ConfigError> {
         let mut specs = sections
             .iter()
-            .map(|(name, section)| ChannelSpec::compile(name, section, identifiers))
+            .map(|(name, section)| ChannelSpec::compile(name, section, context))
             .collect::<Result<Vec<_>, _>>()?;
         if base_class_is_channel && !sections.contains_key(BASE_CHANNEL) {
             specs.push(ChannelSpec::compile(
                 BASE_CHANNEL,
                 &ChannelSection::default(),
-                identifiers,
+                context,
             )?);
         }
         Ok(ChannelRegistry::new(specs))
@@ -91,7 +101,7 @@ impl ChannelRegistry {
         }
         ChannelRegistry {
             by_name,
-            wanted_claims,
+            wanted_claims: wanted_claims.into(),
         }
     }
 
@@ -101,7 +111,7 @@ impl ChannelRegistry {
     }
 
     /// Claims any rule refers to: the only ones a connection keeps.
-    pub fn wanted_claims(&self) -> &[String] {
+    pub fn wanted_claims(&self) -> &Arc<[String]> {
         &self.wanted_claims
     }
 
@@ -129,6 +139,7 @@ mod tests {
             claims: vec![crate::auth::KeptClaim {
                 name: "role".into(),
                 value: Some(role.into()),
+                typed: Some(Value::from(role)),
             }]
             .into_boxed_slice(),
             connection_identifier: "".into(),
@@ -143,8 +154,16 @@ mod tests {
         json::parse(text.as_bytes(), 100).unwrap()
     }
 
+    fn context(identifiers: &[String]) -> CompileContext<'_> {
+        CompileContext {
+            identifiers,
+            global_id_app: Some("my-app"),
+            database: None,
+        }
+    }
+
     fn spec(section: ChannelSection) -> ChannelSpec {
-        ChannelSpec::compile("TestChannel", &section, &idents()).unwrap()
+        ChannelSpec::compile("TestChannel", &section, &context(&idents())).unwrap()
     }
 
     #[test]
@@ -266,7 +285,7 @@ mod tests {
                     streams: vec![t.into()],
                     ..Default::default()
                 },
-                &idents(),
+                &context(&idents()),
             )
             .unwrap_err();
             assert_eq!(err.key, "channels.C.streams[0]");
@@ -282,12 +301,15 @@ mod tests {
                 ActionSection {
                     broadcast_to: Some("s".into()),
                     transmit: true,
+                    payload: None,
                 },
             )]),
             ..Default::default()
         };
         assert_eq!(
-            ChannelSpec::compile("C", &both, &idents()).unwrap_err().key,
+            ChannelSpec::compile("C", &both, &context(&idents()))
+                .unwrap_err()
+                .key,
             "channels.C.actions.x"
         );
     }
@@ -300,6 +322,9 @@ mod tests {
             ..Default::default()
         });
         let r = ChannelRegistry::new(vec![s]);
-        assert_eq!(r.wanted_claims(), ["team".to_string(), "role".to_string()]);
+        assert_eq!(
+            &**r.wanted_claims(),
+            ["team".to_string(), "role".to_string()]
+        );
     }
 }

@@ -2,19 +2,41 @@
 //! actions. Deciding is pure: identity + identifier params in, stream names or a rejection out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ferrocable_protocol::json::Value;
 
 use super::ChannelSection;
-use super::template::Template;
+use super::payload::Payload;
+use super::predicate::Predicate;
+use super::template::{Fill, Scope, Template};
 use crate::auth::Identity;
+use crate::database::Database;
 use crate::error::ConfigError;
+
+/// What a channel is compiled against: the declared identifiers, the GlobalID app name and
+/// the app's database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileContext<'a> {
+    /// Declared identifier names, in order.
+    pub identifiers: &'a [String],
+    /// The GlobalID app name, if configured.
+    pub global_id_app: Option<&'a str>,
+    /// The app's database, if configured.
+    pub database: Option<&'a Arc<Database>>,
+}
 
 /// What a channel action does with the message data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// `ActionCable.server.broadcast(stream, data)`.
-    BroadcastTo(Template),
+    /// `ActionCable.server.broadcast(stream, payload)`: the client's data, or a payload
+    /// template stamped with the sender's identity.
+    BroadcastTo {
+        /// The stream.
+        stream: Template,
+        /// The payload template; `None`: the client's data as sent.
+        payload: Option<Payload>,
+    },
     /// `transmit(data)` back to the caller.
     Transmit,
 }
@@ -39,6 +61,12 @@ pub enum Rejection {
     /// A stream template could not be filled.
     #[error("stream template {0} has no value for a placeholder")]
     UnfilledTemplate(usize),
+    /// The channel's `authorize` query returned no row (or a param cannot match any).
+    #[error("authorize query returned no row")]
+    NotAuthorized,
+    /// The `authorize` query failed or timed out.
+    #[error("authorize query failed: {0}")]
+    Database(String),
 }
 
 /// One configured channel class.
@@ -51,6 +79,7 @@ pub struct ChannelSpec {
     params_match: Vec<(String, usize, String)>,
     claims_in: Vec<(String, Vec<String>)>,
     actions: HashMap<String, Action>,
+    predicate: Option<Arc<Predicate>>,
     /// Claims its rules read (the registry keeps only those of each connection).
     pub(super) claims_used: Vec<String>,
 }
@@ -60,18 +89,39 @@ impl ChannelSpec {
     pub fn compile(
         name: &str,
         raw: &ChannelSection,
-        identifiers: &[String],
+        context: &CompileContext<'_>,
     ) -> Result<ChannelSpec, ConfigError> {
+        let identifiers = context.identifiers;
         let base = format!("channels.{name}");
         if name.is_empty() {
             return Err(ConfigError::new(base, "channel name must not be empty"));
         }
         let mut claims_used = Vec::new();
+        let predicate = raw
+            .authorize
+            .as_ref()
+            .map(|section| {
+                Predicate::compile(
+                    section,
+                    &base,
+                    identifiers,
+                    context.database,
+                    &mut claims_used,
+                )
+                .map(Arc::new)
+            })
+            .transpose()?;
+        let scope = Scope {
+            identifiers,
+            class_name: name,
+            global_id_app: context.global_id_app,
+            has_row: predicate.is_some(),
+        };
         let mut streams = Vec::new();
         for (i, text) in raw.streams.iter().enumerate() {
             streams.push(Template::parse(
                 text,
-                identifiers,
+                &scope,
                 &format!("{base}.streams[{i}]"),
                 &mut claims_used,
             )?);
@@ -103,17 +153,26 @@ impl ChannelSpec {
         for (action, section) in &raw.actions {
             let key = format!("{base}.actions.{action}");
             let compiled = match (&section.broadcast_to, section.transmit) {
-                (Some(t), false) => Action::BroadcastTo(Template::parse(
-                    t,
-                    identifiers,
-                    &format!("{key}.broadcast_to"),
-                    &mut claims_used,
-                )?),
-                (None, true) => Action::Transmit,
+                (Some(t), false) => Action::BroadcastTo {
+                    stream: Template::parse(
+                        t,
+                        &scope,
+                        &format!("{key}.broadcast_to"),
+                        &mut claims_used,
+                    )?,
+                    payload: section
+                        .payload
+                        .as_deref()
+                        .map(|p| {
+                            Payload::parse(p, &scope, &format!("{key}.payload"), &mut claims_used)
+                        })
+                        .transpose()?,
+                },
+                (None, true) if section.payload.is_none() => Action::Transmit,
                 _ => {
                     return Err(ConfigError::new(
                         key,
-                        "give exactly one of broadcast_to = \"<stream>\" or transmit = true",
+                        "give exactly one of broadcast_to = \"<stream>\" or transmit = true (payload goes with broadcast_to)",
                     ));
                 }
             };
@@ -126,12 +185,31 @@ impl ChannelSpec {
             params_match,
             claims_in,
             actions,
+            predicate,
             claims_used,
         })
     }
 
-    /// The streams a subscription gets, or why it is rejected.
+    /// The channel's `authorize` predicate, if any: run it (after [`ChannelSpec::check_rules`])
+    /// and pass its row to [`ChannelSpec::streams`].
+    pub fn predicate(&self) -> Option<&Arc<Predicate>> {
+        self.predicate.as_ref()
+    }
+
+    /// The streams a subscription gets, or why it is rejected, for a channel without a
+    /// predicate (or with its row already in hand: [`ChannelSpec::streams`]).
     pub fn decide(&self, identity: &Identity, params: &Value) -> Result<Vec<String>, Rejection> {
+        self.check_rules(identity, params)?;
+        self.streams(&Fill {
+            identity,
+            params,
+            row: None,
+        })
+    }
+
+    /// The rules that need no database: required params, params that must equal an
+    /// identifier, allowed claims.
+    pub fn check_rules(&self, identity: &Identity, params: &Value) -> Result<(), Rejection> {
         for p in &self.require_params {
             if params.get(p).is_none_or(is_blank) {
                 return Err(Rejection::MissingParam(p.clone()));
@@ -153,10 +231,15 @@ impl ChannelSpec {
                 _ => return Err(Rejection::ClaimNotAllowed(claim.clone())),
             }
         }
+        Ok(())
+    }
+
+    /// The stream names, filled from the identity, the params and the predicate's row.
+    pub fn streams(&self, fill: &Fill<'_>) -> Result<Vec<String>, Rejection> {
         let mut streams = Vec::with_capacity(self.streams.len());
         for (i, template) in self.streams.iter().enumerate() {
             let name = template
-                .render(identity, params)
+                .render(fill)
                 .ok_or(Rejection::UnfilledTemplate(i))?;
             // Rails' stream_from twice with one name is one stream.
             if !streams.contains(&name) {
