@@ -57,6 +57,12 @@ streams = ["{{channel_name}}:{{gid:Room/row.id}}"]
 [channels.RoomChannel.authorize]
 query = "SELECT rooms.id FROM rooms JOIN memberships ON memberships.room_id = rooms.id WHERE memberships.user_id = $1 AND rooms.id = $2"
 bind = ["claims.id", "params.room_id:integer"]
+[channels.WatchedRoomChannel]
+streams = ["watched_room_{{row.id}}"]
+[channels.WatchedRoomChannel.authorize]
+query = "SELECT rooms.id FROM rooms JOIN memberships ON memberships.room_id = rooms.id WHERE memberships.user_id = $1 AND rooms.id = $2"
+bind = ["claims.id", "params.room_id:integer"]
+recheck_secs = 1
 [channels.TypingChannel]
 streams = ["{{channel_name}}:{{gid:Room/row.id}}"]
 [channels.TypingChannel.authorize]
@@ -321,6 +327,39 @@ async fn a_revoked_session_is_refused_once_its_cached_answer_expires() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut again = open(&server, &ann_cookie()).await;
     expect_refused(&mut again).await;
+}
+
+#[tokio::test]
+async fn a_recheck_ends_the_subscription_when_the_row_is_deleted() {
+    let dir = TempDir::new("cookie-recheck");
+    let (server, url) = chat_server(&dir, 60_000).await;
+    let mut ann = open(&server, &ann_cookie()).await;
+    expect_welcome(&mut ann).await;
+    let watched = r#"{"channel":"WatchedRoomChannel","room_id":1}"#;
+    assert!(
+        sub(&mut ann, watched)
+            .await
+            .contains("confirm_subscription")
+    );
+    let reply = server.broadcast("watched_room_1", r#"{"n":1}"#).await;
+    assert_eq!(reply.status, 201);
+    assert!(ann.recv_text().await.contains(r#""message":{"n":1}"#));
+    // Still a member after a re-check round: nothing happens.
+    ann.expect_silence(1500).await;
+    sqlite_execute(
+        &url,
+        "DELETE FROM memberships WHERE room_id = 1 AND user_id = 1",
+    )
+    .await;
+    // Within a round (1 s) or two, the subscription ends with reject_subscription, even though
+    // the cache (60 s) still holds the old answer: re-checks always ask the database.
+    let frame = tokio::time::timeout(Duration::from_secs(4), ann.recv_text())
+        .await
+        .expect("no reject_subscription after the row was deleted");
+    assert_eq!(frame, crate::support::reject(watched));
+    server.broadcast("watched_room_1", r#"{"n":2}"#).await;
+    ann.expect_silence(500).await;
+    assert_eq!(server.stats().await["subscriptions"], 0);
 }
 
 async fn pg_chat() -> (Postgres, String) {

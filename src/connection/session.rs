@@ -25,9 +25,10 @@ use tokio::io::AsyncWrite;
 use tracing::{debug, info, warn};
 
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
-use ferrocable_protocol::outgoing::{self, DisconnectReason};
+use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 
 mod commands;
+mod recheck;
 
 use super::rate_limit::RateLimit;
 use super::subscriptions::{Subscription, Subscriptions};
@@ -90,6 +91,7 @@ where
             task: futures_util::task::AtomicWaker::new(),
         }),
         check: None,
+        recheck: None,
     };
     let pending = match auth {
         Authentication::Done(Ok(identity)) => {
@@ -136,6 +138,8 @@ struct Session<S, W> {
     /// A subscribe waiting on its channel's database predicate; while it waits, inbound
     /// commands wait too (they are processed in order), outbound frames do not.
     check: Option<Box<commands::PendingCheck>>,
+    /// Periodic re-checks of subscriptions whose predicate asks for them.
+    recheck: Option<Box<recheck::Recheck>>,
 }
 
 /// Remembers whether the socket signalled readability since we last found it empty.
@@ -166,6 +170,8 @@ enum Event {
     Inbound(Option<Result<Message, WsError>>),
     /// The pending subscribe's predicate answered.
     Checked,
+    /// A re-check round ended; these subscriptions lost their row.
+    Rechecked(Vec<EscapedIdentifier>),
 }
 
 impl<S, W> Session<S, W>
@@ -289,6 +295,7 @@ where
                 }
                 Event::Inbound(Some(Err(e))) => return self.classify(e),
                 Event::Checked => Box::pin(self.finish_check()).await,
+                Event::Rechecked(gone) => self.end_revoked(gone),
             }
         }
     }
@@ -301,6 +308,11 @@ where
     ) -> Poll<Event> {
         if woken.poll(cx).is_ready() {
             return Poll::Ready(Event::Outbound);
+        }
+        if self.recheck.is_some()
+            && let Poll::Ready(gone) = self.poll_recheck(cx)
+        {
+            return Poll::Ready(Event::Rechecked(gone));
         }
         if let Some(check) = &mut self.check {
             return match check.poll_answer(cx) {

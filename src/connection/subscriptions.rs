@@ -18,7 +18,8 @@ pub(super) struct Subscription {
     pub(super) streams: Box<[Arc<str>]>,
     /// Its confirm, until every stream is live.
     pub(super) pending: Arc<PendingConfirm>,
-    /// Kept only for channels with actions (their templates may read params and the row).
+    /// Kept only for channels with actions (their templates may read params and the row)
+    /// or with re-checks (which bind the params again).
     pub(super) context: Option<Box<ActionContext>>,
 }
 

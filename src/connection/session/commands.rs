@@ -220,8 +220,11 @@ where
             .stats
             .subscriptions
             .fetch_add(1, Ordering::Relaxed);
-        let context = channel
-            .has_actions()
+        let recheck = channel.predicate().and_then(|p| p.recheck);
+        if let Some(every) = recheck {
+            self.schedule_recheck(every);
+        }
+        let context = (channel.has_actions() || recheck.is_some())
             .then(|| Box::new(ActionContext { params, row }));
         self.subscriptions.insert(Subscription {
             identifier: shared_identifier,
