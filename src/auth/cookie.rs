@@ -256,3 +256,186 @@ fn parse_hmac(name: &str) -> Option<HmacDigest> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocable_rails::{
+        DEFAULT_KEY_SIZE, Envelope, MessageEncryptor, MessageVerifier, SIGNED_ID_SALT,
+    };
+    use serde_json::json;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn generator() -> KeyGenerator {
+        KeyGenerator::new(SecretKeyBase::new(SECRET.to_string()))
+    }
+
+    fn signed(name: &str, value: serde_json::Value) -> String {
+        let key = generator().generate_key("signed cookie", DEFAULT_KEY_SIZE, KeyDigest::Sha256);
+        MessageVerifier::new(key, HmacDigest::Sha1).generate(
+            &value,
+            &Envelope::Legacy {
+                purpose: Some(format!("cookie.{name}")),
+                expires_at: None,
+            },
+        )
+    }
+
+    fn session(name: &str, value: serde_json::Value) -> String {
+        let key = generator().generate_key("authenticated encrypted cookie", 32, KeyDigest::Sha256);
+        let key: [u8; 32] = key[..].try_into().unwrap();
+        MessageEncryptor::aes_256_gcm(&key)
+            .encrypt_and_sign(
+                &value,
+                &Envelope::Legacy {
+                    purpose: Some(format!("cookie.{name}")),
+                    expires_at: None,
+                },
+                &[7u8; 12],
+            )
+            .unwrap()
+            // As Rack writes it into Set-Cookie (a raw '+' would read back as a space).
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    }
+
+    fn settings(section: CookieSection) -> CookieSettings {
+        CookieSettings::compile(&section, SECRET, RailsVersion::V7_2).unwrap()
+    }
+
+    fn now() -> SystemTime {
+        SystemTime::now()
+    }
+
+    #[test]
+    fn reads_the_whole_signed_value() {
+        let s = settings(CookieSection {
+            name: "session_token".into(),
+            ..CookieSection::default()
+        });
+        let header = format!(
+            "a=1; session_token={}",
+            signed("session_token", json!("tok"))
+        );
+        assert_eq!(s.credential(Some(&header), now()).unwrap(), json!("tok"));
+        assert!(matches!(
+            s.credential(None, now()),
+            Err(AuthError::Cookie {
+                cause: ferrocable_rails::Error::Missing,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn reads_a_session_key_and_the_warden_key() {
+        let cookie = session(
+            "_shop_session",
+            json!({"session_id": "abc", "user_id": 7, "warden.user.user.key": [[9], "$2a$12$salt"]}),
+        );
+        let header = format!("_shop_session={cookie}");
+        let by_key = settings(CookieSection {
+            name: "_shop_session".into(),
+            kind: CookieKind::Session,
+            key: "user_id".into(),
+            ..CookieSection::default()
+        });
+        assert_eq!(by_key.credential(Some(&header), now()).unwrap(), json!(7));
+        let warden = settings(CookieSection {
+            name: "_shop_session".into(),
+            kind: CookieKind::Session,
+            warden_scope: "user".into(),
+            ..CookieSection::default()
+        });
+        assert_eq!(warden.credential(Some(&header), now()).unwrap(), json!(9));
+        let absent = settings(CookieSection {
+            name: "_shop_session".into(),
+            kind: CookieKind::Session,
+            key: "admin_id".into(),
+            ..CookieSection::default()
+        });
+        assert_eq!(
+            absent.credential(Some(&header), now()).unwrap_err(),
+            AuthError::MissingCredential("_shop_session".into())
+        );
+    }
+
+    #[test]
+    fn verifies_an_active_record_signed_id_inside_the_cookie() {
+        // Session.find_signed(cookies.signed[:session_token]) (Fizzy).
+        let key = generator().generate_key(SIGNED_ID_SALT, DEFAULT_KEY_SIZE, KeyDigest::Sha256);
+        let signed_id = MessageVerifier::new(key, HmacDigest::Sha256)
+            .with_base64(ferrocable_rails::Base64Decoding::UrlSafe)
+            .generate(
+                &json!(42),
+                &Envelope::Data {
+                    purpose: Some("session".into()),
+                    expires_at: None,
+                },
+            );
+        let s = settings(CookieSection {
+            name: "session_token".into(),
+            signed_id_model: "Session".into(),
+            ..CookieSection::default()
+        });
+        let header = format!(
+            "session_token={}",
+            signed("session_token", json!(signed_id))
+        );
+        assert_eq!(s.credential(Some(&header), now()).unwrap(), json!(42));
+        let other_model = settings(CookieSection {
+            name: "session_token".into(),
+            signed_id_model: "User".into(),
+            ..CookieSection::default()
+        });
+        assert!(matches!(
+            other_model.credential(Some(&header), now()),
+            Err(AuthError::SignedId { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_sections_name_their_key() {
+        let compile = |section: CookieSection| {
+            CookieSettings::compile(&section, SECRET, RailsVersion::V7_2)
+                .unwrap_err()
+                .key
+        };
+        assert_eq!(compile(CookieSection::default()), "auth.cookie.name");
+        let named = |f: fn(&mut CookieSection)| {
+            let mut s = CookieSection {
+                name: "c".into(),
+                ..CookieSection::default()
+            };
+            f(&mut s);
+            compile(s)
+        };
+        assert_eq!(
+            named(|s| s.load_defaults = "x".into()),
+            "auth.cookie.load_defaults"
+        );
+        assert_eq!(
+            named(|s| s.key_digest = "MD5".into()),
+            "auth.cookie.key_digest"
+        );
+        assert_eq!(
+            named(|s| s.warden_scope = "user".into()),
+            "auth.cookie.warden_scope"
+        );
+        assert_eq!(
+            CookieSettings::compile(
+                &CookieSection {
+                    name: "c".into(),
+                    ..CookieSection::default()
+                },
+                "",
+                RailsVersion::V7_2
+            )
+            .unwrap_err()
+            .key,
+            "auth.secret"
+        );
+    }
+}

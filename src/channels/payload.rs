@@ -124,3 +124,76 @@ fn render(node: &Node, fill: &Fill<'_>, data: &Value) -> Value {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Identity, KeptClaim};
+
+    #[test]
+    fn placeholders_keep_their_types_and_keys_their_order() {
+        let identifiers = vec!["current_user".to_string()];
+        let scope = Scope {
+            identifiers: &identifiers,
+            class_name: "TypingNotificationsChannel",
+            global_id_app: Some("chat"),
+            has_row: true,
+        };
+        let mut claims = Vec::new();
+        let payload = Payload::parse(
+            r#"{"action":"start","user":{"id":"{claims.id}","name":"{claims.name}"},"room":"{row.id}","text":"{data.text}","who":"{current_user}","n":[1,"{params.n}"],"literal":"{not}x"}"#,
+            &scope,
+            "k",
+            &mut claims,
+        )
+        .unwrap();
+        assert_eq!(claims, ["id", "name"]);
+        let claim = |name: &str, typed: Value| KeptClaim {
+            name: name.into(),
+            value: typed.to_ruby_string().map(String::into_boxed_str),
+            typed: Some(typed),
+        };
+        let identity = Identity {
+            values: vec![Some("1".into())].into_boxed_slice(),
+            claims: vec![
+                claim("id", Value::from(1)),
+                claim("name", Value::from("Ann <a>")),
+            ]
+            .into_boxed_slice(),
+            connection_identifier: "".into(),
+        };
+        let params = json::parse(br#"{"n":2.5}"#, 10).unwrap();
+        let row = json::parse(br#"{"id":7}"#, 10).unwrap();
+        let data = json::parse(br#"{"action":"start","text":"hi"}"#, 10).unwrap();
+        let fill = Fill {
+            identity: &identity,
+            params: &params,
+            row: Some(&row),
+        };
+        let mut out = Vec::new();
+        json::write_value(&mut out, &payload.render(&fill, &data));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"action":"start","user":{"id":1,"name":"Ann \u003ca\u003e"},"room":7,"text":"hi","who":"1","n":[1,2.5],"literal":"{not}x"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_placeholders_and_rows_without_a_query_are_config_errors() {
+        let scope = Scope {
+            identifiers: &[],
+            class_name: "C",
+            global_id_app: None,
+            has_row: false,
+        };
+        for bad in [r#"{"a":"{nope}"}"#, r#"{"a":"{row.id}"}"#, "not json"] {
+            assert_eq!(
+                Payload::parse(bad, &scope, "k", &mut Vec::new())
+                    .unwrap_err()
+                    .key,
+                "k",
+                "{bad}"
+            );
+        }
+    }
+}

@@ -175,3 +175,129 @@ impl Predicate {
 pub fn row_value(row: &Row) -> Value {
     Value::Object(row.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::KeptClaim;
+    use crate::database::DatabaseSection;
+
+    fn predicate(bind: &[&str]) -> Result<Predicate, ConfigError> {
+        let db = Database::compile(&DatabaseSection {
+            url: "sqlite::memory:".into(),
+            ..DatabaseSection::default()
+        })
+        .unwrap();
+        let section = AuthorizeSection {
+            query: format!(
+                "SELECT 1 FROM t WHERE {}",
+                (1..=bind.len())
+                    .map(|i| format!("c{i} = ${i}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ),
+            bind: bind.iter().map(|b| b.to_string()).collect(),
+            recheck_secs: 0,
+        };
+        Predicate::compile(
+            &section,
+            "channels.C",
+            &["current_user".into()],
+            db.as_ref(),
+            &mut Vec::new(),
+        )
+    }
+
+    fn identity() -> Identity {
+        Identity {
+            values: vec![Some("1".into())].into_boxed_slice(),
+            claims: vec![KeptClaim {
+                name: "id".into(),
+                value: Some("1".into()),
+                typed: Some(Value::from(1)),
+            }]
+            .into_boxed_slice(),
+            connection_identifier: "".into(),
+        }
+    }
+
+    fn params(text: &str) -> Value {
+        ferrocable_protocol::json::parse(text.as_bytes(), 10).unwrap()
+    }
+
+    #[test]
+    fn binds_are_cast_like_active_record_or_passed_as_they_are() {
+        let p = predicate(&[
+            "claims.id",
+            "params.room:integer",
+            "current_user",
+            "params.name:text",
+            "params.raw",
+        ])
+        .unwrap();
+        let binds = p
+            .bind_values(
+                &identity(),
+                &params(r#"{"room":"1 OR 1=1","name":2.5,"raw":"x' --"}"#),
+            )
+            .unwrap();
+        assert_eq!(
+            binds,
+            vec![
+                Bound::Int(1),
+                Bound::Int(1),
+                Bound::Text("1".into()),
+                Bound::Text("2.5".into()),
+                Bound::Text("x' --".into()),
+            ]
+        );
+        // What Active Record casts to nothing, or a missing value, finds no row: rejected
+        // without asking.
+        for bad in [
+            r#"{"room":"abc","raw":1}"#,
+            r#"{"room":1}"#,
+            r#"{"room":[1],"raw":1}"#,
+        ] {
+            assert_eq!(
+                p.bind_values(&identity(), &params(bad)).unwrap_err(),
+                Rejection::NotAuthorized,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        assert_eq!(
+            predicate(&["params.x:float"]).unwrap_err().key,
+            "channels.C.authorize.bind[0]"
+        );
+        assert_eq!(
+            predicate(&["nobody"]).unwrap_err().key,
+            "channels.C.authorize.bind[0]"
+        );
+        let section = AuthorizeSection {
+            query: "SELECT 1 WHERE $1 = $2".into(),
+            bind: vec!["params.a".into()],
+            recheck_secs: 0,
+        };
+        assert_eq!(
+            Predicate::compile(&section, "channels.C", &[], None, &mut Vec::new())
+                .unwrap_err()
+                .key,
+            "channels.C.authorize.bind"
+        );
+        let one = AuthorizeSection {
+            query: "SELECT 1 WHERE $1 = 1".into(),
+            bind: vec!["params.a".into()],
+            recheck_secs: 0,
+        };
+        assert_eq!(
+            Predicate::compile(&one, "channels.C", &[], None, &mut Vec::new())
+                .unwrap_err()
+                .key,
+            "channels.C.authorize.query",
+            "no database configured"
+        );
+    }
+}
