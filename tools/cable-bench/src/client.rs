@@ -60,6 +60,9 @@ pub(crate) struct WorkerConfig {
     /// SO_RCVBUF of those connections (small, so their backlog reaches the server fast).
     pub(crate) slow_rcvbuf: u32,
     pub(crate) handshake_timeout_s: f64,
+    /// `Cookie` header values, one per line, used instead of tokens (`run --cookies`).
+    #[serde(default)]
+    pub(crate) cookies_file: Option<String>,
 }
 
 pub(crate) fn is_slow(i: u64, per_mille: u32) -> bool {
@@ -216,10 +219,29 @@ async fn run(cfg: WorkerConfig) {
         };
         targets.push((addr, hostport, path));
     }
-    // Tokens are signed before the clock starts: a connect storm measures the server.
-    let tokens = (0..cfg.count)
-        .map(|j| token(&cfg.secret, cfg.first + j))
-        .collect();
+    // Tokens are signed (or cookies read) before the clock starts: a connect storm measures
+    // the server. With cookies, `tokens[j]` is the whole `Cookie` header value.
+    let tokens = match &cfg.cookies_file {
+        Some(path) => {
+            let lines: Vec<String> = match std::fs::read_to_string(path) {
+                Ok(text) => text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect(),
+                Err(e) => {
+                    eprintln!("cable-bench worker: {path}: {e}");
+                    std::process::exit(2);
+                }
+            };
+            if lines.is_empty() {
+                eprintln!("cable-bench worker: {path} holds no cookies");
+                std::process::exit(2);
+            }
+            (0..cfg.count)
+                .map(|j| lines[((cfg.first + j) % lines.len() as u64) as usize].clone())
+                .collect()
+        }
+        None => (0..cfg.count)
+            .map(|j| token(&cfg.secret, cfg.first + j))
+            .collect(),
+    };
     let (slow_tx, slow_rx) = watch::channel(false);
     let state = State {
         active: vec![0; cfg.streams.max(1) as usize],
@@ -588,12 +610,16 @@ async fn establish(
         .map_err(|e| format!("connect: {:?}", e.kind()))?;
     let _ = s.set_nodelay(true);
     let sep = if path.contains('?') { '&' } else { '?' };
+    let credential = &ctx.tokens[j as usize];
+    let (query, cookie) = match ctx.cfg.cookies_file {
+        Some(_) => (String::new(), format!("Cookie: {credential}\r\n")),
+        None => (format!("{sep}token={credential}"), String::new()),
+    };
     let request = format!(
-        "GET {path}{sep}token={token} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n\
+        "GET {path}{query} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: actioncable-v1-json, actioncable-unsupported\r\n\
-         Origin: {origin}\r\n\r\n",
-        token = ctx.tokens[j as usize],
+         Origin: {origin}\r\n{cookie}\r\n",
         origin = ctx.cfg.origin,
     );
     s.write_all(request.as_bytes())
