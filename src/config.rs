@@ -482,11 +482,15 @@ mod tests {
             "config/development.toml",
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
+            "config/examples/chat.toml",
+            "config/examples/shop.toml",
+            "config/examples/shop-devise.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {
                 jail.clear_env();
                 jail.set_env("SECRET_KEY_BASE", "test-secret");
+                jail.set_env("DATABASE_URL", "sqlite:db/production.sqlite3");
                 let raw = load(Some(&path), &CliOverrides::default())
                     .map_err(|e| format!("{file}: {e}"))?;
                 Settings::from_raw(&raw).map_err(|e| format!("{file}: {e}"))?;

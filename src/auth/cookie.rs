@@ -141,7 +141,7 @@ impl CookieSettings {
             }
         };
         config.signed_cookie_digest =
-            parse_hmac(&section.signed_cookie_digest).ok_or_else(|| {
+            HmacDigest::parse(&section.signed_cookie_digest).ok_or_else(|| {
                 ConfigError::new(
                     key("signed_cookie_digest"),
                     "must be SHA1, SHA256, SHA384 or SHA512",
@@ -244,16 +244,6 @@ impl CookieSettings {
                     })
             }
         }
-    }
-}
-
-fn parse_hmac(name: &str) -> Option<HmacDigest> {
-    match name.to_ascii_uppercase().as_str() {
-        "SHA1" => Some(HmacDigest::Sha1),
-        "SHA256" => Some(HmacDigest::Sha256),
-        "SHA384" => Some(HmacDigest::Sha384),
-        "SHA512" => Some(HmacDigest::Sha512),
-        _ => None,
     }
 }
 

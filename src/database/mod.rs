@@ -10,7 +10,7 @@
 //! - waiting for a pooled connection is bounded by `acquire_timeout_ms`, the whole query by
 //!   `query_timeout_ms`; either running out is a [`DbError`], which callers turn into a
 //!   refusal (never a hang, never a crash);
-//! - results are cached briefly ([`cache`] has the policy);
+//! - results are cached briefly (`database/cache.rs` has the policy);
 //! - the last outcome (and a probe every `health_check_secs` while idle) is what `/health`
 //!   reports as `database`.
 //!
@@ -59,8 +59,9 @@ impl Default for DatabaseSection {
         DatabaseSection {
             url: String::new(),
             max_connections: 8,
-            acquire_timeout_ms: 1000,
-            query_timeout_ms: 2000,
+            // Active Record's checkout_timeout: a storm waits as long on us as on Rails.
+            acquire_timeout_ms: 5000,
+            query_timeout_ms: 5000,
             cache_ttl_ms: 2000,
             cache_max_entries: 10_000,
             health_check_secs: 5,
@@ -368,29 +369,13 @@ impl Database {
         };
         match self.pool()? {
             Pool::Postgres(pool) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = match b {
-                        Bound::Null => q.bind(None::<String>),
-                        Bound::Int(n) => q.bind(*n),
-                        Bound::Text(s) => q.bind(s.as_str()),
-                    };
-                }
-                match q.fetch_optional(pool).await {
+                match bind_all(sqlx::query(sql), binds).fetch_optional(pool).await {
                     Ok(row) => row.map(|r| pg_row(&r)).transpose(),
                     Err(e) => failed(e),
                 }
             }
             Pool::Sqlite(pool) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = match b {
-                        Bound::Null => q.bind(None::<String>),
-                        Bound::Int(n) => q.bind(*n),
-                        Bound::Text(s) => q.bind(s.as_str()),
-                    };
-                }
-                match q.fetch_optional(pool).await {
+                match bind_all(sqlx::query(sql), binds).fetch_optional(pool).await {
                     Ok(row) => row.map(|r| sqlite_row(&r)).transpose(),
                     Err(e) => failed(e),
                 }
@@ -458,6 +443,27 @@ impl Database {
             }
         }
     }
+}
+
+/// Binds each value to its `$n`, in order, for either driver.
+fn bind_all<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    binds: &'q [Bound],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for b in binds {
+        query = match b {
+            Bound::Null => query.bind(None::<String>),
+            Bound::Int(n) => query.bind(*n),
+            Bound::Text(s) => query.bind(s.as_str()),
+        };
+    }
+    query
 }
 
 #[cfg(test)]

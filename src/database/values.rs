@@ -3,7 +3,7 @@
 use ferrocable_protocol::json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Column, Row as _, TypeInfo, ValueRef};
+use sqlx::{Column, TypeInfo, ValueRef};
 
 use super::{DbError, Row};
 
@@ -24,61 +24,61 @@ where
         .map_err(|e| DbError::Failed(e.to_string()))
 }
 
-/// A PostgreSQL row as JSON values, typed as Rails renders them (`{id: user.id}` is a number).
-pub(super) fn pg_row(row: &PgRow) -> Result<Row, DbError> {
+/// A row, each non-null value turned into JSON by `value(index, column, type name)`.
+fn typed_row<R>(
+    row: &R,
+    value: impl Fn(usize, &str, &str) -> Result<Value, DbError>,
+) -> Result<Row, DbError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+{
     let mut out = Vec::with_capacity(row.columns().len());
     for (i, column) in row.columns().iter().enumerate() {
         let name = column.name().to_string();
         let raw = row
             .try_get_raw(i)
             .map_err(|e| DbError::Failed(e.to_string()))?;
-        let value = if raw.is_null() {
+        let typed = if raw.is_null() {
             Value::Null
         } else {
-            let type_name = column.type_info().name().to_string();
-            match type_name.as_str() {
-                "INT2" => Value::from(i64::from(decode::<i16, _>(row, i)?)),
-                "INT4" => Value::from(i64::from(decode::<i32, _>(row, i)?)),
-                "INT8" => Value::from(decode::<i64, _>(row, i)?),
-                "BOOL" => Value::Bool(decode::<bool, _>(row, i)?),
-                "FLOAT4" => Value::Float(f64::from(decode::<f32, _>(row, i)?)),
-                "FLOAT8" => Value::Float(decode::<f64, _>(row, i)?),
-                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => {
-                    Value::String(decode::<String, _>(row, i)?)
-                }
-                _ => return Err(unsupported(&name, &type_name)),
-            }
+            let type_name = raw.type_info().name().to_string();
+            value(i, &name, &type_name)?
         };
-        out.push((name, value));
+        out.push((name, typed));
     }
     Ok(out)
 }
 
+/// A PostgreSQL row as JSON values, typed as Rails renders them (`{id: user.id}` is a number).
+pub(super) fn pg_row(row: &PgRow) -> Result<Row, DbError> {
+    typed_row(row, |i, name, type_name| {
+        Ok(match type_name {
+            "INT2" => Value::from(i64::from(decode::<i16, _>(row, i)?)),
+            "INT4" => Value::from(i64::from(decode::<i32, _>(row, i)?)),
+            "INT8" => Value::from(decode::<i64, _>(row, i)?),
+            "BOOL" => Value::Bool(decode::<bool, _>(row, i)?),
+            "FLOAT4" => Value::Float(f64::from(decode::<f32, _>(row, i)?)),
+            "FLOAT8" => Value::Float(decode::<f64, _>(row, i)?),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => {
+                Value::String(decode::<String, _>(row, i)?)
+            }
+            _ => return Err(unsupported(name, type_name)),
+        })
+    })
+}
+
 /// A SQLite row: each value by its storage class (SQLite types values, not columns).
 pub(super) fn sqlite_row(row: &SqliteRow) -> Result<Row, DbError> {
-    let mut out = Vec::with_capacity(row.columns().len());
-    for (i, column) in row.columns().iter().enumerate() {
-        let name = column.name().to_string();
-        let raw = row
-            .try_get_raw(i)
-            .map_err(|e| DbError::Failed(e.to_string()))?;
-        let storage = raw.type_info().name().to_string();
-        let value = if raw.is_null() {
-            Value::Null
-        } else {
-            match storage.as_str() {
-                "INTEGER" | "INT8" | "BIGINT" => Value::from(decode::<i64, _>(row, i)?),
-                "BOOLEAN" => Value::Bool(decode::<bool, _>(row, i)?),
-                "REAL" => Value::Float(decode::<f64, _>(row, i)?),
-                "TEXT" | "DATETIME" | "DATE" | "TIME" => {
-                    Value::String(decode::<String, _>(row, i)?)
-                }
-                _ => return Err(unsupported(&name, &storage)),
-            }
-        };
-        out.push((name, value));
-    }
-    Ok(out)
+    typed_row(row, |i, name, storage| {
+        Ok(match storage {
+            "INTEGER" | "INT8" | "BIGINT" => Value::from(decode::<i64, _>(row, i)?),
+            "BOOLEAN" => Value::Bool(decode::<bool, _>(row, i)?),
+            "REAL" => Value::Float(decode::<f64, _>(row, i)?),
+            "TEXT" | "DATETIME" | "DATE" | "TIME" => Value::String(decode::<String, _>(row, i)?),
+            _ => return Err(unsupported(name, storage)),
+        })
+    })
 }
 
 /// Active Record's cast of a value for an integer column (`ActiveModel::Type::Integer`, as

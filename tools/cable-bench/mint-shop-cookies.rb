@@ -8,7 +8,6 @@
 #
 #   ruby tools/cable-bench/mint-shop-cookies.rb SECRET_KEY_BASE COUNT > cookies.txt
 require "active_support"
-require "active_support/key_generator"
 require "active_support/message_encryptor"
 require "base64"
 require "json"
@@ -19,8 +18,9 @@ require "uri"
 secret, count = ARGV
 abort "usage: mint-shop-cookies.rb SECRET_KEY_BASE COUNT" unless secret && count
 
-key = ActiveSupport::KeyGenerator.new(secret, iterations: 1000, hash_digest_class: OpenSSL::Digest::SHA256)
-                                 .generate_key("authenticated encrypted cookie", 32)
+# Rails' key generator on load_defaults 7.0+, written out: ActiveSupport 6.1 (Debian 12's, which
+# runs this) has no hash_digest_class and would derive the SHA1 key, which a 7.2 app refuses.
+key = OpenSSL::PKCS5.pbkdf2_hmac(secret, "authenticated encrypted cookie", 1000, 32, OpenSSL::Digest.new("SHA256"))
 encryptor = ActiveSupport::MessageEncryptor.new(key, cipher: "aes-256-gcm", serializer: JSON)
 $stdout.sync = false
 (1..Integer(count)).each do |user_id|

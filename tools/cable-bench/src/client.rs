@@ -161,18 +161,6 @@ fn emit(v: &Value) {
     let _ = out.flush();
 }
 
-/// Signs the HS256 token of connection `i`: user `i + 1` of restaurant 1, valid one day.
-pub(crate) fn token(secret: &str, i: u64) -> String {
-    let exp = now_us() / 1_000_000 + 86_400;
-    let claims = json!({"user_id": i + 1, "restaurant_id": 1, "exp": exp});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap_or_default()
-}
-
 pub(crate) fn main(cfg_json: &str) -> std::process::ExitCode {
     let cfg: WorkerConfig = match serde_json::from_str(cfg_json) {
         Ok(c) => c,
@@ -221,26 +209,12 @@ async fn run(cfg: WorkerConfig) {
     }
     // Tokens are signed (or cookies read) before the clock starts: a connect storm measures
     // the server. With cookies, `tokens[j]` is the whole `Cookie` header value.
-    let tokens = match &cfg.cookies_file {
-        Some(path) => {
-            let lines: Vec<String> = match std::fs::read_to_string(path) {
-                Ok(text) => text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect(),
-                Err(e) => {
-                    eprintln!("cable-bench worker: {path}: {e}");
-                    std::process::exit(2);
-                }
-            };
-            if lines.is_empty() {
-                eprintln!("cable-bench worker: {path} holds no cookies");
-                std::process::exit(2);
-            }
-            (0..cfg.count)
-                .map(|j| lines[((cfg.first + j) % lines.len() as u64) as usize].clone())
-                .collect()
+    let tokens = match crate::credentials::for_worker(&cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cable-bench worker: {e}");
+            std::process::exit(2);
         }
-        None => (0..cfg.count)
-            .map(|j| token(&cfg.secret, cfg.first + j))
-            .collect(),
     };
     let (slow_tx, slow_rx) = watch::channel(false);
     let state = State {
