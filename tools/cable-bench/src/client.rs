@@ -209,7 +209,12 @@ async fn run(cfg: WorkerConfig) {
     }
     // Tokens are signed (or cookies read) before the clock starts: a connect storm measures
     // the server. With cookies, `tokens[j]` is the whole `Cookie` header value.
-    let tokens = match crate::credentials::for_worker(&cfg) {
+    let tokens = match crate::credentials::for_connections(
+        cfg.cookies_file.as_deref(),
+        &cfg.secret,
+        cfg.first,
+        cfg.count,
+    ) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("cable-bench worker: {e}");
