@@ -57,6 +57,8 @@ streams = ["{{channel_name}}:{{gid:Room/row.id}}"]
 [channels.RoomChannel.authorize]
 query = "SELECT rooms.id FROM rooms JOIN memberships ON memberships.room_id = rooms.id WHERE memberships.user_id = $1 AND rooms.id = $2"
 bind = ["claims.id", "params.room_id:integer"]
+[channels.LobbyChannel]
+streams = ["lobby"]
 [channels.WatchedRoomChannel]
 streams = ["watched_room_{{row.id}}"]
 [channels.WatchedRoomChannel.authorize]
@@ -433,7 +435,30 @@ async fn a_slow_database_delays_only_the_connects_that_wait_for_it() {
     // Ann's session is looked up (and cached) while the database is well.
     let mut ann = open(&server, &ann_cookie()).await;
     expect_welcome(&mut ann).await;
+    assert!(
+        sub(&mut ann, r#"{"channel":"LobbyChannel"}"#)
+            .await
+            .contains("confirm_subscription")
+    );
     pg.freeze(true);
+    // A subscribe that must ask the frozen database waits (in order, as her next command
+    // would)... while broadcasts to her other subscription keep arriving at once.
+    let room = r#"{"channel":"RoomChannel","room_id":1}"#;
+    ann.send_text(&subscribe(room)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sent = Instant::now();
+    assert_eq!(server.broadcast("lobby", r#"{"n":1}"#).await.status, 201);
+    assert_eq!(
+        ann.recv_text().await,
+        crate::support::data_frame(r#"{"channel":"LobbyChannel"}"#, r#"{"n":1}"#)
+    );
+    assert!(
+        sent.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        sent.elapsed()
+    );
+    // ...and is rejected when the query timeout runs out, not left hanging.
+    assert_eq!(ann.recv_text().await, crate::support::reject(room));
     // Bob's lookup hangs in the frozen database...
     let bob_cookie = format!(
         "session_token={}",
@@ -458,11 +483,13 @@ async fn a_slow_database_delays_only_the_connects_that_wait_for_it() {
         "{:?}",
         started.elapsed()
     );
-    let report = health(&server).await;
-    assert_eq!(report["status"], "ok");
-    // Bob is refused when the query timeout (1.5 s) runs out, not later.
+    // Bob is refused when the query timeout (1.5 s) runs out, not later, and /health says
+    // the database is not answering.
     let waited = bob.await.unwrap();
     assert!(waited >= Duration::from_millis(1000), "{waited:?}");
     assert!(waited < Duration::from_secs(4), "{waited:?}");
+    let report = health(&server).await;
+    assert_eq!(report["status"], "degraded", "{report}");
+    assert_eq!(report["database"]["healthy"], false, "{report}");
     pg.freeze(false);
 }

@@ -3,8 +3,9 @@
 //! - `<mount_path>`: WebSocket upgrade after Rails' checks (docs/PROTOCOL.md §1): a non-WebSocket
 //!   request or a refused Origin gets Rails' `404 Page not found`; a malformed handshake 400;
 //!   the subprotocol is the first one the client offered that we speak, or none.
-//!   Authentication runs here, before the 101, but its refusal is delivered after it, on the
-//!   socket, exactly as Rails does.
+//!   Authentication runs here, before the 101 (a JWT, a cookie), or after it in the
+//!   connection's task when it waits on the database; either way its refusal is delivered after
+//!   the 101, on the socket, exactly as Rails does.
 //! - `GET /health`: 200 with the broker's state, 503 when Redis is configured but down.
 //! - `GET /stats`: counters and gauges as JSON.
 //! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker.
