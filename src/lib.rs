@@ -2,9 +2,9 @@
 //!
 //! Rails keeps publishing with `ActionCable.server.broadcast` through its Redis adapter;
 //! ferrocable holds the WebSockets, authenticates each connection from the app's own cookies
-//! (verified with `SECRET_KEY_BASE`, the user looked up in the app's database) or a JWT, decides
-//! subscriptions from declarative channel config (database predicates included), and delivers every broadcast byte for byte
-//! as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
+//! (verified with `SECRET_KEY_BASE`, the user looked up in the app's database) or a JWT,
+//! decides subscriptions from declarative channel config (database predicates included), and
+//! delivers every broadcast byte for byte as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
 //! `ferrocable_protocol` crate; `docs/ARCHITECTURE.md` walks through the whole tree.
 //!
 //! # Layout
