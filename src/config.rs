@@ -199,6 +199,19 @@ impl Settings {
             },
             protocol.compat.base_class_is_channel,
         )?;
+        // A DATABASE_URL inherited from the app's environment but used by nothing must not
+        // make /health report an outage of a database ferrocable never asks.
+        let database = database.filter(|_| {
+            let used = auth.lookup.is_some() || channels.uses_database();
+            if !used {
+                warnings.push(
+                    "database.url (DATABASE_URL) is set but no auth.lookup or channel authorize \
+                     query uses it: it is ignored"
+                        .to_string(),
+                );
+            }
+            used
+        });
         Ok(Settings {
             server,
             logging: raw.logging.clone(),
@@ -411,6 +424,15 @@ mod tests {
             Settings::from_raw(&raw).unwrap().summary(),
             "listen 127.0.0.1:8080, mount /cable, broker redis (prefix \"app\"), auth jwt HS256, 0 channel(s)"
         );
+    }
+
+    #[test]
+    fn an_unused_database_is_ignored_with_a_warning() {
+        let mut raw = RawConfig::default();
+        raw.database.url = "postgres://db.internal/app".into();
+        let s = Settings::from_raw(&raw).unwrap();
+        assert!(s.database.is_none());
+        assert!(s.warnings[0].contains("DATABASE_URL"), "{:?}", s.warnings);
     }
 
     #[test]

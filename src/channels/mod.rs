@@ -115,6 +115,11 @@ impl ChannelRegistry {
         &self.wanted_claims
     }
 
+    /// Whether any channel asks the database (an `authorize` predicate).
+    pub fn uses_database(&self) -> bool {
+        self.by_name.values().any(|c| c.predicate().is_some())
+    }
+
     /// Number of channels.
     pub fn len(&self) -> usize {
         self.by_name.len()

@@ -110,6 +110,11 @@ where
             Err(cause) => session.refuse(cause).await,
             Ok(pending) => match pending.finish().await {
                 Ok(identity) => {
+                    // The connection's span was opened before the lookup answered.
+                    tracing::Span::current().record(
+                        "identity",
+                        tracing::field::display(&identity.connection_identifier),
+                    );
                     session.identity = identity;
                     session.read_waker = Waker::from(session.read_signal.clone());
                     session.serve().await
