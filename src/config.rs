@@ -25,9 +25,11 @@ use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
 use crate::broker::BrokerSettings;
 use crate::broker::redis::{RedisSection, mask_url};
 use crate::channels::{
-    ChannelRegistry, ChannelSection, SignedStreamsSection, SignedStreamsSettings, TurboSection,
+    ChannelRegistry, ChannelSection, CompileContext, SignedStreamsSection, SignedStreamsSettings,
+    TurboSection,
 };
 use crate::compat::{ProtocolSection, ProtocolSettings};
+use crate::database::{Database, DatabaseSection};
 pub use crate::error::ConfigError;
 use crate::limits::{Limits, LimitsSection};
 use crate::listener::{ServerSection, ServerSettings};
@@ -58,6 +60,8 @@ pub struct RawConfig {
     pub signed_streams: SignedStreamsSection,
     /// `[turbo]`: the built-in `Turbo::StreamsChannel`.
     pub turbo: TurboSection,
+    /// `[database]`: the Rails app's database (auth lookups, channel predicates).
+    pub database: DatabaseSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -117,6 +121,11 @@ pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, Config
         .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
         .merge(
             Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database.url".into()),
+        )
+        .merge(
+            Env::raw()
                 .only(&["SECRET_KEY_BASE"])
                 .map(|_| "auth.secret".into()),
         )
@@ -166,6 +175,8 @@ pub struct Settings {
     pub broadcast_api: BroadcastApiSettings,
     /// `[limits]`
     pub limits: Limits,
+    /// `[database]`, when a URL is set (opened lazily by its first query).
+    pub database: Option<Arc<Database>>,
     /// `[channels.<Name>]`
     pub channels: Arc<ChannelRegistry>,
     /// Problems that are not errors, for `main` to log once logging has started.
@@ -179,8 +190,14 @@ impl Settings {
         let server = ServerSettings::compile(&raw.server)?;
         let protocol = ProtocolSettings::compile(&raw.protocol)?;
         let origins = OriginPolicy::compile(&raw.origins)?;
-        let auth =
-            AuthSettings::compile(&raw.auth, server.listen.ip(), raw.limits.max_token_bytes)?;
+        let database = Database::compile(&raw.database)?;
+        let auth = AuthSettings::compile(
+            &raw.auth,
+            server.listen.ip(),
+            raw.limits.max_token_bytes,
+            protocol.compat.rails_version,
+            database.as_ref(),
+        )?;
         let broker = BrokerSettings::compile(&raw.redis, &mut warnings)?;
         let limits = Limits::compile(&raw.limits)?;
         let identifier_names: Vec<String> =
@@ -192,11 +209,28 @@ impl Settings {
         )?;
         let channels = ChannelRegistry::compile(
             &raw.channels,
-            &identifier_names,
+            &CompileContext {
+                identifiers: &identifier_names,
+                global_id_app: auth.global_id_app.as_deref(),
+                database: database.as_ref(),
+                signed_streams: &signed_streams,
+            },
             protocol.compat.base_class_is_channel,
-            &signed_streams,
             &mut warnings,
         )?;
+        // A DATABASE_URL inherited from the app's environment but used by nothing must not
+        // make /health report an outage of a database ferrocable never asks.
+        let database = database.filter(|_| {
+            let used = auth.lookup.is_some() || channels.uses_database();
+            if !used {
+                warnings.push(
+                    "database.url (DATABASE_URL) is set but no auth.lookup or channel authorize \
+                     query uses it: it is ignored"
+                        .to_string(),
+                );
+            }
+            used
+        });
         Ok(Settings {
             server,
             logging: raw.logging.clone(),
@@ -206,6 +240,7 @@ impl Settings {
             broker,
             broadcast_api: BroadcastApiSettings::compile(&raw.broadcast_api),
             limits,
+            database,
             channels: Arc::new(channels),
             warnings,
         })
@@ -213,8 +248,18 @@ impl Settings {
 
     /// One line for `config check`.
     pub fn summary(&self) -> String {
+        let database = match &self.database {
+            Some(db) => format!(
+                ", database {}",
+                serde_json::to_value(db.backend())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         format!(
-            "listen {}, mount {}, broker {}, auth {}, {} channel(s)",
+            "listen {}, mount {}, broker {}, auth {}{database}, {} channel(s)",
             self.server.listen,
             self.server.mount_path,
             self.broker.describe(),
@@ -246,6 +291,7 @@ impl RawConfig {
             }
         }
         copy.redis.url = mask_url(&copy.redis.url);
+        copy.database.url = mask_url(&copy.database.url);
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
@@ -413,6 +459,19 @@ mod tests {
     }
 
     #[test]
+    fn an_unused_database_is_ignored_with_a_warning() {
+        let mut raw = RawConfig::default();
+        raw.database.url = "postgres://db.internal/app".into();
+        let s = Settings::from_raw(&raw).unwrap();
+        assert!(s.database.is_none());
+        assert!(
+            s.warnings.iter().any(|w| w.contains("DATABASE_URL")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
     fn no_auth_on_a_public_address_is_refused() {
         let mut raw = RawConfig::default();
         raw.server.host = "0.0.0.0".into();
@@ -483,11 +542,15 @@ mod tests {
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
             "fixtures/configs/turbo.toml",
+            "config/examples/chat.toml",
+            "config/examples/shop.toml",
+            "config/examples/shop-devise.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {
                 jail.clear_env();
                 jail.set_env("SECRET_KEY_BASE", "test-secret");
+                jail.set_env("DATABASE_URL", "sqlite:db/production.sqlite3");
                 let raw = load(Some(&path), &CliOverrides::default())
                     .map_err(|e| format!("{file}: {e}"))?;
                 Settings::from_raw(&raw).map_err(|e| format!("{file}: {e}"))?;

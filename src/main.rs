@@ -82,7 +82,7 @@ fn serve(settings: Settings) -> ExitCode {
             }
         };
         let address = listener.local_addr().unwrap_or(listen);
-        if settings.auth.verifier.is_none() {
+        if settings.auth.verifier.is_none() && settings.auth.cookie.is_none() {
             if settings.channels.streams_only_signed_names() {
                 // Turbo-only apps: each stream is authorized by the app's signature.
                 tracing::info!(
@@ -92,7 +92,7 @@ fn serve(settings: Settings) -> ExitCode {
             } else {
                 tracing::warn!(
                     "auth.mode = \"none\": EVERY CONNECTION IS ACCEPTED WITHOUT A TOKEN. \
-                     This is for development only; set auth.mode = \"jwt\" and SECRET_KEY_BASE in production."
+                     This is for development only; set auth.mode = \"jwt\" or \"cookie\" and SECRET_KEY_BASE in production."
                 );
             }
         }
@@ -104,6 +104,7 @@ fn serve(settings: Settings) -> ExitCode {
                 BrokerSettings::Redis(_) => "redis",
             },
             channels = settings.channels.len(),
+            auth = %settings.auth.describe(),
             version = env!("CARGO_PKG_VERSION"),
             "ferrocable listening"
         );

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::{Broker, InputStatus};
 use crate::config::Settings;
+use crate::database::DatabaseStatus;
 use crate::hub::{Hub, HubOptions};
 use crate::outbox::CloseRequest;
 use crate::registry::Registry;
@@ -66,6 +67,9 @@ pub struct StatsReport<'a> {
     pub streams: usize,
     /// The broker's health.
     pub broker: InputStatus,
+    /// The app's database (lookups, predicates), when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
 }
 
 /// One identity and its connection count.
@@ -80,10 +84,14 @@ pub struct IdentityCount {
 /// `GET /health`.
 #[derive(Debug, Serialize)]
 pub struct HealthReport {
-    /// `ok`, `degraded` (the broker is down) or `draining` (shutting down).
+    /// `ok`, `degraded` (the broker or the database is down) or `draining` (shutting down).
     pub status: &'static str,
     /// The broker's health.
     pub broker: InputStatus,
+    /// The app's database, when one is configured: while it is down, cookie logins that
+    /// need a lookup are refused (new connections only; welcomed ones carry on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
     /// Welcomed connections.
     pub connections: usize,
 }
@@ -167,15 +175,17 @@ impl Shared {
                 .collect(),
             streams: self.hub.stream_count(),
             broker: self.broker.status(),
+            database: self.settings.database.as_ref().map(|db| db.status()),
         }
     }
 
     /// What `GET /health` answers.
     pub fn health_report(&self) -> HealthReport {
         let broker = self.broker.status();
+        let database = self.settings.database.as_ref().map(|db| db.status());
         let status = if self.is_shutting_down() {
             "draining"
-        } else if broker.healthy {
+        } else if broker.healthy && database.as_ref().is_none_or(|d| d.healthy) {
             "ok"
         } else {
             "degraded"
@@ -183,6 +193,7 @@ impl Shared {
         HealthReport {
             status,
             broker,
+            database,
             connections: self.registry.len(),
         }
     }
