@@ -195,18 +195,21 @@ impl Settings {
             &raw.auth,
             server.listen.ip(),
             raw.limits.max_token_bytes,
-            protocol.compat.rails_version,
+            &protocol,
             database.as_ref(),
         )?;
         let broker = BrokerSettings::compile(&raw.redis, &mut warnings)?;
         let limits = Limits::compile(&raw.limits)?;
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
-        let signed_streams = SignedStreamsSettings::compile(
-            &raw.signed_streams,
-            &raw.turbo,
-            protocol.load_defaults,
-        )?;
+        // One secret_key_base for the app: SECRET_KEY_BASE fills both sections; a secret kept
+        // in auth.secret_file verifies signed stream names too.
+        let mut signed_section = raw.signed_streams.clone();
+        if signed_section.secret_key_base.is_empty() && !raw.auth.secret_file.is_empty() {
+            signed_section.secret_key_base = crate::auth::secret_key_base(&raw.auth)?;
+        }
+        let signed_streams =
+            SignedStreamsSettings::compile(&signed_section, &raw.turbo, protocol.load_defaults)?;
         let channels = ChannelRegistry::compile(
             &raw.channels,
             &CompileContext {
@@ -456,6 +459,27 @@ mod tests {
             Settings::from_raw(&raw).unwrap().summary(),
             "listen 127.0.0.1:8080, mount /cable, broker redis (prefix \"app\"), auth jwt HS256, 0 channel(s)"
         );
+    }
+
+    #[test]
+    fn a_secret_key_base_file_also_verifies_signed_stream_names() {
+        let dir = std::env::temp_dir().join(format!("ferrocable-skb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret_key_base");
+        std::fs::write(&file, "0123456789abcdef\n").unwrap();
+        let mut raw = RawConfig::default();
+        assert!(
+            Settings::from_raw(&raw)
+                .unwrap()
+                .channels
+                .get("Turbo::StreamsChannel")
+                .is_none(),
+            "no key, no built-in Turbo channel"
+        );
+        raw.auth.secret_file = file.display().to_string();
+        let s = Settings::from_raw(&raw).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(s.channels.get("Turbo::StreamsChannel").is_some());
     }
 
     #[test]

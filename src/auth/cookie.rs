@@ -41,7 +41,8 @@ pub struct CookieSection {
     pub name: String,
     /// `signed`, `encrypted` or `session`.
     pub kind: CookieKind,
-    /// The app's `config.load_defaults`.
+    /// The app's `config.load_defaults`, if it differs from `protocol.load_defaults` (empty:
+    /// that one, which itself defaults to `protocol.rails_version`).
     pub load_defaults: String,
     /// Pin the key generator's digest (`SHA1` or `SHA256`); empty tries both.
     pub key_digest: String,
@@ -64,7 +65,7 @@ impl Default for CookieSection {
         CookieSection {
             name: String::new(),
             kind: CookieKind::Signed,
-            load_defaults: "7.2".into(),
+            load_defaults: String::new(),
             key_digest: String::new(),
             signed_cookie_digest: "SHA1".into(),
             require_purpose: false,
@@ -91,6 +92,8 @@ pub struct CookieSettings {
     reader: CookieReader,
     extract: Extract,
     signed_id: Option<(SignedIdVerifier, String, Option<String>)>,
+    /// The `load_defaults` the cookie formats follow (for logs and `config check`).
+    load_defaults: RailsVersion,
 }
 
 impl std::fmt::Debug for CookieSettings {
@@ -99,6 +102,7 @@ impl std::fmt::Debug for CookieSettings {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("extract", &self.extract)
+            .field("load_defaults", &self.load_defaults.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -106,11 +110,13 @@ impl std::fmt::Debug for CookieSettings {
 impl CookieSettings {
     /// Checks `[auth.cookie]` and derives the keys from `secret_key_base` (once: PBKDF2 is
     /// deliberately slow). `rails_version` is the framework's (`protocol.rails_version`):
-    /// signed ids are URL-safe from 7.2.
+    /// signed ids are URL-safe from 7.2; `app_load_defaults` is `protocol.load_defaults`, used
+    /// unless the section names its own.
     pub fn compile(
         section: &CookieSection,
         secret_key_base: &str,
         rails_version: RailsVersion,
+        app_load_defaults: RailsVersion,
     ) -> Result<CookieSettings, ConfigError> {
         let key = |k: &str| format!("auth.cookie.{k}");
         if section.name.is_empty() {
@@ -125,9 +131,13 @@ impl CookieSettings {
                 "cookie authentication needs the app's secret_key_base: set SECRET_KEY_BASE or auth.secret_file",
             ));
         }
-        let load_defaults = RailsVersion::parse(&section.load_defaults).ok_or_else(|| {
-            ConfigError::new(key("load_defaults"), "must be a Rails version like \"7.2\"")
-        })?;
+        let load_defaults = if section.load_defaults.is_empty() {
+            app_load_defaults
+        } else {
+            RailsVersion::parse(&section.load_defaults).ok_or_else(|| {
+                ConfigError::new(key("load_defaults"), "must be a Rails version like \"7.2\"")
+            })?
+        };
         let mut config = CookieConfig::for_load_defaults(load_defaults);
         config.key_digests = match section.key_digest.to_ascii_uppercase().as_str() {
             "" => DigestPolicy::for_load_defaults(load_defaults),
@@ -179,6 +189,7 @@ impl CookieSettings {
             reader: CookieReader::new(&generator, &config),
             extract,
             signed_id,
+            load_defaults,
         })
     }
 
@@ -292,11 +303,33 @@ mod tests {
     }
 
     fn settings(section: CookieSection) -> CookieSettings {
-        CookieSettings::compile(&section, SECRET, RailsVersion::V7_2).unwrap()
+        CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V7_2).unwrap()
     }
 
     fn now() -> SystemTime {
         SystemTime::now()
+    }
+
+    #[test]
+    fn load_defaults_comes_from_the_protocol_section_unless_named_here() {
+        let section = CookieSection {
+            name: "c".into(),
+            ..CookieSection::default()
+        };
+        let sha1 = CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V6_1)
+            .unwrap();
+        let sha256 =
+            CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V7_2)
+                .unwrap();
+        assert_ne!(format!("{sha1:?}"), format!("{sha256:?}"));
+        let named_here = CookieSection {
+            load_defaults: "7.2".into(),
+            ..section
+        };
+        let overridden =
+            CookieSettings::compile(&named_here, SECRET, RailsVersion::V7_2, RailsVersion::V6_1)
+                .unwrap();
+        assert_eq!(format!("{overridden:?}"), format!("{sha256:?}"));
     }
 
     #[test]
@@ -389,7 +422,7 @@ mod tests {
     #[test]
     fn bad_sections_name_their_key() {
         let compile = |section: CookieSection| {
-            CookieSettings::compile(&section, SECRET, RailsVersion::V7_2)
+            CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V7_2)
                 .unwrap_err()
                 .key
         };
@@ -421,6 +454,7 @@ mod tests {
                     ..CookieSection::default()
                 },
                 "",
+                RailsVersion::V7_2,
                 RailsVersion::V7_2
             )
             .unwrap_err()

@@ -37,7 +37,6 @@ pub use lookup::{Lookup, LookupSection};
 
 use crate::database::Database;
 use crate::error::ConfigError;
-use ferrocable_rails::RailsVersion;
 use identity::{claim_to_ruby_string, claim_to_value};
 
 /// `[auth]`
@@ -188,7 +187,7 @@ impl AuthSettings {
         a: &AuthSection,
         host: IpAddr,
         max_token_bytes: usize,
-        rails_version: RailsVersion,
+        release: &crate::compat::ProtocolSettings,
         database: Option<&Arc<Database>>,
     ) -> Result<AuthSettings, ConfigError> {
         let global_id_app = global_id_app(a)?;
@@ -214,7 +213,12 @@ impl AuthSettings {
             AuthMode::Jwt => Some(Verifier::compile(a)?),
             AuthMode::Cookie => {
                 let secret = secret_key_base(a)?;
-                cookie = Some(CookieSettings::compile(&a.cookie, &secret, rails_version)?);
+                cookie = Some(CookieSettings::compile(
+                    &a.cookie,
+                    &secret,
+                    release.compat.rails_version,
+                    release.load_defaults,
+                )?);
                 lookup = Lookup::compile(&a.lookup, database)?;
                 None
             }
@@ -400,7 +404,7 @@ fn global_id_app(a: &AuthSection) -> Result<Option<String>, ConfigError> {
 }
 
 /// `secret_key_base` from `auth.secret` (`SECRET_KEY_BASE`) or `auth.secret_file`.
-fn secret_key_base(a: &AuthSection) -> Result<String, ConfigError> {
+pub(crate) fn secret_key_base(a: &AuthSection) -> Result<String, ConfigError> {
     if a.secret_file.is_empty() {
         return Ok(a.secret.clone());
     }
