@@ -45,6 +45,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod http;
+pub mod init;
 pub mod hub;
 pub mod limits;
 pub mod listener;

@@ -1,0 +1,3 @@
+//! `ferrocable init --rails-root DIR`: the migration assistant.
+
+pub mod ruby;
