@@ -8,6 +8,7 @@ pub mod ast;
 mod expr;
 pub mod lexer;
 mod parser;
+pub mod print;
 
 pub use ast::{Body, Call, Def, Expr, Namespace, SourceFile, Stmt, StrPart, Visibility};
 pub use parser::{parse_body, parse_file};
