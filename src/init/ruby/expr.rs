@@ -153,7 +153,20 @@ impl Parser<'_> {
             }
             self.at += 1;
             self.skip_newlines();
-            let right = self.binary(level + 1)?;
+            let mut right = self.binary(level + 1)?;
+            // `a && b = c` is `a && (b = c)`
+            if matches!(*op, "&&" | "||")
+                && let Some(Tok::Op(assign)) = self.peek()
+                && ASSIGN_OPS.contains(assign)
+                && assignable(&right)
+            {
+                self.at += 1;
+                if let Expr::Name(n) = &right {
+                    self.declare_local(n);
+                }
+                let value = self.expr()?;
+                right = Expr::Assign(Box::new(right), assign, Box::new(value));
+            }
             left = match *op {
                 "||" => Expr::Or(Box::new(left), Box::new(right)),
                 "&&" => Expr::And(Box::new(left), Box::new(right)),
