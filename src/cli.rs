@@ -81,9 +81,10 @@ pub struct InitArgs {
     /// The Rails environment to read (cable.yml section, config/environments/<env>.rb).
     #[arg(long, default_value = "production")]
     pub environment: String,
-    /// The channels directory, relative to the Rails root.
+    /// The channels directory, relative to the Rails root; repeat it for an app that keeps
+    /// channels in several places.
     #[arg(long, value_name = "DIR", default_value = "app/channels")]
-    pub channels: String,
+    pub channels: Vec<String>,
     /// Overwrite the profile and the report if they exist.
     #[arg(long)]
     pub force: bool,

@@ -79,7 +79,7 @@ fn init(args: &InitArgs) -> ExitCode {
     let opts = init::Options {
         rails_root: args.rails_root.clone(),
         environment: args.environment.clone(),
-        channels_dir: args.channels.clone(),
+        channel_dirs: args.channels.clone(),
     };
     let report_name = args.report.display().to_string();
     let profile_name = args.out.display().to_string();

@@ -60,15 +60,19 @@ pub struct Options {
     pub rails_root: PathBuf,
     /// The environment (`production`).
     pub environment: String,
-    /// Channels directory relative to the root (`app/channels`).
-    pub channels_dir: String,
+    /// Channel directories relative to the root (`app/channels`).
+    pub channel_dirs: Vec<String>,
 }
 
 /// Reads the app.
 pub fn read_app(opts: &Options) -> App {
     let root = &opts.rails_root;
     let mut config = app_config::read(root, &opts.environment);
-    let files = app_config::ruby_files_under(root, &opts.channels_dir);
+    let files: Vec<String> = opts
+        .channel_dirs
+        .iter()
+        .flat_map(|d| app_config::ruby_files_under(root, d))
+        .collect();
     let index = classes::ClassIndex::new(root, &files);
     for class in index.all() {
         let file = ruby::SourceFile {

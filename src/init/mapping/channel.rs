@@ -75,6 +75,8 @@ fn subscribe(
     }
     // The streams of each accepting path, as templates.
     let mut variants: Vec<(Vec<String>, &Path)> = Vec::new();
+    // stream_or_reject_for params[:x] already rejects a missing x, as ferrocable does
+    let mut or_reject: Vec<String> = Vec::new();
     for p in &accepted {
         let mut streams = Vec::new();
         for e in &p.effects {
@@ -95,6 +97,9 @@ fn subscribe(
                                  channel on Rails"
                             .into(),
                     });
+                }
+                if let (StreamKind::OrRejectFor, Sym::Param(p)) = (kind, target) {
+                    or_reject.push(p.clone());
                 }
                 match stream_template(target, *kind, channel_name, info) {
                     Ok((t, assumptions)) => {
@@ -138,8 +143,15 @@ fn subscribe(
         .iter()
         .flat_map(|s| placeholders(s))
         .collect();
-    for (cond, outcome, line) in &path.conds {
-        for c in conjuncts(cond, *outcome) {
+    let mut parts: Vec<(Sym, u32)> = path
+        .conds
+        .iter()
+        .flat_map(|(cond, outcome, line)| conjuncts(cond, *outcome).into_iter().map(move |c| (c, *line)))
+        .collect();
+    // key? checks after the comparisons that already imply them
+    parts.sort_by_key(|(c, _)| matches!(c, Sym::HasKey(_)));
+    for (c, line) in parts {
+        {
             let applied = CONDITIONS
                 .iter()
                 .find_map(|(_, rule)| rule(&c, info, &used, section));
@@ -165,7 +177,9 @@ fn subscribe(
     }
     for stream in streams {
         for param in stream.split("{params.").skip(1).filter_map(|p| p.split('}').next()) {
-            if !section.require_params.iter().any(|r| r == param) {
+            if !section.require_params.iter().any(|r| r == param)
+                && !or_reject.iter().any(|r| r == param)
+            {
                 finding.assume(format!(
                     "when params[:{param}] is missing or blank, Rails still streams                      {:?}; ferrocable rejects the subscription",
                     stream.replace(&format!("{{params.{param}}}"), "")

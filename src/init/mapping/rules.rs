@@ -145,6 +145,10 @@ pub const CONDITIONS: &[CondRule] = &[
                 )),
             ))
         }
+        Sym::HasKey(p) if section.params_match.contains_key(p) => Some(Applied::Covered(
+            "param present",
+            format!("params_match on {p} rejects a missing param"),
+        )),
         Sym::HasKey(p) => {
             push_unique(&mut section.require_params, p);
             Some(Applied::Rule(
