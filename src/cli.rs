@@ -76,7 +76,11 @@ pub struct InitArgs {
     #[arg(long, value_name = "PROFILE.toml", default_value = "ferrocable.toml")]
     pub out: PathBuf,
     /// Where to write the report.
-    #[arg(long, value_name = "REPORT.md", default_value = "ferrocable-init-report.md")]
+    #[arg(
+        long,
+        value_name = "REPORT.md",
+        default_value = "ferrocable-init-report.md"
+    )]
     pub report: PathBuf,
     /// The Rails environment to read (cable.yml section, config/environments/<env>.rb).
     #[arg(long, default_value = "production")]

@@ -90,7 +90,10 @@ fn init(args: &InitArgs) -> ExitCode {
             return ExitCode::from(EX_NOINPUT);
         }
     };
-    for (path, text) in [(&args.out, &outcome.profile), (&args.report, &outcome.report)] {
+    for (path, text) in [
+        (&args.out, &outcome.profile),
+        (&args.report, &outcome.report),
+    ] {
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("ferrocable init: cannot write {}: {e}", path.display());
             return ExitCode::from(EX_CANTCREAT);

@@ -24,6 +24,8 @@ pub struct ConnectionFacts {
     pub connect: Option<Vec<Path>>,
     /// Line of `connect`.
     pub connect_line: u32,
+    /// Line of the class.
+    pub line: u32,
     /// Connection methods returning the decoded JWT payload (`attr_reader :claims`).
     pub claims_accessors: Vec<String>,
     /// The first `JWT.decode` on a path that connects.
@@ -70,10 +72,26 @@ pub struct ActionFacts {
 
 /// Statements in a class body that are understood elsewhere or harmless.
 const KNOWN_CLASS_CALLS: &[&str] = &[
-    "identified_by", "include", "prepend", "extend", "attr_reader", "attr_accessor",
-    "attr_writer", "private", "protected", "public", "on_subscribe", "after_subscribe",
-    "before_subscribe", "on_unsubscribe", "after_unsubscribe", "before_unsubscribe",
-    "periodically", "delegate", "private_constant", "module_function",
+    "identified_by",
+    "include",
+    "prepend",
+    "extend",
+    "attr_reader",
+    "attr_accessor",
+    "attr_writer",
+    "private",
+    "protected",
+    "public",
+    "on_subscribe",
+    "after_subscribe",
+    "before_subscribe",
+    "on_unsubscribe",
+    "after_unsubscribe",
+    "before_unsubscribe",
+    "periodically",
+    "delegate",
+    "private_constant",
+    "module_function",
 ];
 
 /// Reads the connection class (`ApplicationCable::Connection`), if the app has one.
@@ -84,7 +102,9 @@ pub fn connection(index: &ClassIndex, scope: &Scope) -> Option<ConnectionFacts> 
     let mut accessors = Vec::new();
     for c in ancestors.iter().rev() {
         for s in c.statements() {
-            let Some(call) = s.expr.as_call() else { continue };
+            let Some(call) = s.expr.as_call() else {
+                continue;
+            };
             let names = call.args.iter().filter_map(Expr::literal_text);
             match call.name.as_str() {
                 "identified_by" => identifiers.extend(names),
@@ -98,11 +118,7 @@ pub fn connection(index: &ClassIndex, scope: &Scope) -> Option<ConnectionFacts> 
     let found = index.method(&class, "connect", false);
     let connect_line = found.as_ref().map_or(0, |(d, _)| d.line);
     let connect = found.map(|(def, _)| interp.run(&def.body, Path::default()));
-    let accepted: Vec<&Path> = connect
-        .iter()
-        .flatten()
-        .filter(|p| !p.rejected)
-        .collect();
+    let accepted: Vec<&Path> = connect.iter().flatten().filter(|p| !p.rejected).collect();
     let claims_accessors = accessors
         .into_iter()
         .filter(|a| {
@@ -123,6 +139,7 @@ pub fn connection(index: &ClassIndex, scope: &Scope) -> Option<ConnectionFacts> 
         identifiers,
         connect,
         connect_line,
+        line: class.ns.line,
         claims_accessors,
         jwt,
     })
@@ -134,7 +151,9 @@ pub fn is_channel(index: &ClassIndex, class: &Rc<ClassInfo>) -> bool {
         && index.superclass_names(class).iter().any(|s| {
             matches!(
                 s.as_str(),
-                "ActionCable::Channel::Base" | "ApplicationCable::Channel" | "Turbo::StreamsChannel"
+                "ActionCable::Channel::Base"
+                    | "ApplicationCable::Channel"
+                    | "Turbo::StreamsChannel"
             )
         })
 }
@@ -177,7 +196,12 @@ pub fn channel(
     let subscribed_at = subscribed
         .as_ref()
         .map(|(d, owner)| format!("{}:{}", owner.file, d.line));
-    let before = run_callbacks(&interp, &callbacks, "before_subscribe", vec![Path::default()]);
+    let before = run_callbacks(
+        &interp,
+        &callbacks,
+        "before_subscribe",
+        vec![Path::default()],
+    );
     let subscribe = subscribed.map(|(def, _)| {
         let mut paths = Vec::new();
         for p in before.clone() {
@@ -188,7 +212,9 @@ pub fn channel(
             }
         }
         let after = ["after_subscribe", "on_subscribe"];
-        after.iter().fold(paths, |ps, kind| run_callbacks(&interp, &callbacks, kind, ps))
+        after.iter().fold(paths, |ps, kind| {
+            run_callbacks(&interp, &callbacks, kind, ps)
+        })
     });
     let start = subscribe
         .as_ref()
@@ -205,7 +231,10 @@ pub fn channel(
         for def in &c.ns.defs {
             if def.singleton
                 || def.visibility != Visibility::Public
-                || matches!(def.name.as_str(), "subscribed" | "unsubscribed" | "initialize")
+                || matches!(
+                    def.name.as_str(),
+                    "subscribed" | "unsubscribed" | "initialize"
+                )
                 || seen.contains(&def.name)
             {
                 continue;

@@ -52,7 +52,10 @@ pub struct AppConfig {
 impl AppConfig {
     /// The effective value of a setting that is assigned (the last `=` wins).
     pub fn last(&self, key: &str) -> Option<&CableSetting> {
-        self.cable_settings.iter().rev().find(|s| s.key == key && s.op == "=")
+        self.cable_settings
+            .iter()
+            .rev()
+            .find(|s| s.key == key && s.op == "=")
     }
 }
 
@@ -296,7 +299,9 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
                         conditional,
                     });
                 }
-                ("load_defaults", _) if c.recv.as_ref().and_then(Expr::dotted).as_deref() == Some("config") => {
+                ("load_defaults", _)
+                    if c.recv.as_ref().and_then(Expr::dotted).as_deref() == Some("config") =>
+                {
                     if let Some(v) = c.args.first() {
                         config.load_defaults = config.scope.eval(v).text().map(String::from);
                     }
@@ -355,7 +360,8 @@ mod tests {
 
     #[test]
     fn settings_in_load_order_with_appends() {
-        let dir = std::env::temp_dir().join(format!("ferrocable-app-config-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ferrocable-app-config-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("config/environments")).unwrap();
         std::fs::create_dir_all(dir.join("config/initializers")).unwrap();

@@ -225,7 +225,10 @@ fn fill(text: &str, holes: &[Value]) -> Value {
         }
         let after = &rest[at + HOLE.len()..];
         let end = after.find("__").unwrap_or(after.len());
-        let hole = after[..end].parse::<usize>().ok().and_then(|i| holes.get(i));
+        let hole = after[..end]
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| holes.get(i));
         rest = after.get(end + 2..).unwrap_or("");
         pieces += 1;
         match hole {
@@ -286,7 +289,10 @@ mod tests {
                 default: Some("redis://localhost:6379/1".into())
             })
         );
-        assert_eq!(c.value("channel_prefix"), Some(&Value::Text("app_prod".into())));
+        assert_eq!(
+            c.value("channel_prefix"),
+            Some(&Value::Text("app_prod".into()))
+        );
         assert_eq!(c.environments, ["default", "production"]);
     }
 
@@ -304,7 +310,9 @@ mod tests {
         assert!(matches!(c.value("url"), Some(Value::NeedsValue(_))));
         assert_eq!(
             c.value("password"),
-            Some(&Value::NeedsValue("Rails.application.credentials.redis_password".into()))
+            Some(&Value::NeedsValue(
+                "Rails.application.credentials.redis_password".into()
+            ))
         );
         let c = read_text("development:\n  adapter: async\n", "production");
         assert_eq!(c.problems.len(), 1);

@@ -3,33 +3,96 @@
 //! `JWT.decode`, Active Record finders, the app's own helper methods (followed), logging
 //! (ignored), and everything else as an unknown value or an unreproduced side effect.
 
-use super::interp::{Effect, Interp, Path, Role, StreamKind, jwt_call};
+use super::interp::{Effect, Interp, Path, Role, StreamKind};
 use super::ruby::print::source;
 use super::ruby::{Call, Expr};
 use super::sym::{CookieKind, Sym, TokenSource};
+use super::symops::jwt_call;
 
 type Outcomes = Vec<(Path, Sym)>;
 
 /// Methods that only read (never reported as side effects).
 const PURE: &[&str] = &[
-    "present?", "blank?", "nil?", "empty?", "any?", "presence", "to_s", "to_i", "to_param",
-    "to_str", "to_sym", "itself", "strip", "freeze", "include?", "member?", "key?", "has_key?",
-    "authenticated?", "id", "class", "name", "is_a?", "kind_of?", "respond_to?", "length",
-    "size", "first", "last", "to_json", "as_json", "slice", "dup",
+    "present?",
+    "blank?",
+    "nil?",
+    "empty?",
+    "any?",
+    "presence",
+    "to_s",
+    "to_i",
+    "to_param",
+    "to_str",
+    "to_sym",
+    "itself",
+    "strip",
+    "freeze",
+    "include?",
+    "member?",
+    "key?",
+    "has_key?",
+    "authenticated?",
+    "id",
+    "class",
+    "name",
+    "is_a?",
+    "kind_of?",
+    "respond_to?",
+    "length",
+    "size",
+    "first",
+    "last",
+    "to_json",
+    "as_json",
+    "slice",
+    "dup",
 ];
 
 /// Active Record finders: `Model.<finder>(...)` is a database read.
 const FINDERS: &[&str] = &[
-    "find", "find_by", "find_by!", "find_signed", "find_signed!", "where", "find_by_token",
-    "find_by_id", "exists?", "first", "take", "sole", "find_sole_by",
+    "find",
+    "find_by",
+    "find_by!",
+    "find_signed",
+    "find_signed!",
+    "where",
+    "find_by_token",
+    "find_by_id",
+    "exists?",
+    "first",
+    "take",
+    "sole",
+    "find_sole_by",
 ];
 
 /// Method names that write somewhere whatever their receiver.
 const WRITES: &[&str] = &[
-    "update", "update!", "update_column", "update_columns", "update_all", "save", "save!",
-    "create", "create!", "destroy", "destroy!", "delete", "touch", "increment!",
-    "decrement!", "perform_later", "perform_now", "deliver_later", "deliver_now", "set",
-    "incr", "hset", "sadd", "srem", "expire", "publish",
+    "update",
+    "update!",
+    "update_column",
+    "update_columns",
+    "update_all",
+    "save",
+    "save!",
+    "create",
+    "create!",
+    "destroy",
+    "destroy!",
+    "delete",
+    "touch",
+    "increment!",
+    "decrement!",
+    "perform_later",
+    "perform_now",
+    "deliver_later",
+    "deliver_now",
+    "set",
+    "incr",
+    "hset",
+    "sadd",
+    "srem",
+    "expire",
+    "publish",
 ];
 
 fn is_logging(c: &Call) -> bool {
@@ -88,13 +151,15 @@ impl Interp<'_> {
         }
         let value = match recv {
             None => return self.self_call(c, args, path, line, statement),
-            Some(Sym::Unknown(obj)) if obj == "connection" => Some(if self.identifiers.iter().any(|i| i == name) {
-                Sym::Identifier(name.to_string())
-            } else if self.claims_accessors.iter().any(|a| a == name) {
-                Sym::unknown("connection.claims")
-            } else {
-                Sym::unknown(format!("connection.{name}"))
-            }),
+            Some(Sym::Unknown(obj)) if obj == "connection" => {
+                Some(if self.identifiers.iter().any(|i| i == name) {
+                    Sym::Identifier(name.to_string())
+                } else if self.claims_accessors.iter().any(|a| a == name) {
+                    Sym::unknown("connection.claims")
+                } else {
+                    Sym::unknown(format!("connection.{name}"))
+                })
+            }
             Some(r) => on_value(r, name, args, &whole),
         };
         match value {
@@ -149,7 +214,10 @@ impl Interp<'_> {
             (_, "broadcast_to") if is_const && recv.ends_with("Channel") => {
                 path.effects.push(Effect::Broadcast {
                     target: args.first().cloned().unwrap_or(Sym::Lit(None)),
-                    data: args.get(1).cloned().unwrap_or(Sym::unknown("keyword arguments")),
+                    data: args
+                        .get(1)
+                        .cloned()
+                        .unwrap_or(Sym::unknown("keyword arguments")),
                     to_model_of: Some(recv.to_string()),
                     line,
                 });
@@ -203,7 +271,14 @@ impl Interp<'_> {
     }
 
     /// A call without a receiver (or on `self`).
-    fn self_call(&self, c: &Call, args: &[Sym], mut path: Path, line: u32, statement: bool) -> Outcomes {
+    fn self_call(
+        &self,
+        c: &Call,
+        args: &[Sym],
+        mut path: Path,
+        line: u32,
+        statement: bool,
+    ) -> Outcomes {
         let name = c.name.as_str();
         let first = || args.first().cloned().unwrap_or(Sym::Lit(None));
         let nil = Sym::Lit(None);
@@ -249,7 +324,10 @@ impl Interp<'_> {
                 "broadcast_to" => {
                     path.effects.push(Effect::Broadcast {
                         target: first(),
-                        data: args.get(1).cloned().unwrap_or(Sym::unknown("keyword arguments")),
+                        data: args
+                            .get(1)
+                            .cloned()
+                            .unwrap_or(Sym::unknown("keyword arguments")),
                         to_model_of: Some(self.class.ns.name.clone()),
                         line,
                     });
@@ -299,7 +377,10 @@ impl Interp<'_> {
         // The class's own method: follow it.
         if let Some((def, owner)) = self.index.method(&self.class, name, false) {
             if !self.enter() {
-                path.effects.push(Effect::Unknown(format!("{name} (calls nest too deep)"), line));
+                path.effects.push(Effect::Unknown(
+                    format!("{name} (calls nest too deep)"),
+                    line,
+                ));
                 return vec![(path, Sym::unknown(name))];
             }
             let inner = self.for_class(owner);
@@ -330,7 +411,10 @@ impl Interp<'_> {
         }
         match name {
             "raise" | "fail" => {
-                path.effects.push(Effect::Unknown(source(&Expr::Call(Box::new(c.clone()))), line));
+                path.effects.push(Effect::Unknown(
+                    source(&Expr::Call(Box::new(c.clone()))),
+                    line,
+                ));
                 path.rejected = true;
                 vec![(path, nil)]
             }
@@ -449,7 +533,11 @@ fn on_value(recv: &Sym, name: &str, args: &[Sym], whole: &Expr) -> Option<Sym> {
             _ => None,
         },
         Sym::Unknown(obj) => object_call(obj, name, args, arg_text),
-        Sym::Record { .. } | Sym::New(..) | Sym::Identifier(_) | Sym::Attr(..) | Sym::WardenUser(_)
+        Sym::Record { .. }
+        | Sym::New(..)
+        | Sym::Identifier(_)
+        | Sym::Attr(..)
+        | Sym::WardenUser(_)
             if args.is_empty() && !name.ends_with(['?', '!']) =>
         {
             Some(Sym::Attr(Box::new(recv.clone()), name.to_string()))
@@ -477,13 +565,16 @@ fn object_call(obj: &str, name: &str, args: &[Sym], key: Option<String>) -> Opti
         ("cookies", "encrypted") => o("cookies.encrypted"),
         ("cookies", "permanent") => o("cookies"),
         ("request.session" | "session", "id") => Some(Sym::SessionId),
-        ("warden", "user" | "authenticate" | "authenticate!") => {
-            Some(Sym::WardenUser(args.first().and_then(Sym::lit).map(String::from)))
-        }
+        ("warden", "user" | "authenticate" | "authenticate!") => Some(Sym::WardenUser(
+            args.first().and_then(Sym::lit).map(String::from),
+        )),
         ("warden", "authenticated?") => Some(Sym::unknown("warden.authenticated?")),
-        ("request.params" | "request.headers" | "cookies" | "cookies.signed" | "cookies.encrypted"
-        | "request.session" | "session" | "env" | "request.env" | "connection.claims",
-         "fetch" | "[]" | "dig") => {
+        (
+            "request.params" | "request.headers" | "cookies" | "cookies.signed"
+            | "cookies.encrypted" | "request.session" | "session" | "env" | "request.env"
+            | "connection.claims",
+            "fetch" | "[]" | "dig",
+        ) => {
             let k = key?;
             Some(match obj {
                 "request.params" => Sym::Token(TokenSource::Query(k)),

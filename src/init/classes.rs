@@ -165,11 +165,10 @@ impl ClassIndex {
                     out.push(m);
                 }
             }
-            current = c
-                .ns
-                .superclass
-                .as_ref()
-                .and_then(|s| self.resolve(s, &c.ns.name));
+            current =
+                c.ns.superclass
+                    .as_ref()
+                    .and_then(|s| self.resolve(s, &c.ns.name));
         }
         out
     }
@@ -202,11 +201,10 @@ impl ClassIndex {
         singleton: bool,
     ) -> Option<(Def, Rc<ClassInfo>)> {
         for c in self.ancestors(class) {
-            if let Some(d) = c
-                .ns
-                .defs
-                .iter()
-                .find(|d| d.name == name && d.singleton == singleton)
+            if let Some(d) =
+                c.ns.defs
+                    .iter()
+                    .find(|d| d.name == name && d.singleton == singleton)
             {
                 return Some((d.clone(), c.clone()));
             }

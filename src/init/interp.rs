@@ -9,7 +9,8 @@ use std::rc::Rc;
 use super::classes::{ClassIndex, ClassInfo};
 use super::ruby::print::source;
 use super::ruby::{Body, Call, Expr, Stmt, StrPart};
-use super::sym::{CookieKind, JwtCall, Sym, TokenSource};
+use super::sym::{JwtCall, Sym};
+use super::symops::{bind, concat, index, last_assigned, negate, truth, value_sym};
 use super::value::{Scope, Value};
 
 /// How a stream was started.
@@ -232,7 +233,12 @@ impl<'a> Interp<'a> {
             Expr::Begin(body, rescues, ensure) => {
                 let mut p = path;
                 for r in rescues {
-                    let what = r.body.iter().map(|s| source(&s.expr)).collect::<Vec<_>>().join("; ");
+                    let what = r
+                        .body
+                        .iter()
+                        .map(|s| source(&s.expr))
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     p.effects.push(Effect::Rescue(what, line));
                 }
                 let paths = self.body(body, vec![p]);
@@ -288,7 +294,10 @@ impl<'a> Interp<'a> {
                 .map(|(p, v)| (p, Sym::List(v)))
                 .collect(),
             Expr::Const(segs) => {
-                let v = match self.scope.constants_of(&segs.join("::"), &self.class.ns.name) {
+                let v = match self
+                    .scope
+                    .constants_of(&segs.join("::"), &self.class.ns.name)
+                {
                     Some(v) => value_sym(v),
                     None => Sym::unknown(segs.join("::")),
                 };
@@ -321,7 +330,9 @@ impl<'a> Interp<'a> {
                     for (i, t) in targets.iter().enumerate() {
                         let item = match (&v, i) {
                             (Sym::JwtDecoded(call), 0) => Sym::Claims(call.clone()),
-                            (Sym::List(items), i) => items.get(i).cloned().unwrap_or(Sym::Lit(None)),
+                            (Sym::List(items), i) => {
+                                items.get(i).cloned().unwrap_or(Sym::Lit(None))
+                            }
                             _ => Sym::unknown(source(value)),
                         };
                         bind(&mut p, t, item);
@@ -367,7 +378,12 @@ impl<'a> Interp<'a> {
             Expr::Begin(body, rescues, ensure) => {
                 let mut p = path;
                 for r in rescues {
-                    let what = r.body.iter().map(|s| source(&s.expr)).collect::<Vec<_>>().join("; ");
+                    let what = r
+                        .body
+                        .iter()
+                        .map(|s| source(&s.expr))
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     p.effects.push(Effect::Rescue(what, line));
                 }
                 let mut out = Vec::new();
@@ -472,9 +488,9 @@ impl<'a> Interp<'a> {
             }
             // Does the right side do something (`x || reject_unauthorized_connection`)?
             let trial = self.eval(b, p.clone(), line, false);
-            let acts = trial.iter().any(|(t, _)| {
-                t.rejected || t.effects.len() > p.effects.len() || t.returned
-            });
+            let acts = trial
+                .iter()
+                .any(|(t, _)| t.rejected || t.effects.len() > p.effects.len() || t.returned);
             if acts {
                 let mut short = p.clone();
                 short.conds.push((left.clone(), !is_and, line));
@@ -518,9 +534,11 @@ impl<'a> Interp<'a> {
             match target {
                 Expr::Call(c) if matches!(c.recv, Some(Expr::SelfRef)) => {
                     if self.role == Role::Connection {
-                        p.effects.push(Effect::Identify(c.name.clone(), v.clone(), line));
+                        p.effects
+                            .push(Effect::Identify(c.name.clone(), v.clone(), line));
                     } else {
-                        p.effects.push(Effect::SideEffect(source(target) + " = ...", line));
+                        p.effects
+                            .push(Effect::SideEffect(source(target) + " = ...", line));
                     }
                 }
                 Expr::Name(_) | Expr::IVar(_) => bind(&mut p, target, v.clone()),
@@ -560,136 +578,6 @@ impl Scope {
     }
 }
 
-/// Literal truth of a symbolic value, when known.
-pub fn truth(v: &Sym) -> Option<bool> {
-    match v {
-        Sym::Lit(None) => Some(false),
-        Sym::Lit(Some(t)) if t == "false" => Some(false),
-        Sym::Lit(Some(_)) | Sym::List(_) => Some(true),
-        _ => None,
-    }
-}
-
-fn negate(v: Sym) -> Sym {
-    match v {
-        Sym::Not(inner) => *inner,
-        Sym::Lit(_) => match truth(&v) {
-            Some(t) => Sym::Lit(Some((!t).to_string())),
-            None => Sym::Not(Box::new(v)),
-        },
-        other => Sym::Not(Box::new(other)),
-    }
-}
-
-fn bind(path: &mut Path, target: &Expr, value: Sym) {
-    match target {
-        Expr::Name(n) => {
-            path.env.insert(n.clone(), value);
-        }
-        Expr::IVar(n) => {
-            path.env.insert(format!("@{n}"), value);
-        }
-        _ => {}
-    }
-}
-
-fn last_assigned(e: &Expr, path: &Path) -> Option<Sym> {
-    match e {
-        Expr::Assign(t, _, _) => match &**t {
-            Expr::Name(n) => path.env.get(n).cloned(),
-            Expr::IVar(n) => path.env.get(&format!("@{n}")).cloned(),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn concat(vals: Vec<Sym>) -> Sym {
-    let mut parts: Vec<Sym> = Vec::new();
-    for v in vals {
-        match (parts.last_mut(), v) {
-            (Some(Sym::Lit(Some(prev))), Sym::Lit(Some(t))) => prev.push_str(&t),
-            (_, Sym::Lit(None)) => {}
-            (_, Sym::Concat(inner)) => parts.extend(inner),
-            (_, v) => parts.push(v),
-        }
-    }
-    match parts.as_slice() {
-        [Sym::Lit(Some(_))] => parts.into_iter().next().unwrap_or(Sym::Lit(None)),
-        [] => Sym::Lit(Some(String::new())),
-        _ => Sym::Concat(parts),
-    }
-}
-
-/// A static value as a symbolic one.
-pub fn value_sym(v: &Value) -> Sym {
-    match v {
-        Value::Nil => Sym::Lit(None),
-        Value::Text(t) => Sym::Lit(Some(t.clone())),
-        Value::List(items) => Sym::List(items.iter().map(value_sym).collect()),
-        other => Sym::unknown(other.to_string()),
-    }
-}
-
-/// `recv[args]` for the objects the walker knows.
-fn index(recv: &Sym, args: &[Sym], whole: &Expr) -> Sym {
-    let key = match args {
-        [k] => k.lit().map(String::from),
-        _ => None,
-    };
-    match (recv, key) {
-        (Sym::Params, Some(k)) => Sym::Param(k),
-        (Sym::Data(None), Some(k)) => Sym::Data(Some(k)),
-        (Sym::Claims(_), Some(k)) => Sym::Claim(k),
-        (Sym::JwtDecoded(call), Some(k)) if k == "0" => Sym::Claims(call.clone()),
-        (Sym::Unknown(obj), Some(k)) => match obj.as_str() {
-            "request.params" => Sym::Token(TokenSource::Query(k)),
-            "request.headers" if k.eq_ignore_ascii_case("authorization") => {
-                Sym::Token(TokenSource::AuthorizationHeader)
-            }
-            "request.headers" => Sym::Token(TokenSource::Header(k)),
-            "cookies" => Sym::Cookie(k, CookieKind::Plain),
-            "cookies.signed" => Sym::Cookie(k, CookieKind::Signed),
-            "cookies.encrypted" => Sym::Cookie(k, CookieKind::Encrypted),
-            "session" | "request.session" => Sym::SessionValue(k),
-            "env" | "request.env" if k == "warden" => Sym::unknown("warden"),
-            "env" | "request.env" if k == "HTTP_AUTHORIZATION" => {
-                Sym::Token(TokenSource::AuthorizationHeader)
-            }
-            "connection.claims" => Sym::Claim(k),
-            _ => Sym::unknown(source(whole)),
-        },
-        _ => Sym::unknown(source(whole)),
-    }
-}
-
-/// Builds a [`JwtCall`] from `JWT.decode(token, key, verify, options)`.
-pub(super) fn jwt_call(args: &[Sym], exprs: &[Expr], line: u32) -> JwtCall {
-    let token = args.first().cloned().unwrap_or(Sym::Lit(None));
-    let key = exprs.get(1).map(source).unwrap_or_default();
-    let verify = !matches!(exprs.get(2), Some(Expr::Bool(false)));
-    let mut algorithms = Vec::new();
-    if let Some(Expr::Hash(pairs)) = exprs.last() {
-        for (k, v) in pairs {
-            if matches!(k, Expr::Sym(s) if s == "algorithm" || s == "algorithms") {
-                match v {
-                    Expr::Array(items) => {
-                        algorithms.extend(items.iter().filter_map(Expr::literal_text))
-                    }
-                    v => algorithms.extend(v.literal_text()),
-                }
-            }
-        }
-    }
-    JwtCall {
-        token,
-        key,
-        verify,
-        algorithms,
-        line,
-    }
-}
-
 impl Interp<'_> {
     pub(super) fn enter(&self) -> bool {
         if self.depth.get() >= MAX_DEPTH {
@@ -707,7 +595,12 @@ impl Interp<'_> {
         self.eval(e, path, line, statement)
     }
 
-    pub(super) fn eval_all_pub(&self, items: &[Expr], path: Path, line: u32) -> Vec<(Path, Vec<Sym>)> {
+    pub(super) fn eval_all_pub(
+        &self,
+        items: &[Expr],
+        path: Path,
+        line: u32,
+    ) -> Vec<(Path, Vec<Sym>)> {
         self.eval_all(items, path, line)
     }
 

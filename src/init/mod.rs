@@ -19,6 +19,7 @@ pub mod profile;
 pub mod report;
 pub mod ruby;
 pub mod sym;
+mod symops;
 pub mod value;
 pub mod views;
 
@@ -122,7 +123,9 @@ fn issued_claims(root: &Path) -> Vec<String> {
     let mut keys = Vec::new();
     for dir in ["app", "lib"] {
         for rel in app_config::ruby_files_under(root, dir) {
-            let Ok(text) = std::fs::read_to_string(root.join(&rel)) else { continue };
+            let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
+                continue;
+            };
             if !text.contains("JWT.encode") {
                 continue;
             }
@@ -145,7 +148,11 @@ fn issued_claims(root: &Path) -> Vec<String> {
 fn collect_encoded_keys(body: &ruby::Body, keys: &mut Vec<String>) {
     // A payload built as a hash literal in the same method, or passed inline.
     let mut hashes: Vec<(Option<String>, &Expr)> = Vec::new();
-    fn walk<'a>(e: &'a Expr, out: &mut Vec<(Option<String>, &'a Expr)>, encoded: &mut Vec<&'a Expr>) {
+    fn walk<'a>(
+        e: &'a Expr,
+        out: &mut Vec<(Option<String>, &'a Expr)>,
+        encoded: &mut Vec<&'a Expr>,
+    ) {
         match e {
             Expr::Assign(t, _, v) => {
                 if let (Expr::Name(n), Expr::Hash(_)) = (&**t, &**v) {
@@ -154,10 +161,11 @@ fn collect_encoded_keys(body: &ruby::Body, keys: &mut Vec<String>) {
                 walk(v, out, encoded);
             }
             Expr::Call(c) => {
-                if c.name == "encode" && c.recv.as_ref().and_then(Expr::dotted).as_deref() == Some("JWT") {
-                    if let Some(first) = c.args.first() {
-                        encoded.push(first);
-                    }
+                if c.name == "encode"
+                    && c.recv.as_ref().and_then(Expr::dotted).as_deref() == Some("JWT")
+                    && let Some(first) = c.args.first()
+                {
+                    encoded.push(first);
                 }
                 for a in &c.args {
                     walk(a, out, encoded);
@@ -237,13 +245,7 @@ pub fn run(opts: &Options, profile_name: &str, report_name: &str) -> Result<Outc
     Settings::from_raw(&check)
         .map_err(|e| format!("internal error: the generated profile is invalid: {e}"))?;
     let report_text = report::render(&migration, &app, profile_name);
-    let count = |v| {
-        migration
-            .findings
-            .iter()
-            .filter(|f| f.verdict == v)
-            .count()
-    };
+    let count = |v| migration.findings.iter().filter(|f| f.verdict == v).count();
     Ok(Outcome {
         profile: profile_text,
         report: report_text,

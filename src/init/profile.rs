@@ -32,12 +32,44 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
     for step in &m.next_steps {
         out.push_str(&format!("# Before running: {step}\n"));
     }
-    let sections: [(&str, Value, Value, &[&str], Option<&Finding>); 5] = [
-        ("server", to_value(&p.server), to_value(&d.server), &["mount_path"], find(m, "Rails and the mount path")),
-        ("protocol", to_value(&p.protocol), to_value(&d.protocol), &["rails_version"], None),
-        ("origins", to_value(&p.origins), to_value(&d.origins), &["check", "allow_same_origin_as_host", "allowed"], find(m, "request origins")),
-        ("auth", to_value(&p.auth), to_value(&d.auth), &["mode"], m.findings.iter().find(|f| f.subject.ends_with("Connection"))),
-        ("redis", to_value(&p.redis), to_value(&d.redis), &["url", "channel_prefix"], find(m, "config/cable.yml")),
+    let sections: [Section<'_>; 5] = [
+        (
+            "server",
+            to_value(&p.server),
+            to_value(&d.server),
+            &["mount_path"],
+            find(m, "Rails and the mount path"),
+        ),
+        (
+            "protocol",
+            to_value(&p.protocol),
+            to_value(&d.protocol),
+            &["rails_version"],
+            None,
+        ),
+        (
+            "origins",
+            to_value(&p.origins),
+            to_value(&d.origins),
+            &["check", "allow_same_origin_as_host", "allowed"],
+            find(m, "request origins"),
+        ),
+        (
+            "auth",
+            to_value(&p.auth),
+            to_value(&d.auth),
+            &["mode"],
+            m.findings
+                .iter()
+                .find(|f| f.subject.ends_with("Connection")),
+        ),
+        (
+            "redis",
+            to_value(&p.redis),
+            to_value(&d.redis),
+            &["url", "channel_prefix"],
+            find(m, "config/cable.yml"),
+        ),
     ];
     for (name, value, default, always, finding) in sections {
         out.push('\n');
@@ -78,8 +110,13 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
     out
 }
 
+/// A top-level section: name, value, default value, keys always shown, its finding.
+type Section<'a> = (&'a str, Value, Value, &'a [&'a str], Option<&'a Finding>);
+
 fn is_channel_finding(f: &Finding) -> bool {
-    f.subject.contains("Channel") || f.subject.starts_with("ApplicationCable::Channel") || f.subject.ends_with("::Stream")
+    f.subject.contains("Channel")
+        || f.subject.starts_with("ApplicationCable::Channel")
+        || f.subject.ends_with("::Stream")
 }
 
 fn find<'a>(m: &'a Migration, subject: &str) -> Option<&'a Finding> {
@@ -89,12 +126,21 @@ fn find<'a>(m: &'a Migration, subject: &str) -> Option<&'a Finding> {
 /// (mapped, with assumptions, not expressible)
 pub fn counts(findings: &[Finding]) -> (usize, usize, usize) {
     let n = |v| findings.iter().filter(|f| f.verdict == v).count();
-    (n(Verdict::Mapped), n(Verdict::Assumptions), n(Verdict::NotExpressible))
+    (
+        n(Verdict::Mapped),
+        n(Verdict::Assumptions),
+        n(Verdict::NotExpressible),
+    )
 }
 
 fn comment_finding(out: &mut String, f: &Finding, report_name: &str, heading: bool) {
     if heading {
-        out.push_str(&format!("# {} ({}): {}.", f.subject, f.at, f.verdict.words()));
+        out.push_str(&format!(
+            "# {} ({}): {}.",
+            f.subject,
+            f.at,
+            f.verdict.words()
+        ));
     } else {
         out.push_str(&format!("# {}: {}.", f.subject, f.verdict.words()));
     }
@@ -123,7 +169,10 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 
 /// A TOML key, quoted unless bare.
 fn key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_string()
     } else {
         Value::String(k.to_string()).to_string()

@@ -27,7 +27,8 @@ pub fn render(m: &Migration, app: &App, profile_name: &str) -> String {
             f.at,
             match f.verdict {
                 Verdict::Mapped => "mapped".to_string(),
-                Verdict::Assumptions => format!("mapped with {} assumption(s)", f.assumptions.len()),
+                Verdict::Assumptions =>
+                    format!("mapped with {} assumption(s)", f.assumptions.len()),
                 Verdict::NotExpressible => "**not expressible**".to_string(),
             }
         ));
@@ -58,7 +59,11 @@ pub fn render(m: &Migration, app: &App, profile_name: &str) -> String {
             s.op,
             s.value,
             s.at,
-            if s.conditional { ", inside a condition" } else { "" }
+            if s.conditional {
+                ", inside a condition"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(conn) = &app.connection {
@@ -96,9 +101,7 @@ pub fn render(m: &Migration, app: &App, profile_name: &str) -> String {
     if app.unreadable.is_empty() {
         out.push_str("None in the connection and channel files.\n");
     } else {
-        out.push_str(
-            "Each is also reported above where it matters; none was guessed at.\n\n",
-        );
+        out.push_str("Each is also reported above where it matters; none was guessed at.\n\n");
         for u in &app.unreadable {
             out.push_str(&format!("- `{u}`\n"));
         }
@@ -128,10 +131,16 @@ fn finding(out: &mut String, f: &Finding) {
     if !f.problems.is_empty() {
         out.push_str("\nNot expressible:\n\n");
         for p in &f.problems {
-            out.push_str(&format!("- {}. **What you can do:** {}.\n", p.why, p.remedy));
+            out.push_str(&format!(
+                "- {}. **What you can do:** {}.\n",
+                p.why, p.remedy
+            ));
         }
     }
     if !f.ignored.is_empty() {
-        out.push_str(&format!("\nIgnored on purpose: {}.\n", f.ignored.join("; ")));
+        out.push_str(&format!(
+            "\nIgnored on purpose: {}.\n",
+            f.ignored.join("; ")
+        ));
     }
 }

@@ -106,7 +106,10 @@ impl Scope {
                 .cloned()
                 .unwrap_or_else(|| needs(e)),
             Expr::Or(a, b) => match self.eval(a) {
-                Value::Env { name, default: None } => match self.eval(b) {
+                Value::Env {
+                    name,
+                    default: None,
+                } => match self.eval(b) {
                     Value::Text(d) => Value::Env {
                         name,
                         default: Some(d),
@@ -142,7 +145,9 @@ impl Scope {
             };
             let default = match (c.args.get(1), &c.block) {
                 (Some(d), _) => Some(self.eval(d)),
-                (None, Some(block)) if block.body.len() == 1 => Some(self.eval(&block.body[0].expr)),
+                (None, Some(block)) if block.body.len() == 1 => {
+                    Some(self.eval(&block.body[0].expr))
+                }
                 (None, Some(_)) => return needs(whole),
                 (None, None) => None,
             };
@@ -239,10 +244,7 @@ mod tests {
             env("REDIS_URL", Some("redis://localhost:6379/1"))
         );
         assert_eq!(eval(r#"ENV["REDIS_URL"]"#), env("REDIS_URL", None));
-        assert_eq!(
-            eval("ENV.fetch('X', 'd')"),
-            env("X", Some("d"))
-        );
+        assert_eq!(eval("ENV.fetch('X', 'd')"), env("X", Some("d")));
         assert_eq!(eval("ENV.fetch('X', nil).presence"), env("X", None));
         assert_eq!(
             eval(r#"ENV["X"] || "redis://a""#),

@@ -48,7 +48,9 @@ pub fn read(root: &Path, gems: &[(String, String)]) -> ViewFacts {
     }
     files.sort();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
         let rel = file
             .strip_prefix(root)
             .map(|p| p.to_string_lossy().replace('\\', "/"))
@@ -58,7 +60,9 @@ pub fn read(root: &Path, gems: &[(String, String)]) -> ViewFacts {
                 ("turbo_stream_from", &mut facts.turbo),
                 ("cable_ready_stream_from", &mut facts.cable_ready),
             ] {
-                let Some(at) = line.find(helper) else { continue };
+                let Some(at) = line.find(helper) else {
+                    continue;
+                };
                 list.push(tag(&line[at..], &format!("{rel}:{}", i + 1)));
             }
         }
@@ -67,7 +71,9 @@ pub fn read(root: &Path, gems: &[(String, String)]) -> ViewFacts {
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -120,7 +126,10 @@ pub fn findings(views: &ViewFacts) -> Vec<Finding> {
     let stock: Vec<&StreamTag> = views.turbo.iter().filter(|t| t.channel.is_none()).collect();
     if !stock.is_empty() {
         let mut f = Finding::new("Turbo::StreamsChannel", &stock[0].at);
-        let places: Vec<String> = stock.iter().map(|t| format!("{} ({})", t.at, t.args)).collect();
+        let places: Vec<String> = stock
+            .iter()
+            .map(|t| format!("{} ({})", t.at, t.args))
+            .collect();
         f.problem(Problem {
             why: format!(
                 "the views subscribe to Turbo's signed stream names in {} place(s): {}",

@@ -64,32 +64,35 @@ const IDENTIFIER_RULES: &[IdentRule] = &[
         },
         _ => None,
     }),
-    ("attribute of the record, also a claim", |s, issued| match s {
-        Sym::Attr(record, attr) => match &**record {
-            Sym::Record { model, by, .. } | Sym::New(model, by)
-                if matches!(**by, Sym::Claim(_)) =>
-            {
-                let issued_note = if issued.is_empty() {
-                    "the reader found no `JWT.encode` in the app to confirm it".to_string()
-                } else if issued.iter().any(|k| k == attr) {
-                    "the app's `JWT.encode` puts it in the token".to_string()
-                } else {
-                    return None;
-                };
-                Some((
-                    Source::Claim(attr.clone()),
-                    None,
-                    Some(format!(
-                        "Rails reads `{model}#{attr}` from the database; ferrocable reads the \
+    (
+        "attribute of the record, also a claim",
+        |s, issued| match s {
+            Sym::Attr(record, attr) => match &**record {
+                Sym::Record { model, by, .. } | Sym::New(model, by)
+                    if matches!(**by, Sym::Claim(_)) =>
+                {
+                    let issued_note = if issued.is_empty() {
+                        "the reader found no `JWT.encode` in the app to confirm it".to_string()
+                    } else if issued.iter().any(|k| k == attr) {
+                        "the app's `JWT.encode` puts it in the token".to_string()
+                    } else {
+                        return None;
+                    };
+                    Some((
+                        Source::Claim(attr.clone()),
+                        None,
+                        Some(format!(
+                            "Rails reads `{model}#{attr}` from the database; ferrocable reads the \
                          claim `{attr}` instead ({issued_note}), so a change to the column takes \
                          effect when a new token is issued"
-                    )),
-                ))
-            }
+                        )),
+                    ))
+                }
+                _ => None,
+            },
             _ => None,
         },
-        _ => None,
-    }),
+    ),
     ("query parameter", |s, _| match s {
         Sym::Token(TokenSource::Query(q)) => Some((Source::Query(q.clone()), None, None)),
         _ => None,
@@ -108,7 +111,12 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
         finding.settle();
         return open_to_everyone(finding);
     };
-    let mut finding = Finding::new(&conn.name, &format!("{}:{}", conn.file, conn.connect_line));
+    let line = if conn.connect_line > 0 {
+        conn.connect_line
+    } else {
+        conn.line
+    };
+    let mut finding = Finding::new(&conn.name, &format!("{}:{line}", conn.file));
     let Some(paths) = &conn.connect else {
         finding.rule(
             "no `connect`: Rails accepts every connection → auth.mode = \"none\" with \
@@ -254,7 +262,10 @@ fn open_to_everyone(finding: Finding) -> MappedAuth {
 
 fn map_jwt(jwt: &JwtCall, section: &mut AuthSection, finding: &mut Finding) {
     section.mode = AuthMode::Jwt;
-    finding.rule(&format!("line {}: JWT.decode → auth.mode = \"jwt\"", jwt.line));
+    finding.rule(&format!(
+        "line {}: JWT.decode → auth.mode = \"jwt\"",
+        jwt.line
+    ));
     match &jwt.token {
         Sym::Token(TokenSource::Query(q)) => {
             section.token_param = q.clone();
@@ -290,9 +301,8 @@ fn map_jwt(jwt: &JwtCall, section: &mut AuthSection, finding: &mut Finding) {
             section.algorithm = one.clone();
             finding.rule(&format!("algorithm {one} → algorithm = \"{one}\""));
         }
-        [] => finding.assume(
-            "JWT.decode names no algorithm; ruby-jwt's default HS256 is assumed".into(),
-        ),
+        [] => finding
+            .assume("JWT.decode names no algorithm; ruby-jwt's default HS256 is assumed".into()),
         [first, ..] => {
             section.algorithm = first.clone();
             finding.assume(format!(
@@ -342,8 +352,8 @@ fn covered_by_verification(cond: &Sym) -> bool {
         Sym::Not(inner) | Sym::Present(inner) => covered_by_verification(inner),
         Sym::And(a, b) | Sym::Or(a, b) => covered_by_verification(a) && covered_by_verification(b),
         Sym::Token(_) | Sym::Claims(_) | Sym::Claim(_) | Sym::JwtDecoded(_) => true,
-        Sym::Record { by, .. } => covered_by_verification(by),
-        Sym::New(_, by) => covered_by_verification(by),
+        // `if user && user.restaurant_id`: the identifiers' presence, which ferrocable requires
+        Sym::Record { by, .. } | Sym::New(_, by) | Sym::Attr(by, _) => covered_by_verification(by),
         Sym::Unknown(src) => src.contains("is_a?(Hash)"),
         _ => false,
     }
@@ -378,7 +388,8 @@ fn identifier_problem(name: &str, value: &Sym, line: u32) -> Problem {
 fn mentions_cookie(s: &Sym) -> bool {
     match s {
         Sym::Cookie(..) | Sym::Token(TokenSource::Cookie(..)) => true,
-        Sym::Record { by, .. } | Sym::Attr(by, _) | Sym::New(_, by) => mentions_cookie(by),
+        Sym::Record { model, by, .. } => model.contains("cookies") || mentions_cookie(by),
+        Sym::Attr(by, _) | Sym::New(_, by) => mentions_cookie(by),
         Sym::Unknown(src) => src.contains("cookies"),
         _ => false,
     }

@@ -45,8 +45,9 @@ pub fn map(facts: &ChannelFacts, info: &IdentifierInfo, acronyms: &[&str]) -> Ma
     for (timer, line) in &facts.timers {
         finding.problem(Problem {
             why: format!("`{timer}` (line {line}) runs Ruby on a timer for each subscription"),
-            remedy: "move the periodic work to a job that broadcasts, or keep this channel on Rails"
-                .into(),
+            remedy:
+                "move the periodic work to a job that broadcasts, or keep this channel on Rails"
+                    .into(),
         });
     }
     for (statement, line) in &facts.unread {
@@ -103,7 +104,10 @@ fn subscribe(
                 }
                 match stream_template(target, *kind, channel_name, info) {
                     Ok((t, assumptions)) => {
-                        finding.rule(&format!("line {line}: {} → \"{t}\"", describe(*kind, target)));
+                        finding.rule(&format!(
+                            "line {line}: {} → \"{t}\"",
+                            describe(*kind, target)
+                        ));
                         for a in assumptions {
                             finding.assume(a);
                         }
@@ -132,21 +136,24 @@ fn subscribe(
             remedy: "split the channel in two, or keep it on Rails".into(),
         });
     }
-    let Some((streams, _)) = variants.first() else { return };
+    let Some((streams, _)) = variants.first() else {
+        return;
+    };
     section.streams = streams.clone();
     // The accepting path with the fewest conditions decides the rules; another accepting
     // path with different conditions is an `||` that the rules cannot express.
     let Some(path) = accepted.iter().min_by_key(|p| p.conds.len()) else {
         return;
     };
-    let used: Vec<String> = streams
-        .iter()
-        .flat_map(|s| placeholders(s))
-        .collect();
+    let used: Vec<String> = streams.iter().flat_map(|s| placeholders(s)).collect();
     let mut parts: Vec<(Sym, u32)> = path
         .conds
         .iter()
-        .flat_map(|(cond, outcome, line)| conjuncts(cond, *outcome).into_iter().map(move |c| (c, *line)))
+        .flat_map(|(cond, outcome, line)| {
+            conjuncts(cond, *outcome)
+                .into_iter()
+                .map(move |c| (c, *line))
+        })
         .collect();
     // key? checks after the comparisons that already imply them
     parts.sort_by_key(|(c, _)| matches!(c, Sym::HasKey(_)));
@@ -176,12 +183,16 @@ fn subscribe(
         }
     }
     for stream in streams {
-        for param in stream.split("{params.").skip(1).filter_map(|p| p.split('}').next()) {
+        for param in stream
+            .split("{params.")
+            .skip(1)
+            .filter_map(|p| p.split('}').next())
+        {
             if !section.require_params.iter().any(|r| r == param)
                 && !or_reject.iter().any(|r| r == param)
             {
                 finding.assume(format!(
-                    "when params[:{param}] is missing or blank, Rails still streams                      {:?}; ferrocable rejects the subscription",
+                    "when params[:{param}] is missing or blank, Rails still streams {:?}; ferrocable rejects the subscription",
                     stream.replace(&format!("{{params.{param}}}"), "")
                 ));
             }
@@ -245,12 +256,16 @@ fn describe(kind: StreamKind, target: &Sym) -> String {
 
 fn remedy_for_stream(target: &Sym) -> String {
     match target {
-        Sym::SignedStreamName => "Turbo signed-stream channels come with issue 11; until then keep \
+        Sym::SignedStreamName => {
+            "Turbo signed-stream channels come with issue 11; until then keep \
                                   this channel on Rails"
-            .into(),
-        Sym::Record { .. } => "name the stream after a param or an identifier and authorize with a \
+                .into()
+        }
+        Sym::Record { .. } => {
+            "name the stream after a param or an identifier and authorize with a \
                                predicate (issue 10), or keep this channel on Rails"
-            .into(),
+                .into()
+        }
         _ => "build the stream name from params, identifiers or claims only, or keep this \
               channel on Rails"
             .into(),
@@ -314,7 +329,10 @@ fn map_action(
         .collect();
     if action.paths.len() > 1 {
         finding.problem(Problem {
-            why: format!("action `{name}` ({}) does different things depending on a condition", action.at),
+            why: format!(
+                "action `{name}` ({}) does different things depending on a condition",
+                action.at
+            ),
             remedy: "keep the logic on Rails (perform it over HTTP) or keep this channel on Rails"
                 .into(),
         });
@@ -388,7 +406,9 @@ fn map_action(
 fn effect_text(e: &Effect) -> String {
     match e {
         Effect::SideEffect(w, l) | Effect::Unknown(w, l) => format!("`{w}` (line {l})"),
-        Effect::Broadcast { target, data, line, .. } => {
+        Effect::Broadcast {
+            target, data, line, ..
+        } => {
             format!("broadcast {data} to {target} (line {line})")
         }
         Effect::Transmit(d, l) => format!("transmit {d} (line {l})"),

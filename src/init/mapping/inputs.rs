@@ -19,10 +19,18 @@ const ADAPTERS: &[(&str, AdapterMap)] = &[
             remedy: "switch cable.yml to the redis adapter in production".into(),
         })
     }),
-    ("solid_cable", |_, _, f, _| not_yet(f, "Solid Cable", "issue 12")),
-    ("postgresql", |_, _, f, _| not_yet(f, "the PostgreSQL adapter", "issue 12")),
-    ("any_cable", |_, _, f, _| not_yet(f, "AnyCable's broadcast adapter", "issue 12")),
-    ("anycable", |_, _, f, _| not_yet(f, "AnyCable's broadcast adapter", "issue 12")),
+    ("solid_cable", |_, _, f, _| {
+        not_yet(f, "Solid Cable", "issue 12")
+    }),
+    ("postgresql", |_, _, f, _| {
+        not_yet(f, "the PostgreSQL adapter", "issue 12")
+    }),
+    ("any_cable", |_, _, f, _| {
+        not_yet(f, "AnyCable's broadcast adapter", "issue 12")
+    }),
+    ("anycable", |_, _, f, _| {
+        not_yet(f, "AnyCable's broadcast adapter", "issue 12")
+    }),
     ("test", |_, _, f, _| {
         f.problem(Problem {
             why: "the test adapter broadcasts nowhere".into(),
@@ -36,12 +44,27 @@ const REDIS_KEYS: &[(&str, &str)] = &[
     ("adapter", ""),
     ("url", ""),
     ("channel_prefix", ""),
-    ("ssl_params", "TLS options (rediss:// support is issue 13, point 1)"),
+    (
+        "ssl_params",
+        "TLS options (rediss:// support is issue 13, point 1)",
+    ),
     ("sentinels", "Redis Sentinel (issue 13, point 1)"),
-    ("password", "put the password in the URL (redis://:password@host:port)"),
-    ("id", "the connection name Rails sets with CLIENT SETNAME (cosmetic)"),
-    ("driver", "redis-rb's driver choice (irrelevant to ferrocable)"),
-    ("reconnect_attempts", "ferrocable reconnects with its own back-off (100 ms to 5 s)"),
+    (
+        "password",
+        "put the password in the URL (redis://:password@host:port)",
+    ),
+    (
+        "id",
+        "the connection name Rails sets with CLIENT SETNAME (cosmetic)",
+    ),
+    (
+        "driver",
+        "redis-rb's driver choice (irrelevant to ferrocable)",
+    ),
+    (
+        "reconnect_attempts",
+        "ferrocable reconnects with its own back-off (100 ms to 5 s)",
+    ),
 ];
 
 fn not_yet(f: &mut Finding, what: &str, issue: &str) {
@@ -55,7 +78,12 @@ fn not_yet(f: &mut Finding, what: &str, issue: &str) {
 }
 
 /// Maps the adapter of the environment read.
-pub(super) fn map(cable: &CableYml, profile: &mut RawConfig, f: &mut Finding, next: &mut Vec<String>) {
+pub(super) fn map(
+    cable: &CableYml,
+    profile: &mut RawConfig,
+    f: &mut Finding,
+    next: &mut Vec<String>,
+) {
     for p in &cable.problems {
         f.assume(p.clone());
     }
@@ -106,7 +134,10 @@ fn redis(cable: &CableYml, profile: &mut RawConfig, f: &mut Finding, next: &mut 
             if name == "REDIS_URL" {
                 f.rule(&format!(
                     "url: ENV[\"REDIS_URL\"]{} → ferrocable reads REDIS_URL too",
-                    default.as_ref().map(|d| format!(" (default {d:?})")).unwrap_or_default()
+                    default
+                        .as_ref()
+                        .map(|d| format!(" (default {d:?})"))
+                        .unwrap_or_default()
                 ));
                 if default.is_none() {
                     next.push("export REDIS_URL (as the Rails app has it)".into());
@@ -145,8 +176,9 @@ fn redis(cable: &CableYml, profile: &mut RawConfig, f: &mut Finding, next: &mut 
         Some(Value::Nil) | None => f.rule("no channel_prefix: streams are published unprefixed"),
         Some(other) => f.problem(Problem {
             why: format!("the channel_prefix is {other}, which the reader cannot decide"),
-            remedy: "set redis.channel_prefix (or FERROCABLE_REDIS__CHANNEL_PREFIX) to what Rails uses"
-                .into(),
+            remedy:
+                "set redis.channel_prefix (or FERROCABLE_REDIS__CHANNEL_PREFIX) to what Rails uses"
+                    .into(),
         }),
     }
     for (key, node) in &cable.keys {

@@ -143,7 +143,10 @@ pub fn map(app: &App) -> Migration {
     let mut findings = Vec::new();
 
     findings.push(settings(app, &mut profile, &mut read));
-    let mut adapter = Finding::new("config/cable.yml", &format!("config/cable.yml ({})", app.cable.environment));
+    let mut adapter = Finding::new(
+        "config/cable.yml",
+        &format!("config/cable.yml ({})", app.cable.environment),
+    );
     inputs::map(&app.cable, &mut profile, &mut adapter, &mut next_steps);
     adapter.settle();
     findings.push(adapter);
@@ -173,14 +176,21 @@ pub fn map(app: &App) -> Migration {
     let acronyms: Vec<&str> = app.config.acronyms.iter().map(String::as_str).collect();
     let mut drafts = BTreeMap::new();
     let mut channel_findings = Vec::new();
-    let identifier_names: Vec<String> =
-        profile.auth.identifiers.iter().map(|i| i.name.clone()).collect();
+    let identifier_names: Vec<String> = profile
+        .auth
+        .identifiers
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
     for facts in &app.channels {
         let mut mapped = channel::map(facts, &auth.info, &acronyms);
         // The same check `config check` makes: a section that does not compile is not kept.
         if mapped.finding.verdict != Verdict::NotExpressible
-            && let Err(e) =
-                crate::channels::ChannelSpec::compile(&facts.name, &mapped.section, &identifier_names)
+            && let Err(e) = crate::channels::ChannelSpec::compile(
+                &facts.name,
+                &mapped.section,
+                &identifier_names,
+            )
         {
             mapped.finding.problem(Problem {
                 why: format!("the section does not validate: {e}"),
@@ -237,11 +247,15 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
                 ),
                 m => (
                     "6.1".to_string(),
-                    Some(format!("{m} is older than 6.1; 6.1's wire rules are the nearest")),
+                    Some(format!(
+                        "{m} is older than 6.1; 6.1's wire rules are the nearest"
+                    )),
                 ),
             };
             profile.protocol.rails_version = chosen.clone();
-            f.rule(&format!("{from} {v} → protocol.rails_version = \"{chosen}\""));
+            f.rule(&format!(
+                "{from} {v} → protocol.rails_version = \"{chosen}\""
+            ));
             if from == "config.load_defaults" {
                 f.assume(format!(
                     "no Gemfile.lock: the running release is taken from load_defaults {v}"
@@ -267,7 +281,9 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
             Value::Nil => match &app.config.routes_mount {
                 Some((p, at)) => {
                     profile.server.mount_path = p.clone();
-                    f.rule(&format!("{at}: mount ActionCable.server => {p:?} → server.mount_path"));
+                    f.rule(&format!(
+                        "{at}: mount ActionCable.server => {p:?} → server.mount_path"
+                    ));
                     f.assume(
                         "the app mounts Action Cable in its routes, which Rails does not anchor: \
                          /cable/anything also reaches it there; ferrocable serves the exact path"
@@ -288,7 +304,9 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
         None => {
             if let Some((p, at)) = &app.config.routes_mount {
                 profile.server.mount_path = p.clone();
-                f.rule(&format!("{at}: mount ActionCable.server => {p:?} → server.mount_path"));
+                f.rule(&format!(
+                    "{at}: mount ActionCable.server => {p:?} → server.mount_path"
+                ));
             } else {
                 f.rule("no mount_path setting: Rails' default \"/cable\"");
             }
@@ -300,9 +318,17 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
             url.at, url.value
         ));
     }
-    for key in ["worker_pool_size", "log_tags", "connection_class", "health_check_path"] {
+    for key in [
+        "worker_pool_size",
+        "log_tags",
+        "connection_class",
+        "health_check_path",
+    ] {
         if let Some(s) = app.config.cable_settings.iter().find(|s| s.key == key) {
-            f.assume(format!("{}: config.action_cable.{key} is not reproduced", s.at));
+            f.assume(format!(
+                "{}: config.action_cable.{key} is not reproduced",
+                s.at
+            ));
         }
     }
     f.settle();
@@ -322,7 +348,10 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
         .filter(|s| s.key == "allowed_request_origins")
     {
         if s.conditional {
-            f.assume(format!("{}: set inside a condition the reader cannot decide; taken as run", s.at));
+            f.assume(format!(
+                "{}: set inside a condition the reader cannot decide; taken as run",
+                s.at
+            ));
         }
         if s.op == "=" {
             allowed.clear();
@@ -348,17 +377,28 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
         ));
     }
     if !set {
-        f.rule("no allowed_request_origins: only the same origin as the Host header (Rails' default)");
+        f.rule(
+            "no allowed_request_origins: only the same origin as the Host header (Rails' default)",
+        );
     }
     profile.origins.allowed = allowed;
     if let Some(s) = app.config.last("disable_request_forgery_protection") {
         match s.value.text() {
             Some("true") => {
                 profile.origins.check = false;
-                f.rule(&format!("{}: disable_request_forgery_protection = true → origins.check = false", s.at));
+                f.rule(&format!(
+                    "{}: disable_request_forgery_protection = true → origins.check = false",
+                    s.at
+                ));
             }
-            Some("false") => f.rule(&format!("{}: disable_request_forgery_protection = false", s.at)),
-            _ => f.assume(format!("{}: disable_request_forgery_protection is {}; the check stays on", s.at, s.value)),
+            Some("false") => f.rule(&format!(
+                "{}: disable_request_forgery_protection = false",
+                s.at
+            )),
+            _ => f.assume(format!(
+                "{}: disable_request_forgery_protection is {}; the check stays on",
+                s.at, s.value
+            )),
         }
     }
     if let Some(s) = app.config.last("allow_same_origin_as_host") {
@@ -367,7 +407,10 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
                 profile.origins.allow_same_origin_as_host = v == "true";
                 f.rule(&format!("{}: allow_same_origin_as_host = {v}", s.at));
             }
-            _ => f.assume(format!("{}: allow_same_origin_as_host is {}; true is kept", s.at, s.value)),
+            _ => f.assume(format!(
+                "{}: allow_same_origin_as_host is {}; true is kept",
+                s.at, s.value
+            )),
         }
     }
     f.settle();

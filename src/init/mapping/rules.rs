@@ -20,7 +20,10 @@ pub struct IdentifierInfo {
 pub type Templated = Result<(String, Vec<String>), String>;
 
 /// One rule for a piece of a stream name: `(rule name, conversion)`.
-type PartRule = (&'static str, fn(&Sym, &IdentifierInfo) -> Option<(String, Option<String>)>);
+type PartRule = (
+    &'static str,
+    fn(&Sym, &IdentifierInfo) -> Option<(String, Option<String>)>,
+);
 
 /// Pieces of stream names, tried in order.
 pub const STREAM_PARTS: &[PartRule] = &[
@@ -127,39 +130,42 @@ type CondRule = (
 
 /// Accepting conditions, tried in order (after `!`, `&&` and `||` are taken apart).
 pub const CONDITIONS: &[CondRule] = &[
-    ("param present (require_params)", |c, _, _, section| match c {
-        Sym::Present(inner) => match &**inner {
+    (
+        "param present (require_params)",
+        |c, _, _, section| match c {
+            Sym::Present(inner) => match &**inner {
+                Sym::Param(p) => {
+                    push_unique(&mut section.require_params, p);
+                    Some(Applied::Rule("require_params", None))
+                }
+                _ => None,
+            },
             Sym::Param(p) => {
                 push_unique(&mut section.require_params, p);
-                Some(Applied::Rule("require_params", None))
+                Some(Applied::Rule(
+                    "require_params",
+                    Some(format!(
+                        "`params[:{p}]` is tested for truth; ferrocable requires it present (an empty \
+                     string or whitespace is rejected too, as `present?` would)"
+                    )),
+                ))
+            }
+            Sym::HasKey(p) if section.params_match.contains_key(p) => Some(Applied::Covered(
+                "param present",
+                format!("params_match on {p} rejects a missing param"),
+            )),
+            Sym::HasKey(p) => {
+                push_unique(&mut section.require_params, p);
+                Some(Applied::Rule(
+                    "require_params",
+                    Some(format!(
+                        "`params.key?(:{p})` accepts an empty value; ferrocable requires a present one"
+                    )),
+                ))
             }
             _ => None,
         },
-        Sym::Param(p) => {
-            push_unique(&mut section.require_params, p);
-            Some(Applied::Rule(
-                "require_params",
-                Some(format!(
-                    "`params[:{p}]` is tested for truth; ferrocable requires it present (an empty \
-                     string or whitespace is rejected too, as `present?` would)"
-                )),
-            ))
-        }
-        Sym::HasKey(p) if section.params_match.contains_key(p) => Some(Applied::Covered(
-            "param present",
-            format!("params_match on {p} rejects a missing param"),
-        )),
-        Sym::HasKey(p) => {
-            push_unique(&mut section.require_params, p);
-            Some(Applied::Rule(
-                "require_params",
-                Some(format!(
-                    "`params.key?(:{p})` accepts an empty value; ferrocable requires a present one"
-                )),
-            ))
-        }
-        _ => None,
-    }),
+    ),
     ("identifier present", |c, info, used, _| {
         let name = match c {
             Sym::Present(inner) => match &**inner {
@@ -188,18 +194,22 @@ pub const CONDITIONS: &[CondRule] = &[
             )
         })
     }),
-    ("param equals identifier (params_match)", |c, info, _, section| {
-        let Sym::Eq(a, b) = c else { return None };
-        let (p, n) = match (&**a, &**b) {
-            (Sym::Param(p), Sym::Identifier(n)) | (Sym::Identifier(n), Sym::Param(p)) => (p, n),
-            _ => return None,
-        };
-        if !info.names.contains(n) {
-            return None;
-        }
-        section.params_match.insert(p.clone(), n.clone());
-        Some(Applied::Rule("params_match", None))
-    }),
+    (
+        "param equals identifier (params_match)",
+        |c, info, _, section| {
+            let Sym::Eq(a, b) = c else { return None };
+            let ((Sym::Param(p), Sym::Identifier(n)) | (Sym::Identifier(n), Sym::Param(p))) =
+                (&**a, &**b)
+            else {
+                return None;
+            };
+            if !info.names.contains(n) {
+                return None;
+            }
+            section.params_match.insert(p.clone(), n.clone());
+            Some(Applied::Rule("params_match", None))
+        },
+    ),
     ("claim in a list (claims_in)", |c, _, _, section| {
         let (claim, values) = match c {
             Sym::Includes(list, item) => match (&**list, &**item) {
@@ -244,7 +254,10 @@ pub fn conjuncts(cond: &Sym, outcome: bool) -> Vec<Sym> {
 
 /// Why an accepting condition cannot be a channel rule, and what the user can do.
 pub fn unmapped_condition(cond: &Sym) -> (String, String) {
-    let lookup = |c: &Sym| matches!(c, Sym::Record { .. }) || matches!(c, Sym::Present(i) if matches!(**i, Sym::Record { .. }));
+    let lookup = |c: &Sym| {
+        matches!(c, Sym::Record { .. })
+            || matches!(c, Sym::Present(i) if matches!(**i, Sym::Record { .. }))
+    };
     if lookup(cond) || cond.to_string().contains(".find") {
         (
             format!("the subscription is authorized by a database lookup: `{cond}`"),
@@ -290,15 +303,25 @@ mod tests {
     fn templates_from_the_common_shapes() {
         let s = Sym::Concat(vec![
             Sym::Lit(Some("user_".into())),
-            Sym::Attr(Box::new(Sym::Identifier("current_user".into())), "id".into()),
+            Sym::Attr(
+                Box::new(Sym::Identifier("current_user".into())),
+                "id".into(),
+            ),
             Sym::Lit(Some("_".into())),
             Sym::Param("room".into()),
         ]);
         let (t, assumptions) = template(&s, &info()).unwrap();
         assert_eq!(t, "user_{current_user}_{params.room}");
         assert_eq!(assumptions.len(), 1);
-        let bad = Sym::Attr(Box::new(Sym::Identifier("current_user".into())), "account_id".into());
-        assert!(template(&bad, &info()).unwrap_err().contains("current_user.account_id"));
+        let bad = Sym::Attr(
+            Box::new(Sym::Identifier("current_user".into())),
+            "account_id".into(),
+        );
+        assert!(
+            template(&bad, &info())
+                .unwrap_err()
+                .contains("current_user.account_id")
+        );
     }
 
     #[test]
@@ -314,15 +337,26 @@ mod tests {
         let parts = conjuncts(&cond, true);
         assert_eq!(parts.len(), 2);
         for p in &parts {
-            assert!(CONDITIONS.iter().any(|(_, r)| r(p, &info(), &[], &mut section).is_some()));
+            assert!(
+                CONDITIONS
+                    .iter()
+                    .any(|(_, r)| r(p, &info(), &[], &mut section).is_some())
+            );
         }
         assert_eq!(section.params_match["restaurant_id"], "restaurant_id");
         let roles = Sym::Includes(
-            Box::new(Sym::List(vec![Sym::Lit(Some("admin".into())), Sym::Lit(Some("staff".into()))])),
+            Box::new(Sym::List(vec![
+                Sym::Lit(Some("admin".into())),
+                Sym::Lit(Some("staff".into())),
+            ])),
             Box::new(Sym::Claim("role".into())),
         );
         let reject_unless = conjuncts(&Sym::Not(Box::new(roles)), false);
-        assert!(CONDITIONS.iter().any(|(_, r)| r(&reject_unless[0], &info(), &[], &mut section).is_some()));
+        assert!(
+            CONDITIONS
+                .iter()
+                .any(|(_, r)| r(&reject_unless[0], &info(), &[], &mut section).is_some())
+        );
         assert_eq!(section.claims_in["role"], ["admin", "staff"]);
     }
 }

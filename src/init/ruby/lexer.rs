@@ -57,18 +57,53 @@ pub struct Token {
 }
 
 const KEYWORDS: &[&str] = &[
-    "alias", "and", "begin", "break", "case", "class", "def", "defined?", "do", "else", "elsif",
-    "end", "ensure", "false", "for", "if", "in", "module", "next", "nil", "not", "or", "redo",
-    "rescue", "retry", "return", "self", "super", "then", "true", "undef", "unless", "until",
-    "when", "while", "yield", "__FILE__", "__LINE__", "__method__",
+    "alias",
+    "and",
+    "begin",
+    "break",
+    "case",
+    "class",
+    "def",
+    "defined?",
+    "do",
+    "else",
+    "elsif",
+    "end",
+    "ensure",
+    "false",
+    "for",
+    "if",
+    "in",
+    "module",
+    "next",
+    "nil",
+    "not",
+    "or",
+    "redo",
+    "rescue",
+    "retry",
+    "return",
+    "self",
+    "super",
+    "then",
+    "true",
+    "undef",
+    "unless",
+    "until",
+    "when",
+    "while",
+    "yield",
+    "__FILE__",
+    "__LINE__",
+    "__method__",
 ];
 
 // Longest first, so that "**=" wins over "**" and "*".
 const OPERATORS: &[&str] = &[
     "**=", "<=>", "===", "...", "<<=", ">>=", "&&=", "||=", "==", "!=", ">=", "<=", "&&", "||",
-    "<<", ">>", "**", "=~", "!~", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "::", "..",
-    "=>", "->", "&.", "(", ")", "[", "]", "{", "}", ",", ".", ";", "=", "<", ">", "+", "-", "*",
-    "/", "%", "!", "&", "|", "^", "~", "?", ":",
+    "<<", ">>", "**", "=~", "!~", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "::", "..", "=>",
+    "->", "&.", "(", ")", "[", "]", "{", "}", ",", ".", ";", "=", "<", ">", "+", "-", "*", "/",
+    "%", "!", "&", "|", "^", "~", "?", ":",
 ];
 
 /// Tokenizes Ruby source. Never fails: unreadable input becomes `Tok::Unknown`.
@@ -85,23 +120,23 @@ pub fn lex(src: &str) -> Vec<Token> {
     join_continued_lines(lexer.out)
 }
 
-struct PendingHeredoc {
+pub(super) struct PendingHeredoc {
     /// Index of the `Str` token to fill.
-    token: usize,
-    terminator: String,
-    squiggly: bool,
-    dash: bool,
-    interpolate: bool,
+    pub(super) token: usize,
+    pub(super) terminator: String,
+    pub(super) squiggly: bool,
+    pub(super) dash: bool,
+    pub(super) interpolate: bool,
 }
 
-struct Lexer {
-    chars: Vec<char>,
-    at: usize,
-    line: u32,
-    out: Vec<Token>,
-    pending_heredocs: Vec<PendingHeredoc>,
+pub(super) struct Lexer {
+    pub(super) chars: Vec<char>,
+    pub(super) at: usize,
+    pub(super) line: u32,
+    pub(super) out: Vec<Token>,
+    pub(super) pending_heredocs: Vec<PendingHeredoc>,
     /// Inside a `%r` literal: escapes are kept.
-    regex: bool,
+    pub(super) regex: bool,
 }
 
 impl Lexer {
@@ -180,8 +215,10 @@ impl Lexer {
         self.push(Tok::Newline, line, false);
     }
 
-    fn starts_with(&self, text: &str) -> bool {
-        text.chars().enumerate().all(|(i, c)| self.peek(i) == Some(c))
+    pub(super) fn starts_with(&self, text: &str) -> bool {
+        text.chars()
+            .enumerate()
+            .all(|(i, c)| self.peek(i) == Some(c))
     }
 
     fn skip_block_comment(&mut self) {
@@ -327,7 +364,7 @@ impl Lexer {
         }
         let after_dot = matches!(
             self.out.last().map(|t| &t.tok),
-            Some(Tok::Op(".") | Tok::Op("&.") | Tok::Keyword("def"))
+            Some(Tok::Op("." | "&.") | Tok::Keyword("def"))
         );
         // `name: value` (not `Name::Const`, not `a ? b : c`)
         if self.peek(0) == Some(':')
@@ -377,7 +414,7 @@ impl Lexer {
 
     /// The body of a quoted literal, after its opening delimiter, up to the closing one.
     /// Nested pairs of bracket delimiters are kept (`%w[a [b] c]`).
-    fn quoted(&mut self, open: char, close: char, interpolate: bool) -> Vec<Piece> {
+    pub(super) fn quoted(&mut self, open: char, close: char, interpolate: bool) -> Vec<Piece> {
         let mut pieces = Vec::new();
         let mut text = String::new();
         let mut depth = 0;
@@ -397,7 +434,13 @@ impl Lexer {
                             continue;
                         }
                     }
-                    text.push_str(&unescape(next, interpolate, open, close, open == '/' || self.regex));
+                    text.push_str(&unescape(
+                        next,
+                        interpolate,
+                        open,
+                        close,
+                        open == '/' || self.regex,
+                    ));
                 }
                 '#' if interpolate && self.peek(0) == Some('{') => {
                     self.at += 1;
@@ -496,113 +539,6 @@ impl Lexer {
             _ => Tok::Str(self.quoted(open, close, true)),
         }
     }
-
-    /// `<<~EOS`, `<<-EOS`, `<<EOS`, quoted terminators. The body is read at the next newline.
-    fn heredoc_start(&mut self) -> Option<Tok> {
-        let mut i = self.at + 2;
-        let mut squiggly = false;
-        let mut dash = false;
-        match self.chars.get(i) {
-            Some('~') => {
-                squiggly = true;
-                i += 1;
-            }
-            Some('-') => {
-                dash = true;
-                i += 1;
-            }
-            _ => {}
-        }
-        let quote = match self.chars.get(i) {
-            Some(q @ ('\'' | '"')) => {
-                i += 1;
-                Some(*q)
-            }
-            _ => None,
-        };
-        let start = i;
-        while self
-            .chars
-            .get(i)
-            .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
-        {
-            i += 1;
-        }
-        if i == start || !self.chars[start].is_ascii_uppercase() {
-            return None;
-        }
-        let terminator: String = self.chars[start..i].iter().collect();
-        if let Some(q) = quote {
-            if self.chars.get(i) != Some(&q) {
-                return None;
-            }
-            i += 1;
-        }
-        self.at = i;
-        self.pending_heredocs.push(PendingHeredoc {
-            token: self.out.len(),
-            terminator,
-            squiggly,
-            dash,
-            interpolate: quote != Some('\''),
-        });
-        Some(Tok::Str(Vec::new()))
-    }
-
-    fn read_heredoc_bodies(&mut self) {
-        for doc in std::mem::take(&mut self.pending_heredocs) {
-            let mut lines: Vec<String> = Vec::new();
-            loop {
-                if self.at >= self.chars.len() {
-                    break;
-                }
-                let end = (self.at..self.chars.len())
-                    .find(|&i| self.chars[i] == '\n')
-                    .unwrap_or(self.chars.len());
-                let text: String = self.chars[self.at..end].iter().collect();
-                self.at = (end + 1).min(self.chars.len());
-                self.line += 1;
-                let candidate = if doc.squiggly || doc.dash {
-                    text.trim()
-                } else {
-                    text.as_str()
-                };
-                if candidate == doc.terminator {
-                    break;
-                }
-                lines.push(text);
-            }
-            if doc.squiggly {
-                let indent = lines
-                    .iter()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| l.len() - l.trim_start().len())
-                    .min()
-                    .unwrap_or(0);
-                for l in &mut lines {
-                    *l = l.chars().skip(indent).collect();
-                }
-            }
-            let mut body = lines.join("\n");
-            body.push('\n');
-            let pieces = if doc.interpolate {
-                let mut sub = Lexer {
-                    chars: body.chars().collect(),
-                    at: 0,
-                    line: 1,
-                    out: Vec::new(),
-                    pending_heredocs: Vec::new(),
-                    regex: false,
-                };
-                sub.quoted('\u{0}', '\u{0}', true)
-            } else {
-                vec![Piece::Text(body)]
-            };
-            if let Some(t) = self.out.get_mut(doc.token) {
-                t.tok = Tok::Str(pieces);
-            }
-        }
-    }
 }
 
 fn unescape(c: char, interpolate: bool, open: char, close: char, regex: bool) -> String {
@@ -653,12 +589,15 @@ fn join_continued_lines(tokens: Vec<Token>) -> Vec<Token> {
                 None | Some(Tok::Newline) => true,
                 Some(Tok::Op(op)) => !matches!(*op, ")" | "]" | "}" | ";"),
                 Some(Tok::Keyword(k)) => {
-                    matches!(*k, "and" | "or" | "not" | "if" | "unless" | "while" | "until")
+                    matches!(
+                        *k,
+                        "and" | "or" | "not" | "if" | "unless" | "while" | "until"
+                    )
                 }
                 _ => false,
             };
             let next = tokens[i + 1..].iter().find(|n| n.tok != Tok::Newline);
-            let leading_dot = next.is_some_and(|n| matches!(n.tok, Tok::Op(".") | Tok::Op("&.")));
+            let leading_dot = next.is_some_and(|n| matches!(n.tok, Tok::Op("." | "&.")));
             if continues || leading_dot {
                 continue;
             }
@@ -669,86 +608,5 @@ fn join_continued_lines(tokens: Vec<Token>) -> Vec<Token> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(src: &str) -> Vec<Tok> {
-        lex(src).into_iter().map(|t| t.tok).collect()
-    }
-
-    #[test]
-    fn strings_keep_their_interpolations() {
-        let toks = kinds(r#"stream_from "chat_#{params[:room]}_x""#);
-        assert_eq!(toks[0], Tok::Ident("stream_from".into()));
-        let Tok::Str(pieces) = &toks[1] else {
-            panic!("{toks:?}")
-        };
-        assert_eq!(pieces[0], Piece::Text("chat_".into()));
-        let Piece::Code(code) = &pieces[1] else {
-            panic!()
-        };
-        assert_eq!(code[0].tok, Tok::Ident("params".into()));
-        assert_eq!(code[2].tok, Tok::Symbol("room".into()));
-        assert_eq!(pieces[2], Piece::Text("_x".into()));
-    }
-
-    #[test]
-    fn symbols_labels_and_ternaries() {
-        assert_eq!(
-            kinds("identified_by :current_user, :restaurant_id"),
-            vec![
-                Tok::Ident("identified_by".into()),
-                Tok::Symbol("current_user".into()),
-                Tok::Op(","),
-                Tok::Symbol("restaurant_id".into()),
-                Tok::Newline
-            ]
-        );
-        assert_eq!(
-            kinds("find_by(token: t)"),
-            vec![
-                Tok::Ident("find_by".into()),
-                Tok::Op("("),
-                Tok::Label("token".into()),
-                Tok::Ident("t".into()),
-                Tok::Op(")"),
-                Tok::Newline
-            ]
-        );
-        let t = kinds("a ? b : c");
-        assert!(t.contains(&Tok::Op("?")) && t.contains(&Tok::Op(":")), "{t:?}");
-        assert!(kinds("A::B").contains(&Tok::Op("::")));
-        assert_eq!(kinds("x.present?")[2], Tok::Ident("present?".into()));
-    }
-
-    #[test]
-    fn regexps_versus_division() {
-        let t = kinds(r"origins = [/https?:\/\/x\.com/i, %r{a/b}]");
-        assert!(matches!(&t[3], Tok::Regex(p, f) if plain_text(p) == r"https?://x\.com" && f == "i"), "{t:?}");
-        assert!(matches!(&t[5], Tok::Regex(p, _) if plain_text(p) == "a/b"), "{t:?}");
-        assert_eq!(kinds("a / b")[1], Tok::Op("/"));
-        assert_eq!(kinds("a/b")[1], Tok::Op("/"));
-    }
-
-    #[test]
-    fn comments_words_heredocs_and_continuations() {
-        let t = kinds("x = %w[admin staff] # roles\n=begin\nignored\n=end\ny");
-        assert_eq!(t[2], Tok::Words(vec!["admin".into(), "staff".into()], false));
-        assert_eq!(t[4], Tok::Ident("y".into()));
-        let t = kinds("a = <<~SQL\n  select 1\n  from t\nSQL\nb");
-        assert_eq!(t[2], Tok::Str(vec![Piece::Text("select 1\nfrom t\n".into())]));
-        assert_eq!(t[4], Tok::Ident("b".into()));
-        let t = kinds("foo(a,\n  b)\n  .bar");
-        assert!(!t[..t.len() - 1].contains(&Tok::Newline), "{t:?}");
-        let t = lex("a\n\nb");
-        assert_eq!(t[2].line, 3);
-    }
-
-    #[test]
-    fn single_quotes_do_not_interpolate() {
-        assert_eq!(
-            kinds(r"'a#{b}\n'")[0],
-            Tok::Str(vec![Piece::Text(r"a#{b}\n".into())])
-        );
-    }
-}
+#[path = "lexer_tests.rs"]
+mod tests;

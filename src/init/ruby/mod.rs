@@ -6,6 +6,8 @@
 
 pub mod ast;
 mod expr;
+mod forms;
+mod heredoc;
 pub mod lexer;
 mod parser;
 pub mod print;

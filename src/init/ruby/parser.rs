@@ -60,7 +60,9 @@ pub(super) fn parse_tokens(tokens: &[Token]) -> Expr {
 }
 
 /// Keywords that end a body.
-const BODY_ENDS: &[&str] = &["end", "else", "elsif", "rescue", "ensure", "when", "in", "then"];
+const BODY_ENDS: &[&str] = &[
+    "end", "else", "elsif", "rescue", "ensure", "when", "in", "then",
+];
 
 impl<'a> Parser<'a> {
     pub(super) fn new(toks: &'a [Token]) -> Parser<'a> {
@@ -321,10 +323,17 @@ impl<'a> Parser<'a> {
     /// Whether the `if`/`unless`/`while`/`until` at the cursor starts a block (rather than
     /// being a modifier of what precedes it).
     fn opens_block(&self) -> bool {
-        match self.at.checked_sub(1).and_then(|i| self.toks.get(i)).map(|t| &t.tok) {
+        match self
+            .at
+            .checked_sub(1)
+            .and_then(|i| self.toks.get(i))
+            .map(|t| &t.tok)
+        {
             None | Some(Tok::Newline) => true,
             Some(Tok::Op(op)) => !matches!(*op, ")" | "]" | "}"),
-            Some(Tok::Keyword(k)) => matches!(*k, "return" | "then" | "else" | "do" | "and" | "or" | "not"),
+            Some(Tok::Keyword(k)) => {
+                matches!(*k, "return" | "then" | "else" | "do" | "and" | "or" | "not")
+            }
             _ => false,
         }
     }
@@ -550,9 +559,16 @@ impl<'a> Parser<'a> {
                     Vec::new(),
                 );
             } else if self.eat_kw("while") || self.eat_kw("until") {
-                let until = matches!(self.toks.get(self.at - 1).map(|t| &t.tok), Some(Tok::Keyword("until")));
+                let until = matches!(
+                    self.toks.get(self.at - 1).map(|t| &t.tok),
+                    Some(Tok::Keyword("until"))
+                );
                 let cond = self.expr_stmt()?;
-                let cond = if until { Expr::Not(Box::new(cond)) } else { cond };
+                let cond = if until {
+                    Expr::Not(Box::new(cond))
+                } else {
+                    cond
+                };
                 let line = self.line();
                 expr = Expr::Loop(Box::new(cond), vec![Stmt { line, expr }]);
             } else if self.eat_kw("rescue") {

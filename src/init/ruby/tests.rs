@@ -5,7 +5,9 @@ use super::*;
 fn class(src: &str) -> Namespace {
     let file = parse_file(src);
     assert!(
-        file.statements.iter().all(|s| !matches!(s.expr, Expr::Unknown(..))),
+        file.statements
+            .iter()
+            .all(|s| !matches!(s.expr, Expr::Unknown(..))),
         "{:?}",
         file.statements
     );
@@ -17,7 +19,11 @@ fn class(src: &str) -> Namespace {
 
 fn no_unknowns(body: &Body) {
     for s in body {
-        assert!(!matches!(s.expr, Expr::Unknown(..)), "unknown: {:?}", s.expr);
+        assert!(
+            !matches!(s.expr, Expr::Unknown(..)),
+            "unknown: {:?}",
+            s.expr
+        );
     }
 }
 
@@ -49,7 +55,11 @@ end
     );
     assert_eq!(ns.name, "Chat::RoomChannel");
     assert_eq!(ns.superclass.as_deref(), Some("ApplicationCable::Channel"));
-    let names: Vec<_> = ns.defs.iter().map(|d| (d.name.as_str(), d.visibility)).collect();
+    let names: Vec<_> = ns
+        .defs
+        .iter()
+        .map(|d| (d.name.as_str(), d.visibility))
+        .collect();
     assert_eq!(
         names,
         [
@@ -88,7 +98,13 @@ Rails.logger.info "hello #{x}"
     );
     no_unknowns(&body);
     let ident = body[0].expr.as_call().unwrap();
-    assert_eq!(ident.args, [Expr::Sym("current_user".into()), Expr::Sym("restaurant_id".into())]);
+    assert_eq!(
+        ident.args,
+        [
+            Expr::Sym("current_user".into()),
+            Expr::Sym("restaurant_id".into())
+        ]
+    );
     let Expr::If(cond, then, _) = &body[1].expr else {
         panic!()
     };
@@ -130,7 +146,10 @@ end
     assert!(first.block.is_some());
     assert_eq!(first.args.len(), 2);
     assert!(body[1].expr.as_call().unwrap().block.is_some());
-    assert!(matches!(body[2].expr.as_call().unwrap().args[1], Expr::Lambda(..)));
+    assert!(matches!(
+        body[2].expr.as_call().unwrap().args[1],
+        Expr::Lambda(..)
+    ));
     assert!(matches!(&body[3].expr, Expr::Begin(b, r, _) if b.len() == 1 && r.len() == 1));
     let configure = body[4].expr.as_call().unwrap();
     let Expr::Assign(target, "=", value) = &configure.block.as_ref().unwrap().body[0].expr else {
@@ -162,7 +181,10 @@ end
     );
     let body = &ns.defs[0].body;
     assert!(matches!(body[0].expr, Expr::Unknown(_, 4)), "{body:?}");
-    assert_eq!(body.last().unwrap().expr.as_call().unwrap().name, "stream_from");
+    assert_eq!(
+        body.last().unwrap().expr.as_call().unwrap().name,
+        "stream_from"
+    );
     assert_eq!(ns.defs[1].name, "other");
 }
 
@@ -195,7 +217,9 @@ end
         body[1].expr.as_call().unwrap().args[0],
         Expr::Name("name".into())
     );
-    assert!(matches!(&body[2].expr, Expr::Assign(_, _, v) if **v == Expr::Name("find_room".into())));
+    assert!(
+        matches!(&body[2].expr, Expr::Assign(_, _, v) if **v == Expr::Name("find_room".into()))
+    );
 }
 
 #[test]
