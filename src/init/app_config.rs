@@ -142,15 +142,14 @@ pub fn read(root: &Path, environment: &str) -> AppConfig {
         }
     }
     for file in &files {
-        let mut statements: Vec<(&Stmt, bool)> = Vec::new();
-        gather(&file.parsed.statements, false, &mut statements);
+        // Local variables are the file's own (`allowed = [...]` in an initializer).
+        config.scope.locals.clear();
+        walk(&file.parsed.statements, false, &file.path, &mut config);
         for ns in &file.parsed.namespaces {
-            gather(&ns.statements, false, &mut statements);
-        }
-        for (stmt, conditional) in statements {
-            read_statement(stmt, conditional, &file.path, &mut config);
+            walk(&ns.statements, false, &file.path, &mut config);
         }
     }
+    config.scope.locals.clear();
     read_routes(root, &mut config);
     config
 }
@@ -216,26 +215,45 @@ pub fn collect_constants(file: &SourceFile, scope: &mut Scope) {
     }
 }
 
-/// Statements, descending into blocks (`configure do`), `begin` and both branches of `if`
-/// (marked conditional).
-fn gather<'a>(body: &'a Body, conditional: bool, out: &mut Vec<(&'a Stmt, bool)>) {
+/// Reads statements in order, descending into blocks (`configure do`) and `begin`; an `if`
+/// whose condition is known (`Rails.env.development?`) takes its branch, any other takes both
+/// (marked conditional). Assignments to locals are remembered.
+fn walk(body: &Body, conditional: bool, path: &str, config: &mut AppConfig) {
     for s in body {
-        out.push((s, conditional));
         match &s.expr {
-            Expr::Call(c) => {
+            Expr::If(cond, yes, no) => match config.scope.eval(cond).text() {
+                Some("true") => walk(yes, conditional, path, config),
+                Some("false") => walk(no, conditional, path, config),
+                _ => {
+                    walk(yes, true, path, config);
+                    walk(no, true, path, config);
+                }
+            },
+            Expr::Call(c) if c.block.is_some() && c.name != "after_initialize" => {
+                read_statement(s, conditional, path, config);
                 if let Some(b) = &c.block {
-                    gather(&b.body, conditional, out);
+                    walk(&b.body, conditional, path, config);
                 }
             }
-            Expr::If(_, yes, no) => {
-                gather(yes, true, out);
-                gather(no, true, out);
-            }
             Expr::Begin(b, _, ensure) => {
-                gather(b, conditional, out);
-                gather(ensure, conditional, out);
+                walk(b, conditional, path, config);
+                walk(ensure, conditional, path, config);
             }
-            _ => {}
+            Expr::Assign(target, op, value) if matches!(**target, Expr::Name(_)) => {
+                if let Expr::Name(n) = &**target {
+                    let v = match *op {
+                        "=" => config.scope.eval(value),
+                        "+=" => config.scope.eval(&Expr::Binary(
+                            "+",
+                            target.clone(),
+                            value.clone(),
+                        )),
+                        _ => Value::NeedsValue(super::ruby::print::source(&s.expr)),
+                    };
+                    config.scope.locals.insert(n.clone(), v);
+                }
+            }
+            _ => read_statement(s, conditional, path, config),
         }
     }
 }
@@ -266,7 +284,7 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
                 let op = match *op {
                     "=" => "=",
                     "+=" => "+=",
-                    "||=" => "=",
+                    "||=" => "||=",
                     _ => "?",
                 };
                 let value = config.scope.eval(value);
@@ -330,14 +348,25 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
     }
 }
 
+fn flatten<'a>(body: &'a Body, out: &mut Vec<&'a Stmt>) {
+    for s in body {
+        out.push(s);
+        if let Expr::Call(c) = &s.expr
+            && let Some(b) = &c.block
+        {
+            flatten(&b.body, out);
+        }
+    }
+}
+
 /// `mount ActionCable.server => "/cable"` (or `at: "/cable"`) in config/routes.rb.
 fn read_routes(root: &Path, config: &mut AppConfig) {
     let Some(routes) = read_ruby(root, "config/routes.rb") else {
         return;
     };
     let mut statements = Vec::new();
-    gather(&routes.parsed.statements, false, &mut statements);
-    for (stmt, _) in statements {
+    flatten(&routes.parsed.statements, &mut statements);
+    for stmt in statements {
         let Some(call) = stmt.expr.call_named("mount") else {
             continue;
         };

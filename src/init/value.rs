@@ -85,6 +85,8 @@ pub struct Scope {
     pub rails_env: String,
     /// Constants by name (`CHANNEL_PREFIX`, `Chat::ROLES`), already evaluated.
     pub constants: BTreeMap<String, Value>,
+    /// Local variables of the file being read.
+    pub locals: BTreeMap<String, Value>,
 }
 
 impl Scope {
@@ -101,6 +103,15 @@ impl Scope {
                 _ => needs(e),
             },
             Expr::Array(items) => Value::List(items.iter().map(|i| self.eval(i)).collect()),
+            Expr::Name(n) => self.locals.get(n).cloned().unwrap_or_else(|| needs(e)),
+            Expr::Binary("+", a, b) => match (self.eval(a), self.eval(b)) {
+                (Value::List(mut x), Value::List(y)) => {
+                    x.extend(y);
+                    Value::List(x)
+                }
+                (Value::Text(x), Value::Text(y)) => Value::Text(x + &y),
+                _ => needs(e),
+            },
             Expr::Const(segments) => self
                 .constant(&segments.join("::"))
                 .cloned()
@@ -165,6 +176,36 @@ impl Scope {
         }
         if recv.and_then(Expr::dotted).as_deref() == Some("Rails") && c.name == "env" {
             return Value::Text(self.rails_env.clone());
+        }
+        // Rails.env.production?
+        if recv.and_then(Expr::dotted).as_deref() == Some("Rails.env")
+            && let Some(env) = c.name.strip_suffix('?')
+        {
+            return Value::Text((env == self.rails_env).to_string());
+        }
+        // list.uniq, list.map { |o| o + "/" }
+        if let Some(Value::List(items)) = recv.map(|r| self.eval(r)) {
+            match (c.name.as_str(), &c.block) {
+                ("uniq" | "compact" | "flatten" | "freeze" | "dup", None) => {
+                    let mut out: Vec<Value> = Vec::new();
+                    for i in items {
+                        if !out.contains(&i) {
+                            out.push(i);
+                        }
+                    }
+                    return Value::List(out);
+                }
+                ("map", Some(block)) if block.params.len() == 1 && block.body.len() == 1 => {
+                    let mut inner = self.clone();
+                    let mut out = Vec::new();
+                    for i in items {
+                        inner.locals.insert(block.params[0].clone(), i);
+                        out.push(inner.eval(&block.body[0].expr));
+                    }
+                    return Value::List(out);
+                }
+                _ => {}
+            }
         }
         // Conversions and presence checks that keep the value as it is.
         if c.args.is_empty()

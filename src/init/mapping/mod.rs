@@ -353,7 +353,10 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
                 s.at
             ));
         }
-        if s.op == "=" {
+        if s.op == "||=" && set {
+            continue;
+        }
+        if s.op == "=" || s.op == "||=" {
             allowed.clear();
         }
         set = true;
@@ -373,7 +376,7 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
         f.rule(&format!(
             "{}: allowed_request_origins {} → origins.allowed",
             s.at,
-            if s.op == "=" { "=" } else { "appended" }
+            if s.op == "=" || s.op == "||=" { "=" } else { "appended" }
         ));
     }
     if !set {
@@ -381,7 +384,14 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
             "no allowed_request_origins: only the same origin as the Host header (Rails' default)",
         );
     }
-    profile.origins.allowed = allowed;
+    // Duplicates change nothing in Rails' check (`uniq!` is common); keep the first of each.
+    let mut unique: Vec<String> = Vec::new();
+    for a in allowed {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    profile.origins.allowed = unique;
     if let Some(s) = app.config.last("disable_request_forgery_protection") {
         match s.value.text() {
             Some("true") => {
