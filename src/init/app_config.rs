@@ -243,11 +243,11 @@ fn walk(body: &Body, conditional: bool, path: &str, config: &mut AppConfig) {
                 if let Expr::Name(n) = &**target {
                     let v = match *op {
                         "=" => config.scope.eval(value),
-                        "+=" => config.scope.eval(&Expr::Binary(
-                            "+",
-                            target.clone(),
-                            value.clone(),
-                        )),
+                        "+=" => {
+                            config
+                                .scope
+                                .eval(&Expr::Binary("+", target.clone(), value.clone()))
+                        }
                         _ => Value::NeedsValue(super::ruby::print::source(&s.expr)),
                     };
                     config.scope.locals.insert(n.clone(), v);

@@ -267,6 +267,10 @@ mod tests {
         let scope = Scope {
             rails_env: "production".into(),
             constants: BTreeMap::from([("App::PREFIX".into(), Value::Text("app".into()))]),
+            locals: BTreeMap::from([(
+                "hosts".into(),
+                Value::List(vec![Value::Text("https://a".into())]),
+            )]),
         };
         scope.eval(&parse_body(src)[0].expr)
     }
@@ -296,6 +300,15 @@ mod tests {
             Value::Text("chatwoot_production_action_cable".into())
         );
         assert_eq!(eval("PREFIX"), Value::Text("app".into()));
+        assert_eq!(eval("Rails.env.production?"), Value::Text("true".into()));
+        assert_eq!(eval("Rails.env.development?"), Value::Text("false".into()));
+        assert_eq!(
+            eval(r#"hosts + hosts.map { |h| h + "/" }"#),
+            Value::List(vec![
+                Value::Text("https://a".into()),
+                Value::Text("https://a/".into())
+            ])
+        );
         assert_eq!(
             eval("Rails.application.credentials.redis_url"),
             Value::NeedsValue("Rails.application.credentials.redis_url".into())

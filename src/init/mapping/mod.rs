@@ -376,7 +376,11 @@ fn origins(app: &App, profile: &mut RawConfig) -> Finding {
         f.rule(&format!(
             "{}: allowed_request_origins {} → origins.allowed",
             s.at,
-            if s.op == "=" || s.op == "||=" { "=" } else { "appended" }
+            if s.op == "=" || s.op == "||=" {
+                "="
+            } else {
+                "appended"
+            }
         ));
     }
     if !set {
