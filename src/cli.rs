@@ -82,7 +82,7 @@ pub struct InitArgs {
         default_value = "ferrocable-init-report.md"
     )]
     pub report: PathBuf,
-    /// The Rails environment to read (cable.yml section, config/environments/<env>.rb).
+    /// The Rails environment to read (its cable.yml section and `config/environments/<env>.rb`).
     #[arg(long, default_value = "production")]
     pub environment: String,
     /// The channels directory, relative to the Rails root; repeat it for an app that keeps

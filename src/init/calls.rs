@@ -6,8 +6,8 @@
 use super::interp::{Effect, Interp, Path, Role, StreamKind};
 use super::ruby::print::source;
 use super::ruby::{Call, Expr};
-use super::sym::{CookieKind, Sym, TokenSource};
-use super::symops::jwt_call;
+use super::sym::{Sym, TokenSource};
+use super::symops::{jwt_call, object_key};
 
 type Outcomes = Vec<(Path, Sym)>;
 
@@ -574,22 +574,7 @@ fn object_call(obj: &str, name: &str, args: &[Sym], key: Option<String>) -> Opti
             | "cookies.encrypted" | "request.session" | "session" | "env" | "request.env"
             | "connection.claims",
             "fetch" | "[]" | "dig",
-        ) => {
-            let k = key?;
-            Some(match obj {
-                "request.params" => Sym::Token(TokenSource::Query(k)),
-                "request.headers" if k.eq_ignore_ascii_case("authorization") => {
-                    Sym::Token(TokenSource::AuthorizationHeader)
-                }
-                "request.headers" => Sym::Token(TokenSource::Header(k)),
-                "cookies" => Sym::Cookie(k, CookieKind::Plain),
-                "cookies.signed" => Sym::Cookie(k, CookieKind::Signed),
-                "cookies.encrypted" => Sym::Cookie(k, CookieKind::Encrypted),
-                "connection.claims" => Sym::Claim(k),
-                "env" | "request.env" if k == "warden" => Sym::unknown("warden"),
-                _ => Sym::SessionValue(k),
-            })
-        }
+        ) => object_key(obj, key?),
         _ => None,
     }
 }

@@ -230,20 +230,11 @@ impl<'a> Interp<'a> {
                 }
                 out
             }
-            Expr::Begin(body, rescues, ensure) => {
-                let mut p = path;
-                for r in rescues {
-                    let what = r
-                        .body
-                        .iter()
-                        .map(|s| source(&s.expr))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    p.effects.push(Effect::Rescue(what, line));
-                }
-                let paths = self.body(body, vec![p]);
-                self.body(ensure, paths)
-            }
+            Expr::Begin(..) => self
+                .eval(&stmt.expr, path, line, true)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect(),
             Expr::Return(value) => {
                 let outcomes = match value {
                     Some(v) => self.eval(v, path, line, true),

@@ -89,25 +89,33 @@ pub(super) fn index(recv: &Sym, args: &[Sym], whole: &Expr) -> Sym {
         (Sym::Data(None), Some(k)) => Sym::Data(Some(k)),
         (Sym::Claims(_), Some(k)) => Sym::Claim(k),
         (Sym::JwtDecoded(call), Some(k)) if k == "0" => Sym::Claims(call.clone()),
-        (Sym::Unknown(obj), Some(k)) => match obj.as_str() {
-            "request.params" => Sym::Token(TokenSource::Query(k)),
-            "request.headers" if k.eq_ignore_ascii_case("authorization") => {
-                Sym::Token(TokenSource::AuthorizationHeader)
-            }
-            "request.headers" => Sym::Token(TokenSource::Header(k)),
-            "cookies" => Sym::Cookie(k, CookieKind::Plain),
-            "cookies.signed" => Sym::Cookie(k, CookieKind::Signed),
-            "cookies.encrypted" => Sym::Cookie(k, CookieKind::Encrypted),
-            "session" | "request.session" => Sym::SessionValue(k),
-            "env" | "request.env" if k == "warden" => Sym::unknown("warden"),
-            "env" | "request.env" if k == "HTTP_AUTHORIZATION" => {
-                Sym::Token(TokenSource::AuthorizationHeader)
-            }
-            "connection.claims" => Sym::Claim(k),
-            _ => Sym::unknown(source(whole)),
-        },
+        (Sym::Unknown(obj), Some(k)) => {
+            object_key(obj, k).unwrap_or_else(|| Sym::unknown(source(whole)))
+        }
         _ => Sym::unknown(source(whole)),
     }
+}
+
+/// `object[key]` (or `.fetch(key)`) on the request-side objects: params, headers, cookies,
+/// the session, the Rack env, the connection's JWT payload.
+pub(super) fn object_key(obj: &str, k: String) -> Option<Sym> {
+    Some(match obj {
+        "request.params" => Sym::Token(TokenSource::Query(k)),
+        "request.headers" if k.eq_ignore_ascii_case("authorization") => {
+            Sym::Token(TokenSource::AuthorizationHeader)
+        }
+        "request.headers" => Sym::Token(TokenSource::Header(k)),
+        "cookies" => Sym::Cookie(k, CookieKind::Plain),
+        "cookies.signed" => Sym::Cookie(k, CookieKind::Signed),
+        "cookies.encrypted" => Sym::Cookie(k, CookieKind::Encrypted),
+        "session" | "request.session" => Sym::SessionValue(k),
+        "env" | "request.env" if k == "warden" => Sym::unknown("warden"),
+        "env" | "request.env" if k == "HTTP_AUTHORIZATION" => {
+            Sym::Token(TokenSource::AuthorizationHeader)
+        }
+        "connection.claims" => Sym::Claim(k),
+        _ => return None,
+    })
 }
 
 /// Builds a [`JwtCall`] from `JWT.decode(token, key, verify, options)`.
