@@ -30,3 +30,5 @@ mod lifecycle;
 mod limits;
 /// Redis outages, restarts and stalls.
 mod redis_faults;
+/// Turbo Streams and other signed streams; config/examples/turbo.toml on four variables.
+mod turbo;

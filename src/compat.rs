@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use ferrocable_protocol::json::Escaping;
+use ferrocable_rails::RailsVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
@@ -18,6 +20,13 @@ pub struct ProtocolSection {
     pub rails_version: String,
     /// Answer unknown channels with reject_subscription instead of silence.
     pub reject_unknown_channels: bool,
+    /// The app's `config.load_defaults`; empty means the same as `rails_version`.
+    #[serde(deserialize_with = "version_string")]
+    pub load_defaults: String,
+    /// `config.active_support.escape_js_separators_in_json`; absent means what
+    /// `load_defaults` implies (false from 8.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escape_js_separators_in_json: Option<bool>,
 }
 
 impl Default for ProtocolSection {
@@ -26,9 +35,14 @@ impl Default for ProtocolSection {
             ping_interval_secs: 3,
             rails_version: "7.2".into(),
             reject_unknown_channels: false,
+            load_defaults: String::new(),
+            escape_js_separators_in_json: None,
         }
     }
 }
+
+/// Releases `rails_version` accepts, as the error message lists them.
+const SUPPORTED: &str = "\"6.1\", \"7.0\", \"7.1\", \"7.2\", \"8.0\", \"8.1\"";
 
 /// Accepts `"7.2"` and also `7.2`, which is what an environment variable like
 /// `FERROCABLE_PROTOCOL__RAILS_VERSION=7.2` parses as.
@@ -85,7 +99,7 @@ impl RailsCompat {
                 charset_in_404: false,
                 ..modern
             }),
-            "7.1" | "7.2" | "8.0" => Some(modern),
+            "7.1" | "7.2" | "8.0" | "8.1" => Some(modern),
             _ => None,
         }
     }
@@ -100,6 +114,10 @@ pub struct ProtocolSettings {
     pub compat: RailsCompat,
     /// Reject instead of ignoring unknown channels.
     pub reject_unknown_channels: bool,
+    /// The app's `config.load_defaults` (what key digest and cookie formats it writes).
+    pub load_defaults: RailsVersion,
+    /// How strings are escaped in every frame: broadcasts, identifier echoes, transmits.
+    pub escaping: Escaping,
 }
 
 impl ProtocolSettings {
@@ -115,15 +133,121 @@ impl ProtocolSettings {
             ConfigError::new(
                 "protocol.rails_version",
                 format!(
-                    "{:?} is not supported; use one of \"6.1\", \"7.0\", \"7.1\", \"7.2\", \"8.0\"",
+                    "{:?} is not supported; use one of {SUPPORTED}",
                     section.rails_version
                 ),
             )
         })?;
+        // rails_version parsed above, so it is a version.
+        let rails = RailsVersion::parse(&section.rails_version).unwrap_or(RailsVersion::V7_2);
+        let load_defaults = if section.load_defaults.is_empty() {
+            rails
+        } else {
+            match RailsVersion::parse(&section.load_defaults) {
+                Some(v) if v >= RailsVersion::new(5, 0) && v <= rails => v,
+                _ => {
+                    return Err(ConfigError::new(
+                        "protocol.load_defaults",
+                        format!(
+                            "{:?} is not a load_defaults an app on Rails {} can have \
+                             (\"5.0\" up to \"{}\"; leave it empty for the same as rails_version)",
+                            section.load_defaults, section.rails_version, section.rails_version
+                        ),
+                    ));
+                }
+            }
+        };
+        let escaping = Escaping {
+            js_separators: match section.escape_js_separators_in_json {
+                Some(explicit) => explicit,
+                None => load_defaults < RailsVersion::new(8, 1),
+            },
+        };
+        if !escaping.js_separators && rails < RailsVersion::new(8, 1) {
+            return Err(ConfigError::new(
+                "protocol.escape_js_separators_in_json",
+                format!(
+                    "Rails {} always escapes U+2028/U+2029; the setting exists from 8.1",
+                    section.rails_version
+                ),
+            ));
+        }
         Ok(ProtocolSettings {
             ping_interval: Duration::from_secs(section.ping_interval_secs),
             compat,
             reject_unknown_channels: section.reject_unknown_channels,
+            load_defaults,
+            escaping,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(edit: impl FnOnce(&mut ProtocolSection)) -> Result<ProtocolSettings, ConfigError> {
+        let mut section = ProtocolSection::default();
+        edit(&mut section);
+        ProtocolSettings::compile(&section)
+    }
+
+    #[test]
+    fn js_separators_follow_load_defaults_unless_set() {
+        let default = compile(|_| {}).unwrap();
+        assert_eq!(default.load_defaults, RailsVersion::V7_2);
+        assert!(default.escaping.js_separators);
+        let rails_81 = compile(|s| s.rails_version = "8.1".into()).unwrap();
+        assert_eq!(rails_81.compat, RailsCompat::parse("7.2").unwrap());
+        assert!(
+            !rails_81.escaping.js_separators,
+            "load_defaults 8.1 turns escape_js_separators_in_json off"
+        );
+        let upgraded = compat_81_with(|s| s.load_defaults = "7.2".into());
+        assert!(
+            upgraded.escaping.js_separators,
+            "an app still on 7.2 defaults"
+        );
+        let explicit = compat_81_with(|s| s.escape_js_separators_in_json = Some(true));
+        assert!(explicit.escaping.js_separators);
+        let explicit = compat_81_with(|s| {
+            s.load_defaults = "7.0".into();
+            s.escape_js_separators_in_json = Some(false);
+        });
+        assert!(!explicit.escaping.js_separators);
+    }
+
+    fn compat_81_with(edit: impl FnOnce(&mut ProtocolSection)) -> ProtocolSettings {
+        compile(|s| {
+            s.rails_version = "8.1".into();
+            edit(s);
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn impossible_combinations_name_their_key() {
+        for (edit, key) in [
+            (
+                Box::new(|s: &mut ProtocolSection| s.load_defaults = "8.0".into())
+                    as Box<dyn Fn(&mut ProtocolSection)>,
+                "protocol.load_defaults",
+            ),
+            (
+                Box::new(|s: &mut ProtocolSection| s.load_defaults = "seven".into()),
+                "protocol.load_defaults",
+            ),
+            (
+                Box::new(|s: &mut ProtocolSection| s.escape_js_separators_in_json = Some(false)),
+                "protocol.escape_js_separators_in_json",
+            ),
+            (
+                Box::new(|s: &mut ProtocolSection| s.rails_version = "8.2".into()),
+                "protocol.rails_version",
+            ),
+        ] {
+            let err = compile(edit).expect_err("refused");
+            assert_eq!(err.key, key, "{err}");
+        }
     }
 }

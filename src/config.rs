@@ -24,7 +24,9 @@ use crate::auth::{AuthSection, AuthSettings};
 use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
 use crate::broker::BrokerSettings;
 use crate::broker::redis::{RedisSection, mask_url};
-use crate::channels::{ChannelRegistry, ChannelSection};
+use crate::channels::{
+    ChannelRegistry, ChannelSection, SignedStreamsSection, SignedStreamsSettings, TurboSection,
+};
 use crate::compat::{ProtocolSection, ProtocolSettings};
 pub use crate::error::ConfigError;
 use crate::limits::{Limits, LimitsSection};
@@ -52,6 +54,10 @@ pub struct RawConfig {
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
     pub limits: LimitsSection,
+    /// `[signed_streams]`: the keys signed stream names are verified with.
+    pub signed_streams: SignedStreamsSection,
+    /// `[turbo]`: the built-in `Turbo::StreamsChannel`.
+    pub turbo: TurboSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -114,6 +120,11 @@ pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, Config
                 .only(&["SECRET_KEY_BASE"])
                 .map(|_| "auth.secret".into()),
         )
+        .merge(
+            Env::raw()
+                .only(&["SECRET_KEY_BASE"])
+                .map(|_| "signed_streams.secret_key_base".into()),
+        )
         .merge(Env::prefixed("FERROCABLE_").split("__"))
         .merge(cli.to_figment());
     figment.extract().map_err(figment_error)
@@ -174,10 +185,17 @@ impl Settings {
         let limits = Limits::compile(&raw.limits)?;
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
+        let signed_streams = SignedStreamsSettings::compile(
+            &raw.signed_streams,
+            &raw.turbo,
+            protocol.load_defaults,
+        )?;
         let channels = ChannelRegistry::compile(
             &raw.channels,
             &identifier_names,
             protocol.compat.base_class_is_channel,
+            &signed_streams,
+            &mut warnings,
         )?;
         Ok(Settings {
             server,
@@ -210,9 +228,21 @@ impl RawConfig {
     /// The configuration as TOML with secrets replaced by `***`.
     pub fn to_masked_toml(&self) -> String {
         let mut copy = self.clone();
-        for secret in [&mut copy.auth.secret, &mut copy.broadcast_api.key] {
+        for secret in [
+            &mut copy.auth.secret,
+            &mut copy.broadcast_api.key,
+            &mut copy.signed_streams.secret_key_base,
+            &mut copy.turbo.signed_stream_verifier_key,
+        ] {
             if !secret.is_empty() {
                 *secret = "***".into();
+            }
+        }
+        for channel in copy.channels.values_mut() {
+            if let Some(signed) = &mut channel.signed_stream
+                && !signed.key.is_empty()
+            {
+                signed.key = "***".into();
             }
         }
         copy.redis.url = mask_url(&copy.redis.url);
@@ -356,6 +386,7 @@ mod tests {
     #[test]
     fn problems_that_are_not_errors_come_back_as_warnings() {
         let mut raw = RawConfig::default();
+        raw.turbo.streams_channel = Some(false);
         assert!(Settings::from_raw(&raw).unwrap().warnings.is_empty());
         raw.redis.channel_prefix = "myapp".into();
         let s = Settings::from_raw(&raw).unwrap();
@@ -448,8 +479,10 @@ mod tests {
             "config/example.toml",
             "config/hafaloha.toml",
             "config/development.toml",
+            "config/examples/turbo.toml",
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
+            "fixtures/configs/turbo.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {

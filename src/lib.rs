@@ -29,7 +29,8 @@
 //!
 //! Shared by every connection:
 //! - [`shared`]: the one server-wide state: settings, hub, registry, broker, stats, lifecycle.
-//! - [`channels`]: declarative channels: identity + params → streams or a rejection.
+//! - [`channels`]: declarative channels: identity + params → streams or a rejection; stream
+//!   templates, and streams from a name the app signed (Turbo, CableReady).
 //! - [`hub`]: streams → subscribers; the delivery path and policy; pending confirms.
 //! - [`registry`]: every welcomed connection (pings, shutdown).
 //! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).

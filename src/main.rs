@@ -135,10 +135,18 @@ fn serve(settings: Settings) -> ExitCode {
         };
         let address = listener.local_addr().unwrap_or(listen);
         if settings.auth.verifier.is_none() {
-            tracing::warn!(
-                "auth.mode = \"none\": EVERY CONNECTION IS ACCEPTED WITHOUT A TOKEN. \
-                 This is for development only; set auth.mode = \"jwt\" and SECRET_KEY_BASE in production."
-            );
+            if settings.channels.streams_only_signed_names() {
+                // Turbo-only apps: each stream is authorized by the app's signature.
+                tracing::info!(
+                    "auth.mode = \"none\": connections carry no identity; every channel streams \
+                     only names the app signed"
+                );
+            } else {
+                tracing::warn!(
+                    "auth.mode = \"none\": EVERY CONNECTION IS ACCEPTED WITHOUT A TOKEN. \
+                     This is for development only; set auth.mode = \"jwt\" and SECRET_KEY_BASE in production."
+                );
+            }
         }
         tracing::info!(
             %address,

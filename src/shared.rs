@@ -106,6 +106,7 @@ impl Shared {
             HubOptions {
                 remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
                 max_json_depth: settings.limits.max_json_depth,
+                escaping: settings.protocol.escaping,
             },
         ));
         Shared {

@@ -54,6 +54,9 @@ pub struct Stats {
     pub broadcasts_received: AtomicU64,
     /// Broadcasts dropped because their payload is not valid JSON.
     pub broadcasts_invalid: AtomicU64,
+    /// Broadcasts whose payload was not already what ActiveSupport writes and was written
+    /// again: once per broadcast, never per recipient (the others are spliced as they are).
+    pub broadcasts_rewritten: AtomicU64,
     /// Broadcasts fanned out while the dispatcher was behind: queued for the connections'
     /// tasks and coalesced with what else was waiting, instead of written at once.
     pub broadcasts_coalesced: AtomicU64,

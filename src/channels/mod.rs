@@ -1,10 +1,12 @@
 //! Declarative channels: the only place that knows which streams a subscription gets.
 //!
-//! A channel is a class name from the config with stream templates ([`template`]), rules that
-//! reject the subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes
-//! them by name. A new kind of channel (Turbo's signed streams, a database predicate) is a
-//! module here, compiled from its section by [`ChannelRegistry::compile`].
+//! A channel is a class name from the config with stream templates ([`template`]) and/or a
+//! signed stream name it verifies ([`signed`]: Turbo, CableReady), rules that reject the
+//! subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes them by
+//! name and adds the built-in `Turbo::StreamsChannel`. A new kind of channel (a database
+//! predicate) is a module here, compiled from its section by [`ChannelRegistry::compile`].
 
+pub mod signed;
 pub mod spec;
 pub mod template;
 
@@ -13,6 +15,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use signed::{
+    SignedStreamSection, SignedStreamsSection, SignedStreamsSettings, TURBO_STREAMS_CHANNEL,
+    TurboSection,
+};
 pub use spec::{Action, ChannelSpec, Rejection};
 pub use template::Template;
 
@@ -32,6 +38,9 @@ pub struct ChannelSection {
     pub claims_in: BTreeMap<String, Vec<String>>,
     /// Actions, by name.
     pub actions: BTreeMap<String, ActionSection>,
+    /// Stream from a verified signed name (Turbo, CableReady, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_stream: Option<SignedStreamSection>,
 }
 
 /// `[channels.<Name>.actions.<action>]`
@@ -55,24 +64,42 @@ pub struct ChannelRegistry {
 }
 
 impl ChannelRegistry {
-    /// Compiles every `[channels.<Name>]` against the declared identifier names.
-    /// `base_class_is_channel` (Rails 6.1) adds `ActionCable::Channel::Base` itself, which
-    /// 6.1 finds in every app, unless the config declares it (an explicit entry wins).
+    /// Compiles every `[channels.<Name>]` against the declared identifier names and the
+    /// signed-stream keys. Two channels are built in unless the config declares them (an
+    /// explicit entry wins): `Turbo::StreamsChannel` (`[turbo]`), and, with
+    /// `base_class_is_channel` (Rails 6.1), `ActionCable::Channel::Base` itself, which 6.1
+    /// finds in every app.
     pub fn compile(
         sections: &BTreeMap<String, ChannelSection>,
         identifiers: &[String],
         base_class_is_channel: bool,
+        signed: &SignedStreamsSettings,
+        warnings: &mut Vec<String>,
     ) -> Result<ChannelRegistry, ConfigError> {
         let mut specs = sections
             .iter()
-            .map(|(name, section)| ChannelSpec::compile(name, section, identifiers))
+            .map(|(name, section)| ChannelSpec::compile(name, section, identifiers, signed))
             .collect::<Result<Vec<_>, _>>()?;
-        if base_class_is_channel && !sections.contains_key(BASE_CHANNEL) {
-            specs.push(ChannelSpec::compile(
-                BASE_CHANNEL,
-                &ChannelSection::default(),
-                identifiers,
-            )?);
+        let mut builtin = |name: &str, section: ChannelSection| -> Result<(), ConfigError> {
+            if !sections.contains_key(name) {
+                specs.push(ChannelSpec::compile(name, &section, identifiers, signed)?);
+            }
+            Ok(())
+        };
+        if base_class_is_channel {
+            builtin(BASE_CHANNEL, ChannelSection::default())?;
+        }
+        // A declared Turbo::StreamsChannel needs no built-in one, nor a warning about it.
+        if !sections.contains_key(TURBO_STREAMS_CHANNEL)
+            && let Some(turbo) = signed.builtin_turbo(warnings)?
+        {
+            builtin(
+                TURBO_STREAMS_CHANNEL,
+                ChannelSection {
+                    signed_stream: Some(turbo),
+                    ..ChannelSection::default()
+                },
+            )?;
         }
         Ok(ChannelRegistry::new(specs))
     }
@@ -103,6 +130,16 @@ impl ChannelRegistry {
     /// Claims any rule refers to: the only ones a connection keeps.
     pub fn wanted_claims(&self) -> &[String] {
         &self.wanted_claims
+    }
+
+    /// Whether every channel streams only verified signed names (or nothing at all): then
+    /// the app's signatures authorize every stream and no connection identity is needed.
+    pub fn streams_only_signed_names(&self) -> bool {
+        !self.is_empty()
+            && self
+                .by_name
+                .values()
+                .all(|spec| spec.streams_only_signed_names())
     }
 
     /// Number of channels.
@@ -143,8 +180,18 @@ mod tests {
         json::parse(text.as_bytes(), 100).unwrap()
     }
 
+    /// No SECRET_KEY_BASE: no signed-stream keys.
+    fn no_keys() -> SignedStreamsSettings {
+        SignedStreamsSettings::compile(
+            &SignedStreamsSection::default(),
+            &TurboSection::default(),
+            ferrocable_rails::RailsVersion::V7_2,
+        )
+        .unwrap()
+    }
+
     fn spec(section: ChannelSection) -> ChannelSpec {
-        ChannelSpec::compile("TestChannel", &section, &idents()).unwrap()
+        ChannelSpec::compile("TestChannel", &section, &idents(), &no_keys()).unwrap()
     }
 
     #[test]
@@ -267,6 +314,7 @@ mod tests {
                     ..Default::default()
                 },
                 &idents(),
+                &no_keys(),
             )
             .unwrap_err();
             assert_eq!(err.key, "channels.C.streams[0]");
@@ -287,7 +335,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            ChannelSpec::compile("C", &both, &idents()).unwrap_err().key,
+            ChannelSpec::compile("C", &both, &idents(), &no_keys())
+                .unwrap_err()
+                .key,
             "channels.C.actions.x"
         );
     }

@@ -1,11 +1,14 @@
-//! One channel class: its stream templates, the rules that reject a subscription, and its
-//! actions. Deciding is pure: identity + identifier params in, stream names or a rejection out.
+//! One channel class: where its streams come from (templates, a verified signed name), the
+//! rules that reject a subscription, and its actions. Deciding is pure apart from the clock
+//! a signed name is checked against: identity + identifier params in, stream names or a
+//! rejection out.
 
 use std::collections::HashMap;
 
 use ferrocable_protocol::json::Value;
 
 use super::ChannelSection;
+use super::signed::{SignedStream, SignedStreamsSettings};
 use super::template::Template;
 use crate::auth::Identity;
 use crate::error::ConfigError;
@@ -19,7 +22,8 @@ pub enum Action {
     Transmit,
 }
 
-/// Why a subscription was rejected (for logs; the client only sees reject_subscription).
+/// Why a subscription was rejected (for logs; the client only sees reject_subscription,
+/// or nothing at all where Rails raises: [`Rejection::is_silent`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// A required param is absent.
@@ -39,6 +43,26 @@ pub enum Rejection {
     /// A stream template could not be filled.
     #[error("stream template {0} has no value for a placeholder")]
     UnfilledTemplate(usize),
+    /// The identifier has no signed name (the key is absent or `null`).
+    #[error("no signed stream name in param {0:?}")]
+    NoSignedName(String),
+    /// The signed-name key holds a number, an array or an object: Rails' verifier raises
+    /// (`NoMethodError`), so Rails sends neither confirm nor reject.
+    #[error("param {0:?} is not a string (Rails raises: no reply)")]
+    SignedNameNotAString(String),
+    /// The signed name does not verify (its `ferrocable_rails::Error` kind).
+    #[error("signed stream name is invalid ({0})")]
+    InvalidSignedName(&'static str),
+    /// The name verifies but this channel refuses it (`refuse`).
+    #[error("verified stream {0:?} is refused on this channel")]
+    RefusedSignedName(String),
+}
+
+impl Rejection {
+    /// Whether Rails answers this one with no frame at all (its channel code raised).
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Rejection::SignedNameNotAString(_))
+    }
 }
 
 /// One configured channel class.
@@ -46,6 +70,7 @@ pub enum Rejection {
 pub struct ChannelSpec {
     /// Class name as clients send it.
     pub name: String,
+    signed_stream: Option<SignedStream>,
     streams: Vec<Template>,
     require_params: Vec<String>,
     params_match: Vec<(String, usize, String)>,
@@ -56,16 +81,23 @@ pub struct ChannelSpec {
 }
 
 impl ChannelSpec {
-    /// Checks and compiles `[channels.<name>]` against the declared identifiers.
+    /// Checks and compiles `[channels.<name>]` against the declared identifiers and the
+    /// signed-stream key material.
     pub fn compile(
         name: &str,
         raw: &ChannelSection,
         identifiers: &[String],
+        signed: &SignedStreamsSettings,
     ) -> Result<ChannelSpec, ConfigError> {
         let base = format!("channels.{name}");
         if name.is_empty() {
             return Err(ConfigError::new(base, "channel name must not be empty"));
         }
+        let signed_stream = raw
+            .signed_stream
+            .as_ref()
+            .map(|s| SignedStream::compile(s, signed, &format!("{base}.signed_stream")))
+            .transpose()?;
         let mut claims_used = Vec::new();
         let mut streams = Vec::new();
         for (i, text) in raw.streams.iter().enumerate() {
@@ -121,6 +153,7 @@ impl ChannelSpec {
         }
         Ok(ChannelSpec {
             name: name.to_string(),
+            signed_stream,
             streams,
             require_params: raw.require_params.clone(),
             params_match,
@@ -130,8 +163,19 @@ impl ChannelSpec {
         })
     }
 
-    /// The streams a subscription gets, or why it is rejected.
+    /// The streams a subscription gets, or why it is rejected. A verified signed name, when
+    /// the channel has one, comes first.
+    ///
+    /// PREDICATE (issue 10, branch `cookies`): a database predicate is async, so it is not
+    /// checked here but by the session right after this returns `Ok` (see `subscribe` in
+    /// `connection/session/commands.rs`); it sees the same params, and a signed-stream
+    /// channel's verified name as `streams[0]`.
     pub fn decide(&self, identity: &Identity, params: &Value) -> Result<Vec<String>, Rejection> {
+        let verified = self
+            .signed_stream
+            .as_ref()
+            .map(|signed| signed.stream(params))
+            .transpose()?;
         for p in &self.require_params {
             if params.get(p).is_none_or(is_blank) {
                 return Err(Rejection::MissingParam(p.clone()));
@@ -153,7 +197,8 @@ impl ChannelSpec {
                 _ => return Err(Rejection::ClaimNotAllowed(claim.clone())),
             }
         }
-        let mut streams = Vec::with_capacity(self.streams.len());
+        let mut streams = Vec::with_capacity(self.streams.len() + 1);
+        streams.extend(verified);
         for (i, template) in self.streams.iter().enumerate() {
             let name = template
                 .render(identity, params)
@@ -164,6 +209,16 @@ impl ChannelSpec {
             }
         }
         Ok(streams)
+    }
+
+    /// Whether the channel's streams all come from a verified signed name (no templates),
+    /// and it has no action that broadcasts.
+    pub fn streams_only_signed_names(&self) -> bool {
+        self.streams.is_empty()
+            && !self
+                .actions
+                .values()
+                .any(|a| matches!(a, Action::BroadcastTo(_)))
     }
 
     /// The action by name, if declared.

@@ -96,7 +96,12 @@ impl Hub {
             return self.remote_disconnect(stream, payload);
         }
         let rewritten;
-        let message: &str = match json::reencode(payload, self.options.max_json_depth) {
+        // Once per broadcast, whatever the number of recipients (docs/PROTOCOL.md §4.3).
+        let message: &str = match json::reencode_with(
+            payload,
+            self.options.max_json_depth,
+            self.options.escaping,
+        ) {
             // A canonical payload passed the UTF-8 check inside reencode; from_utf8 cannot
             // fail, but an error path costs nothing and keeps this panic-free.
             Ok(Reencoded::Canonical) => match std::str::from_utf8(payload) {
@@ -104,6 +109,9 @@ impl Hub {
                 Err(_) => return BroadcastOutcome::Invalid,
             },
             Ok(Reencoded::Rewritten(bytes)) => {
+                self.stats
+                    .broadcasts_rewritten
+                    .fetch_add(1, Ordering::Relaxed);
                 rewritten = String::from_utf8(bytes).unwrap_or_default();
                 &rewritten
             }

@@ -25,6 +25,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
+use ferrocable_protocol::json::Escaping;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
 use tokio::sync::Notify;
 
@@ -108,6 +109,8 @@ pub struct HubOptions {
     pub remote_disconnect_frame: bool,
     /// Deepest JSON nesting a broadcast payload may have.
     pub max_json_depth: usize,
+    /// How the re-encoded payload escapes strings (U+2028/U+2029 on Rails 8.1).
+    pub escaping: Escaping,
 }
 
 /// The stream index.
@@ -330,12 +333,17 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     fn hub(external: bool) -> Hub {
+        hub_escaping(external, Escaping::default())
+    }
+
+    fn hub_escaping(external: bool, escaping: Escaping) -> Hub {
         Hub::new(
             external,
             Arc::new(Stats::default()),
             HubOptions {
                 remote_disconnect_frame: true,
                 max_json_depth: ferrocable_protocol::MAX_JSON_DEPTH,
+                escaping,
             },
         )
     }
@@ -431,6 +439,7 @@ mod tests {
             HubOptions {
                 remote_disconnect_frame: true,
                 max_json_depth: 3,
+                escaping: Escaping::default(),
             },
         );
         let a = conn(1);
@@ -465,6 +474,74 @@ mod tests {
         h.broadcast("order_channel_1", &Bytes::from_static(b"{}"), false);
         assert!(texts(&a)[0].contains(r#"\"restaurant_id\":1}"#));
         assert!(texts(&b)[0].contains(r#"\"restaurant_id\":\"1\"}"#));
+    }
+
+    /// A turbo-stream from a publisher that is not ActiveSupport (raw `<`, `\/`): written
+    /// again once for the broadcast, then the same bytes for three recipients under two
+    /// identifiers.
+    #[test]
+    fn a_payload_is_rewritten_once_per_broadcast_not_per_recipient() {
+        let h = hub(false);
+        let (a, b, c) = (conn(1), conn(2), conn(3));
+        let turbo = r#"{"channel":"Turbo::StreamsChannel","signed_stream_name":"x--y"}"#;
+        let with_data =
+            r#"{"channel":"Turbo::StreamsChannel","signed_stream_name":"x--y","room":"1"}"#;
+        sub(&h, "room:messages", turbo, &a);
+        sub(&h, "room:messages", turbo, &b);
+        sub(&h, "room:messages", with_data, &c);
+        for x in [&a, &b, &c] {
+            texts(x);
+        }
+        let payload = Bytes::from_static(
+            br#""<turbo-stream action=\"append\" target=\"messages\"><template><p>Caf\u00e9 & <\/p></template></turbo-stream>""#,
+        );
+        assert_eq!(
+            h.broadcast("room:messages", &payload, false),
+            BroadcastOutcome::Delivered(3)
+        );
+        assert_eq!(h.stats.broadcasts_rewritten.load(Ordering::Relaxed), 1);
+        let message = r#""\u003cturbo-stream action=\"append\" target=\"messages\"\u003e\u003ctemplate\u003e\u003cp\u003eCafé \u0026 \u003c/p\u003e\u003c/template\u003e\u003c/turbo-stream\u003e""#;
+        for (x, id) in [(&a, turbo), (&b, turbo), (&c, with_data)] {
+            let escaped = EscapedIdentifier::new(id);
+            assert_eq!(
+                texts(x),
+                [format!(
+                    r#"{{"identifier":{},"message":{message}}}"#,
+                    escaped.as_str()
+                )]
+            );
+        }
+        // What Rails itself publishes is spliced as it is: no rewrite at all.
+        let canonical = Bytes::from(message.as_bytes().to_vec());
+        assert_eq!(
+            h.broadcast("room:messages", &canonical, false),
+            BroadcastOutcome::Delivered(3)
+        );
+        assert_eq!(h.stats.broadcasts_rewritten.load(Ordering::Relaxed), 1);
+        assert_eq!(h.stats.broadcasts_received.load(Ordering::Relaxed), 2);
+    }
+
+    /// Rails 8.1 under `load_defaults 8.1`: U+2028 reaches the page raw, in the message and
+    /// in the identifier echo.
+    #[test]
+    fn rails_8_1_delivers_js_separators_raw() {
+        let h = hub_escaping(false, Escaping::RAW_JS_SEPARATORS);
+        let a = conn(1);
+        let id =
+            EscapedIdentifier::with_escaping("{\"r\":\"\u{2028}\"}", Escaping::RAW_JS_SEPARATORS);
+        let p = Arc::new(PendingConfirm::new(
+            1,
+            a.clone(),
+            outgoing::text_frame(&outgoing::confirm(&id)),
+        ));
+        h.subscribe("s", &id, &a, &p);
+        p.ready();
+        texts(&a);
+        h.broadcast("s", &Bytes::from_static(br#""a\u2028b""#), false);
+        assert_eq!(
+            texts(&a),
+            ["{\"identifier\":\"{\\\"r\\\":\\\"\u{2028}\\\"}\",\"message\":\"a\u{2028}b\"}"]
+        );
     }
 
     #[test]

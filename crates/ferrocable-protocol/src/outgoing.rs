@@ -18,8 +18,13 @@ pub struct EscapedIdentifier(Arc<str>);
 impl EscapedIdentifier {
     /// Escapes the identifier string once.
     pub fn new(identifier: &str) -> EscapedIdentifier {
+        EscapedIdentifier::with_escaping(identifier, json::Escaping::default())
+    }
+
+    /// Escapes the identifier string once, as a given Rails version and setting would.
+    pub fn with_escaping(identifier: &str, escaping: json::Escaping) -> EscapedIdentifier {
         let mut out = Vec::with_capacity(identifier.len() + 16);
-        json::write_str(&mut out, identifier);
+        json::write_str_with(&mut out, identifier, escaping);
         // write_str escapes a &str and emits only ASCII escapes or the input's own UTF-8.
         let text = String::from_utf8(out)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());

@@ -309,7 +309,51 @@ fn encoder_at_depth(data: &[u8], max_depth: usize) -> Result<Value, json::ParseE
     }
     check_output(&written, &value);
     check_depth_ok(data, max_depth);
+    check_raw_separators(data, max_depth, &value);
     Ok(value)
+}
+
+/// Rails 8.1's raw U+2028/U+2029 ([`json::Escaping::RAW_JS_SEPARATORS`]): the fast path
+/// agrees with parse + write, and the output differs from the default one exactly where
+/// the default writes `\u2028` or `\u2029`.
+fn check_raw_separators(data: &[u8], max_depth: usize, value: &Value) {
+    let raw = json::Escaping::RAW_JS_SEPARATORS;
+    let mut written = Vec::new();
+    json::write_value_with(&mut written, value, raw);
+    match json::reencode_with(data, max_depth, raw) {
+        Ok(Reencoded::Canonical) => assert_eq!(lossy(data), lossy(&written)),
+        Ok(Reencoded::Rewritten(bytes)) => assert_eq!(lossy(&bytes), lossy(&written)),
+        Err(e) => panic!("reencode_with failed where reencode did not: {e}"),
+    }
+    let mut escaped = Vec::new();
+    json::write_value(&mut escaped, value);
+    assert_eq!(
+        lossy(&written),
+        unescape_separators(&lossy(&escaped)),
+        "raw separators differ elsewhere"
+    );
+}
+
+/// `\u2028` and `\u2029` escapes made raw, with escaped backslashes kept as they are.
+fn unescape_separators(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let (text, len) = if escape.starts_with("\\u2028") {
+            ("\u{2028}", 6)
+        } else if escape.starts_with("\\u2029") {
+            ("\u{2029}", 6)
+        } else {
+            let len = 1 + escape[1..].chars().next().map_or(0, char::len_utf8);
+            (&escape[..len], len)
+        };
+        out.push_str(text);
+        rest = &escape[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The writer's output for `value`: valid, escaped, and a fixed point.

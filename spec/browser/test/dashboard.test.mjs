@@ -14,15 +14,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const require = createRequire(import.meta.url);
-const { ROOT, Redis, Server, freePort, tempDir, mintToken, badSignatureToken, waitFor } = require('../../js/support.js');
+const { ROOT, Redis, Server, freePort, mintToken, badSignatureToken, waitFor } = require('../../js/support.js');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.resolve(HERE, '..', 'dist');
 const SHOTS = path.resolve(HERE, '..', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PREFIX = 'shimizu_order_suite_production';
 const ADMIN = { user_id: 42, restaurant_id: 1, role: 'admin' };
 const ORDER_ID = { channel: 'OrderChannel', restaurant_id: 1 };
@@ -57,8 +56,8 @@ describe('Hafaloha-like dashboard in Chromium against ferrocable (config/hafaloh
   let server;
   let statics;
   let staticPort;
+  let browser;
   let context;
-  let userDataDir;
 
   function pageUrl(host, query) {
     const qs = new URLSearchParams({ api: server.httpBase, heartbeat: '1000', ...query }).toString();
@@ -87,29 +86,19 @@ describe('Hafaloha-like dashboard in Chromium against ferrocable (config/hafaloh
       },
     });
     assert.equal(server.port, cablePort);
-    userDataDir = tempDir('chromium');
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-      viewport: { width: 1000, height: 760 },
-      timeout: 30000,
-    });
+    browser = await launchChromium('chromium', { width: 1000, height: 760 });
+    ({ context } = browser);
   });
 
   after(async () => {
     try {
-      if (context) await context.close();
+      if (browser) await browser.close();
       if (statics) await new Promise((resolve) => statics.close(resolve));
     } finally {
       try {
         if (server) await server.stop();
       } finally {
         if (redis) await redis.stop();
-        if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
       }
     }
   });

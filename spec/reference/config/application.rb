@@ -7,6 +7,10 @@
 #   REFERENCE_PROFILE      "hafaloha" (the six Hafaloha channels; fixtures/configs/hafaloha.toml)
 #                          or "generic" (test channels; fixtures/configs/generic.toml)
 #                          or "bench" (BenchChannel for bin/bench; docs/benchmarks/ferrocable-bench.toml)
+#                          or "turbo" (our minimal Turbo::StreamsChannel, RoomMessagesChannel,
+#                          CableReady::Stream; fixtures/configs/turbo.toml)
+#   REFERENCE_KEY_DIGEST   "sha1": key generator on PBKDF2-SHA1 whatever load_defaults says
+#                          (profile turbo_sha1; channels/turbo/00_turbo.rb)
 #   REDIS_URL              redis://127.0.0.1:<port>/0
 #   SECRET_KEY_BASE        raw string used as the HS256 key (not hex-decoded)
 #   REFERENCE_MOUNT        "engine" (default): Action Cable's engine mounts /cable itself
@@ -22,8 +26,8 @@ require "jwt"
 
 module ReferenceCable
   PROFILE = ENV.fetch("REFERENCE_PROFILE", "hafaloha")
-  unless %w[hafaloha generic bench].include?(PROFILE)
-    abort "REFERENCE_PROFILE must be hafaloha, generic or bench, not #{PROFILE.inspect}"
+  unless %w[hafaloha generic bench turbo].include?(PROFILE)
+    abort "REFERENCE_PROFILE must be hafaloha, generic, bench or turbo, not #{PROFILE.inspect}"
   end
 
   MOUNT = ENV.fetch("REFERENCE_MOUNT", "engine")
@@ -33,7 +37,8 @@ module ReferenceCable
   CHANNEL_PREFIX = {
     "hafaloha" => "shimizu_order_suite_production",
     "generic" => "ferrocable_generic_production",
-    "bench" => "ferrocable_bench_production"
+    "bench" => "ferrocable_bench_production",
+    "turbo" => "ferrocable_turbo_production"
   }.fetch(PROFILE)
 
   # hafaloha.md §1: the effective production list (localhost dev ports without a trailing

@@ -22,7 +22,13 @@ module Recorder
     hafaloha_routes: { config: "fixtures/configs/hafaloha.toml", prefix: "shimizu_order_suite_production",
                        app_env: { "REFERENCE_PROFILE" => "hafaloha", "REFERENCE_MOUNT" => "routes" } },
     generic: { config: "fixtures/configs/generic.toml", prefix: "ferrocable_generic_production",
-               app_env: { "REFERENCE_PROFILE" => "generic" } }
+               app_env: { "REFERENCE_PROFILE" => "generic" } },
+    # Turbo Streams and CableReady (scenarios_turbo.rb); turbo_sha1 keeps the key generator on
+    # PBKDF2-SHA1 under load_defaults 7.2 (one config serves both: ferrocable tries both keys).
+    turbo: { config: "fixtures/configs/turbo.toml", prefix: "ferrocable_turbo_production",
+             app_env: { "REFERENCE_PROFILE" => "turbo" } },
+    turbo_sha1: { config: "fixtures/configs/turbo.toml", prefix: "ferrocable_turbo_production",
+                  app_env: { "REFERENCE_PROFILE" => "turbo", "REFERENCE_KEY_DIGEST" => "sha1" } }
   }.freeze
 
   # Action Cable's own refusal (docs/PROTOCOL.md §1.2): anything else that is not a 101 was

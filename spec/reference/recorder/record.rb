@@ -16,6 +16,7 @@ require "socket"
 require "tmpdir"
 require_relative "harness"
 require_relative "scenarios"
+require_relative "scenarios_turbo"
 
 module Recorder
   ROOT = File.expand_path("../../..", __dir__)

@@ -53,7 +53,7 @@ where
     }
 
     fn subscribe(&mut self, identifier: String) {
-        let escaped = EscapedIdentifier::new(&identifier);
+        let escaped = self.escaped(&identifier);
         if self.subscriptions.contains(&escaped) {
             debug!(identifier = %clip(&identifier), "already subscribed; duplicate ignored");
             return;
@@ -97,12 +97,20 @@ where
         }
         let streams = match channel.decide(&self.identity, &channel_ref.params) {
             Ok(streams) => streams,
+            Err(rejection) if rejection.is_silent() => {
+                info!(channel = %channel.name, cause = %rejection, "Could not execute command");
+                return;
+            }
             Err(rejection) => {
                 info!(channel = %channel.name, cause = %rejection, "subscription rejected");
                 self.reject(&escaped);
                 return;
             }
         };
+        // PREDICATE (issue 10): a channel's async authorization predicate (a custom Turbo
+        // channel's membership check: `turbo_stream_from @room, :messages, channel:
+        // RoomMessagesChannel`) plugs in here, after the pure rules and before the hub
+        // subscribes: await it, and on refusal log and `self.reject(&escaped)` as above.
         let pending = Arc::new(PendingConfirm::new(
             streams.len(),
             self.conn.clone(),
@@ -137,6 +145,11 @@ where
         });
     }
 
+    /// The identifier as every frame echoes it.
+    fn escaped(&self, identifier: &str) -> EscapedIdentifier {
+        EscapedIdentifier::with_escaping(identifier, self.shared.settings.protocol.escaping)
+    }
+
     fn reject(&self, identifier: &EscapedIdentifier) {
         self.conn
             .push(&outgoing::text_frame(&outgoing::reject(identifier)));
@@ -145,7 +158,7 @@ where
     fn unsubscribe(&mut self, identifier: Option<String>) {
         let removed = identifier
             .as_ref()
-            .and_then(|id| self.subscriptions.remove(&EscapedIdentifier::new(id)));
+            .and_then(|id| self.subscriptions.remove(&self.escaped(id)));
         match removed {
             Some(sub) => {
                 debug!(identifier = %clip(identifier.as_deref().unwrap_or("")), "Unsubscribing from channel");
@@ -161,7 +174,7 @@ where
     async fn perform(&mut self, identifier: Option<String>, data: Option<String>) {
         let Some(sub) = identifier
             .as_ref()
-            .and_then(|id| self.subscriptions.get(&EscapedIdentifier::new(id)))
+            .and_then(|id| self.subscriptions.get(&self.escaped(id)))
         else {
             info!(
                 identifier = %clip(identifier.as_deref().unwrap_or("(not a string)")),
@@ -189,7 +202,11 @@ where
             return;
         };
         let mut encoded = Vec::with_capacity(data.len());
-        json::write_value(&mut encoded, &call.data);
+        json::write_value_with(
+            &mut encoded,
+            &call.data,
+            self.shared.settings.protocol.escaping,
+        );
         match effect {
             Action::Transmit => {
                 let message = String::from_utf8(encoded).unwrap_or_default();

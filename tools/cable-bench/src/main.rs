@@ -15,6 +15,7 @@
 mod client;
 mod floor;
 mod hist;
+mod payload;
 mod procfs;
 mod report;
 mod run;
@@ -107,7 +108,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Selftest => match hist::self_check().and_then(|_| wire::self_check()) {
+        Cmd::Selftest => match hist::self_check()
+            .and_then(|_| wire::self_check())
+            .and_then(|_| payload::self_check())
+        {
             Ok(()) => {
                 println!("selftest ok");
                 ExitCode::SUCCESS

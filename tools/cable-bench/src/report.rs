@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+mod turbo;
+
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct ReportArgs {
     /// Directory with the run files (*.json) and env.json.
@@ -211,6 +213,7 @@ fn report(a: &ReportArgs) -> Result<String, String> {
     r4(&runs, &mut md);
     r5(&runs, &mut md);
     r6(&runs, &mut md);
+    turbo::tables(&runs, &mut md);
     let verdicts = targets(&runs, &mut md);
     if let Some(p) = &a.markdown {
         std::fs::write(p, &md).map_err(|e| format!("{}: {e}", p.display()))?;

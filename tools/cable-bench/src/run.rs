@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::client::{WorkerConfig, is_slow, now_us};
 use crate::hist::Hist;
+use crate::payload::{PayloadKind, Payloads};
 use crate::procfs;
 use crate::wire;
 
@@ -66,9 +67,13 @@ pub(crate) struct RunArgs {
     /// Handshakes in flight at once, all processes together.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
-    /// Broadcast payload size in bytes.
+    /// Broadcast payload size in bytes (`json` payloads).
     #[arg(long, default_value_t = 200)]
     payload: usize,
+    /// What broadcasts carry: `json` (padded to --payload) or `turbo` (a recorded 2 KB
+    /// turbo-stream Rails published).
+    #[arg(long, value_enum, default_value = "json")]
+    payload_kind: PayloadKind,
     /// Phases, in order: warm:RATE:SECS, measure:NAME:RATE:SECS, sweep:SECS:RATE,RATE,...,
     /// idle:NAME:SECS, slow.
     #[arg(long = "phase")]
@@ -320,7 +325,7 @@ struct Publisher {
     buf: Vec<u8>,
     payload: Vec<u8>,
     channels: Vec<Vec<u8>>,
-    size: usize,
+    payloads: Payloads,
 }
 
 impl Publisher {
@@ -329,7 +334,7 @@ impl Publisher {
         prefix: &str,
         stream_prefix: &str,
         streams: u64,
-        size: usize,
+        payloads: Payloads,
     ) -> Result<Publisher, String> {
         let addr = wire::redis_addr(url)?;
         let s = TcpStream::connect(&addr)
@@ -385,7 +390,7 @@ impl Publisher {
             buf: Vec::new(),
             payload: Vec::new(),
             channels,
-            size,
+            payloads,
         })
     }
 
@@ -395,7 +400,7 @@ impl Publisher {
         let t = now_us();
         for g in gs {
             let ch = &self.channels[(g % self.channels.len() as u64) as usize];
-            wire::payload(g, w, t, self.size, &mut self.payload);
+            self.payloads.write(g, w, t, &mut self.payload);
             wire::resp_command(&[b"PUBLISH", ch, &self.payload], &mut self.buf);
             self.sent += 1;
         }
@@ -800,7 +805,10 @@ fn http_get(addr: &str, path: &str) -> Option<Value> {
     serde_json::from_slice(&body[i + 4..]).ok()
 }
 
-async fn run(a: RunArgs) -> Result<(Value, bool), String> {
+async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
+    let payloads = Payloads::new(a.payload_kind, a.payload)?;
+    // What each broadcast carries, as every result reports it.
+    a.payload = payloads.len();
     let phases = a
         .phases
         .iter()
@@ -823,7 +831,7 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
         "server_threads": a.server_pid.first().and_then(|p| procfs::threads(*p)),
     });
     let publisher =
-        Publisher::connect(&a.redis, &a.prefix, &a.stream_prefix, a.streams, a.payload).await?;
+        Publisher::connect(&a.redis, &a.prefix, &a.stream_prefix, a.streams, payloads).await?;
 
     let procs = if a.processes > 0 {
         a.processes
@@ -1094,6 +1102,7 @@ async fn run(a: RunArgs) -> Result<(Value, bool), String> {
             "connect_rate": a.connect_rate,
             "concurrency": a.concurrency,
             "payload_bytes": a.payload,
+            "payload_kind": a.payload_kind.name(),
             "phases": a.phases,
             "slow_percent": a.slow_percent,
             "slow_connections": designated_slow,

@@ -147,15 +147,30 @@ pub(crate) fn classify(p: &[u8], prefix: &[u8]) -> Kind {
     Kind::Other
 }
 
-/// Parses `{"g":<u64>,"w":<u64>,"t":<u64>,...` at the start of `p`.
+/// Parses `{"g":<u64>,"w":<u64>,"t":<u64>,...` (or a turbo payload's fields) at the start
+/// of `p`.
 fn bench_fields(p: &[u8]) -> Option<Kind> {
-    let p = p.strip_prefix(b"{\"g\":")?;
+    let Some(p) = p.strip_prefix(b"{\"g\":") else {
+        return turbo_fields(p);
+    };
     let (g, p) = digits(p)?;
     let p = p.strip_prefix(b",\"w\":")?;
     let (w, p) = digits(p)?;
     let p = p.strip_prefix(b",\"t\":")?;
     let (t, _) = digits(p)?;
     Some(Kind::Bench { g, w, t })
+}
+
+/// How a turbo payload (`payload.rs`) starts: its measuring fields are the first attribute.
+pub(crate) const TURBO_FIELDS: &[u8] = br#""\u003cturbo-stream data-bench=\""#;
+
+/// Parses a turbo payload's `"\u003cturbo-stream data-bench=\"G:W:T\"` at the start of `p`.
+pub(crate) fn turbo_fields(p: &[u8]) -> Option<Kind> {
+    let p = p.strip_prefix(TURBO_FIELDS)?;
+    let (g, p) = digits(p)?;
+    let (w, p) = digits(p.strip_prefix(b":")?)?;
+    let (t, p) = digits(p.strip_prefix(b":")?)?;
+    p.starts_with(br#"\""#).then_some(Kind::Bench { g, w, t })
 }
 
 fn digits(p: &[u8]) -> Option<(u64, &[u8])> {

@@ -4,7 +4,7 @@
 
 use super::parse::{Literal, ParseError, Reader, Sink, parse, skip_digits, utf8_sequence};
 use super::ruby_float::FloatText;
-use super::write::{write_escaped, write_float, write_value};
+use super::write::{Escaping, write_escaped, write_float, write_value_with};
 
 /// Outcome of re-encoding a broadcast payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +27,28 @@ pub enum Reencoded {
 /// Exactly when Rails drops the broadcast: invalid JSON, nesting deeper than `max_depth`, or
 /// a string that is not UTF-8 (Ruby parses that but cannot encode it), as for [`parse`].
 pub fn reencode(payload: &[u8], max_depth: usize) -> Result<Reencoded, ParseError> {
-    if is_canonical(payload, max_depth) {
+    reencode_with(payload, max_depth, Escaping::default())
+}
+
+/// [`reencode`] with the string escaping of a given Rails version and setting: under
+/// [`Escaping::RAW_JS_SEPARATORS`] a raw U+2028 is canonical and `\u2028` is not.
+///
+/// # Errors
+///
+/// As [`reencode`].
+pub fn reencode_with(
+    payload: &[u8],
+    max_depth: usize,
+    escaping: Escaping,
+) -> Result<Reencoded, ParseError> {
+    if is_canonical(payload, max_depth, escaping) {
         return Ok(Reencoded::Canonical);
     }
     let mut writer = Writer {
         out: Vec::with_capacity(payload.len() + payload.len() / 8),
         objects: Vec::new(),
         keys: Vec::new(),
+        escaping,
     };
     Reader::new(payload).document(&mut writer, max_depth)?;
     let out = writer.out;
@@ -55,7 +70,7 @@ const KEY_MARK: (u32, u32) = (u32::MAX, 0);
 
 /// Whether `input` is exactly what `write_value(parse(input))` would produce. `false` only
 /// means "not proven": the caller then parses for real.
-fn is_canonical(input: &[u8], max_depth: usize) -> bool {
+fn is_canonical(input: &[u8], max_depth: usize, escaping: Escaping) -> bool {
     // Key positions are stored as u32.
     if input.len() >= u32::MAX as usize {
         return false;
@@ -67,6 +82,7 @@ fn is_canonical(input: &[u8], max_depth: usize) -> bool {
         depth: 0,
         keys: [KEY_MARK; SCAN_MAX_KEYS],
         key_count: 0,
+        escaping,
     };
     scanner.document(max_depth.min(SCAN_MAX_DEPTH)).is_some()
 }
@@ -81,6 +97,7 @@ struct Scanner<'a> {
     /// canonical form equal strings have equal bytes, so raw bytes are compared.
     keys: [(u32, u32); SCAN_MAX_KEYS],
     key_count: usize,
+    escaping: Escaping,
 }
 
 /// Bytes a canonical string holds raw (all others need a closer look).
@@ -214,10 +231,10 @@ impl Scanner<'_> {
                     self.pos = i + 1;
                     return Some(());
                 }
-                b'\\' => i += canonical_escape_len(&input[i..])?,
+                b'\\' => i += canonical_escape_len(&input[i..], self.escaping)?,
                 0x80.. => match utf8_sequence(&input[i..])? {
-                    (len, false) => i += len,
-                    (_, true) => return None,
+                    (len, separator) if !separator || !self.escaping.js_separators => i += len,
+                    _ => return None,
                 },
                 _ => return None,
             }
@@ -351,13 +368,13 @@ fn short_float_is_canonical(token: &[u8]) -> Option<bool> {
 }
 
 /// Length of an escape ActiveSupport itself writes at the start of `s`, else `None`.
-fn canonical_escape_len(s: &[u8]) -> Option<usize> {
+fn canonical_escape_len(s: &[u8], escaping: Escaping) -> Option<usize> {
     match *s.get(1)? {
         b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
         b'u' => {
             let canonical = match *s.get(2..6)? {
                 [b'0', b'0', b'3', b'c' | b'e'] | [b'0', b'0', b'2', b'6'] => true,
-                [b'2', b'0', b'2', b'8' | b'9'] => true,
+                [b'2', b'0', b'2', b'8' | b'9'] => escaping.js_separators,
                 [b'0', b'0', hi @ (b'0' | b'1'), lo] => {
                     let lo = match lo {
                         b'0'..=b'9' => lo - b'0',
@@ -385,6 +402,7 @@ struct Writer {
     /// Where each key of the open objects sits in `out` (quotes included). Written keys are
     /// canonical, so equal keys have equal bytes.
     keys: Vec<(usize, usize)>,
+    escaping: Escaping,
 }
 
 impl Sink for Writer {
@@ -411,7 +429,7 @@ impl Sink for Writer {
             // Our own output: valid, canonical, and no deeper than the input.
             if let Ok(value) = parse(&self.out[start..], usize::MAX) {
                 self.out.truncate(start);
-                write_value(&mut self.out, &value);
+                write_value_with(&mut self.out, &value, self.escaping);
             }
         }
         self.keys.truncate(first_key);
@@ -435,7 +453,7 @@ impl Sink for Writer {
             self.out.extend_from_slice(s);
             self.out.push(b'"');
         } else {
-            write_escaped(&mut self.out, s);
+            write_escaped(&mut self.out, s, self.escaping);
         }
     }
 

@@ -6,6 +6,8 @@
 //!   json ≤ 2.9; docs/PROTOCOL.md §4.4).
 //! - [`reencode`] is the broadcast path (docs/PROTOCOL.md §4.2–4.3): decode then encode, with a
 //!   scan that proves most payloads are already canonical so they can be spliced as is.
+//! - The `_with` variants ([`write_value_with`], [`write_str_with`], [`reencode_with`]) take
+//!   an [`Escaping`]: Rails 8.1 under `load_defaults 8.1` writes U+2028/U+2029 raw.
 //!
 //! Quirks of json 2.6.1 mirrored here, each checked against the real gem (the vectors in
 //! `fixtures/json/oracle-*.jsonl`, written by `bin/gen-json-vectors`):
@@ -244,9 +246,9 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use canonical::{Reencoded, reencode};
+pub use canonical::{Reencoded, reencode, reencode_with};
 pub use parse::{ParseError, parse};
-pub use write::{write_str, write_value};
+pub use write::{Escaping, write_str, write_str_with, write_value, write_value_with};
 
 use ruby_float::ruby_float_to_s;
 use write::write_i64;

@@ -535,6 +535,57 @@ fn write_str_escapes_like_activesupport() {
     assert_eq!(encode_str(""), r#""""#);
 }
 
+/// Rails 8.1 under `load_defaults 8.1` (`escape_js_separators_in_json = false`): U+2028 and
+/// U+2029 raw, everything else as before; escaped separators in a payload become raw.
+#[test]
+fn rails_8_1_leaves_js_separators_raw() {
+    let raw = Escaping::RAW_JS_SEPARATORS;
+    let mut out = Vec::new();
+    write_str_with(&mut out, "a\u{2028}<b>\u{2029}&", raw);
+    assert_eq!(lossy(&out), "\"a\u{2028}\\u003cb\\u003e\u{2029}\\u0026\"");
+    let mut out = Vec::new();
+    write_value_with(
+        &mut out,
+        &parse("{\"k\u{2028}\":[\"\u{2029}\"]}".as_bytes(), DEPTH).unwrap(),
+        raw,
+    );
+    assert_eq!(lossy(&out), "{\"k\u{2028}\":[\"\u{2029}\"]}");
+
+    let reencoded_as =
+        |payload: &str, escaping| match reencode_with(payload.as_bytes(), DEPTH, escaping).unwrap()
+        {
+            Reencoded::Canonical => (true, payload.to_string()),
+            Reencoded::Rewritten(bytes) => (false, lossy(&bytes)),
+        };
+    // The same two payloads swap roles between the two settings.
+    let escaped = "\"x\\u2028y\\u2029\"";
+    let literal = "\"x\u{2028}y\u{2029}\"";
+    assert_eq!(
+        reencoded_as(escaped, Escaping::default()),
+        (true, escaped.into())
+    );
+    assert_eq!(
+        reencoded_as(literal, Escaping::default()),
+        (false, escaped.into())
+    );
+    assert_eq!(reencoded_as(literal, raw), (true, literal.into()));
+    assert_eq!(reencoded_as(escaped, raw), (false, literal.into()));
+    // Keys too, and a duplicate key rewritten through the slow path keeps the setting.
+    assert_eq!(
+        reencoded_as("{\"\\u2028\":1,\"\\u2028\":2}", raw),
+        (false, "{\"\u{2028}\":2}".into())
+    );
+    // HTML characters stay escaped under both settings.
+    assert_eq!(
+        reencoded_as("\"<\u{2028}\"", raw),
+        (false, "\"\\u003c\u{2028}\"".into())
+    );
+    assert_eq!(
+        crate::outgoing::EscapedIdentifier::with_escaping("{\"r\":\"\u{2028}\"}", raw).as_str(),
+        "\"{\\\"r\\\":\\\"\u{2028}\\\"}\""
+    );
+}
+
 /// xorshift64*: enough randomness for property tests without a dependency.
 pub(super) struct Rng(u64);
 

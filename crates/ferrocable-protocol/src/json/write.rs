@@ -1,26 +1,62 @@
-//! The `ActiveSupport::JSON.encode` writer: [`write_value`] and [`write_str`].
+//! The `ActiveSupport::JSON.encode` writer: [`write_value`] and [`write_str`], and the one
+//! place Rails versions differ in it ([`Escaping`]).
 
 use super::Value;
 use super::ruby_float::FloatText;
+
+/// How ActiveSupport escapes strings where Rails versions and settings differ.
+///
+/// `<`, `>` and `&` are escaped by every version (`escape_html_entities_in_json`, on by
+/// default). U+2028 and U+2029 are escaped by every version up to 8.0, and by 8.1 unless
+/// `config.active_support.escape_js_separators_in_json` is false, which `load_defaults 8.1`
+/// sets (JavaScript string literals may hold them since ES2019).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Escaping {
+    /// Write U+2028 and U+2029 as `\u2028` and `\u2029`.
+    pub js_separators: bool,
+}
+
+impl Escaping {
+    /// Rails 6.1 to 8.0, and 8.1 with `escape_js_separators_in_json = true`.
+    pub const ESCAPE_JS_SEPARATORS: Escaping = Escaping {
+        js_separators: true,
+    };
+    /// Rails 8.1 under `load_defaults 8.1` (`escape_js_separators_in_json = false`).
+    pub const RAW_JS_SEPARATORS: Escaping = Escaping {
+        js_separators: false,
+    };
+}
+
+impl Default for Escaping {
+    /// What every Rails release before 8.1 writes.
+    fn default() -> Self {
+        Escaping::ESCAPE_JS_SEPARATORS
+    }
+}
 
 /// Append ActiveSupport::JSON.encode(value): compact, keys in order, strings as
 /// [`write_str`], integers exact, floats as Ruby `Float#to_s` (what json ≤ 2.9 writes),
 /// NaN and ±Infinity as `null`.
 pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+    write_value_with(out, value, Escaping::default());
+}
+
+/// [`write_value`] with the string escaping of a given Rails version and setting.
+pub fn write_value_with(out: &mut Vec<u8>, value: &Value, escaping: Escaping) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Integer(i) => i.write_to(out),
         Value::Float(f) => write_float(out, *f),
-        Value::String(s) => write_str(out, s),
+        Value::String(s) => write_escaped(out, s.as_bytes(), escaping),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_value_with(out, item, escaping);
             }
             out.push(b']');
         }
@@ -30,9 +66,9 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_str(out, key);
+                write_escaped(out, key.as_bytes(), escaping);
                 out.push(b':');
-                write_value(out, item);
+                write_value_with(out, item, escaping);
             }
             out.push(b'}');
         }
@@ -63,11 +99,16 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 /// C0 controls as lowercase `\u00XX`, DEL, `/` and other non-ASCII raw, then `<` `>` `&` as
 /// `\u003c` `\u003e` `\u0026` and U+2028/U+2029 as `\u2028`/`\u2029`.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    write_escaped(out, s.as_bytes());
+    write_escaped(out, s.as_bytes(), Escaping::default());
+}
+
+/// [`write_str`] with the string escaping of a given Rails version and setting.
+pub fn write_str_with(out: &mut Vec<u8>, s: &str, escaping: Escaping) {
+    write_escaped(out, s.as_bytes(), escaping);
 }
 
 /// [`write_str`] for bytes known to be valid UTF-8.
-pub(super) fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], escaping: Escaping) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut copied = 0;
@@ -92,8 +133,8 @@ pub(super) fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
             b'>' => (b"\\u003e", 1),
             b'&' => (b"\\u0026", 1),
             0xE2 => match bytes.get(i + 1..i + 3) {
-                Some([0x80, 0xA8]) => (b"\\u2028", 3),
-                Some([0x80, 0xA9]) => (b"\\u2029", 3),
+                Some([0x80, 0xA8]) if escaping.js_separators => (b"\\u2028", 3),
+                Some([0x80, 0xA9]) if escaping.js_separators => (b"\\u2029", 3),
                 _ => {
                     i += 1;
                     continue;
