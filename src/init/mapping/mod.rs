@@ -182,14 +182,26 @@ pub fn map(app: &App) -> Migration {
         .iter()
         .map(|i| i.name.clone())
         .collect();
+    // Signed-stream channels compile against some key; the real one comes from SECRET_KEY_BASE.
+    let signed = crate::channels::SignedStreamsSettings::compile(
+        &crate::channels::SignedStreamsSection {
+            secret_key_base: "placeholder-for-the-check".into(),
+            ..Default::default()
+        },
+        &crate::channels::TurboSection::default(),
+        ferrocable_rails::RailsVersion::V7_2,
+    )
+    .ok();
     for facts in &app.channels {
         let mut mapped = channel::map(facts, &auth.info, &acronyms);
         // The same check `config check` makes: a section that does not compile is not kept.
         if mapped.finding.verdict != Verdict::NotExpressible
+            && let Some(signed) = &signed
             && let Err(e) = crate::channels::ChannelSpec::compile(
                 &facts.name,
                 &mapped.section,
                 &identifier_names,
+                signed,
             )
         {
             mapped.finding.problem(Problem {
