@@ -97,7 +97,7 @@ fn every_generated_profile_passes_config_check() {
         .iter()
         .map(|a| (repo().join("fixtures/rails-apps").join(a), vec![]))
         .collect();
-    for profile in ["generic", "hafaloha", "bench"] {
+    for profile in ["generic", "hafaloha", "bench", "turbo"] {
         roots.push((repo().join("spec/reference"), vec![profile]));
     }
     for (root, dirs) in roots {

@@ -43,6 +43,11 @@ pub struct AppConfig {
     pub routes_mount: Option<(String, String)>,
     /// `inflect.acronym "API"`
     pub acronyms: Vec<String>,
+    /// Other settings the mapping reads (`turbo.signed_stream_verifier_key`,
+    /// `active_support.escape_js_separators_in_json`), keyed without `config.`.
+    pub other_settings: Vec<CableSetting>,
+    /// `Turbo::StreamsChannel.prepend SomeModule` (and `include`): changes to the stock channel.
+    pub turbo_patches: Vec<(String, String)>,
     /// Constants with a static value, for evaluating the rest.
     pub scope: Scope,
     /// What could not be read.
@@ -50,6 +55,11 @@ pub struct AppConfig {
 }
 
 impl AppConfig {
+    /// The last value given to one of [`AppConfig::other_settings`].
+    pub fn other(&self, key: &str) -> Option<&CableSetting> {
+        self.other_settings.iter().rev().find(|s| s.key == key)
+    }
+
     /// The effective value of a setting that is assigned (the last `=` wins).
     pub fn last(&self, key: &str) -> Option<&CableSetting> {
         self.cable_settings
@@ -258,6 +268,12 @@ fn walk(body: &Body, conditional: bool, path: &str, config: &mut AppConfig) {
     }
 }
 
+/// Settings outside `config.action_cable` that the mapping reads.
+const OTHER_SETTINGS: &[&str] = &[
+    "turbo.signed_stream_verifier_key",
+    "active_support.escape_js_separators_in_json",
+];
+
 /// The key of `config.action_cable.<key>`, `Rails.application.config.action_cable.<key>`,
 /// `ActionCable.server.config.<key>`.
 fn cable_key(target: &Expr) -> Option<String> {
@@ -295,6 +311,19 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
                     at,
                     conditional,
                 });
+            } else if let Some(key) = dotted.as_deref().and_then(|d| {
+                OTHER_SETTINGS
+                    .iter()
+                    .find(|k| d.ends_with(&format!("config.{k}")))
+            }) {
+                let value = config.scope.eval(value);
+                config.other_settings.push(CableSetting {
+                    key: key.to_string(),
+                    op: "=",
+                    value,
+                    at,
+                    conditional,
+                });
             } else if dotted.as_deref() == Some("config.global_id.app")
                 || dotted.as_deref() == Some("GlobalID.app")
             {
@@ -322,6 +351,14 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
                 {
                     if let Some(v) = c.args.first() {
                         config.load_defaults = config.scope.eval(v).text().map(String::from);
+                    }
+                }
+                ("prepend" | "include", _)
+                    if c.recv.as_ref().and_then(Expr::dotted).as_deref()
+                        == Some("Turbo::StreamsChannel") =>
+                {
+                    for a in c.args.iter().filter_map(Expr::dotted) {
+                        config.turbo_patches.push((a, at.clone()));
                     }
                 }
                 ("acronym", _) => {

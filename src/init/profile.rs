@@ -32,7 +32,7 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
     for step in &m.next_steps {
         out.push_str(&format!("# Before running: {step}\n"));
     }
-    let sections: [Section<'_>; 5] = [
+    let sections: [Section<'_>; 6] = [
         (
             "server",
             to_value(&p.server),
@@ -70,6 +70,13 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
             &["url", "channel_prefix"],
             find(m, "config/cable.yml"),
         ),
+        (
+            "turbo",
+            to_value(&p.turbo),
+            to_value(&d.turbo),
+            &["streams_channel"],
+            find(m, crate::channels::TURBO_STREAMS_CHANNEL),
+        ),
     ];
     for (name, value, default, always, finding) in sections {
         out.push('\n');
@@ -79,7 +86,11 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
         table(&mut out, name, &value, Some(&default), always);
     }
     let default_channel = to_value(&ChannelSection::default());
-    for f in m.findings.iter().filter(|f| is_channel_finding(f)) {
+    for f in m
+        .findings
+        .iter()
+        .filter(|f| is_channel_finding(f) && f.subject != crate::channels::TURBO_STREAMS_CHANNEL)
+    {
         out.push('\n');
         comment_finding(&mut out, f, report_name, true);
         if let Some(section) = p.channels.get(&f.subject) {
@@ -109,6 +120,9 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
     }
     out
 }
+
+/// Tables written inline (`claims_in = { role = [...] }`); any other table gets a header.
+const INLINE_TABLES: &[&str] = &["params_match", "claims_in"];
 
 /// A top-level section: name, value, default value, keys always shown, its finding.
 type Section<'a> = (&'a str, Value, Value, &'a [&'a str], Option<&'a Finding>);
@@ -195,12 +209,17 @@ fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>,
                     subtables.insert(format!("{header}.{}.{}", key(k), key(name)), sub);
                 }
             }
+            // A section of its own (`signed_stream`), not a map of values (`claims_in`).
+            Value::Table(t) if !t.is_empty() && !INLINE_TABLES.contains(&k.as_str()) => {
+                subtables.insert(format!("{header}.{}", key(k)), v);
+            }
             Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_table) => {
                 arrays.push((k, items));
             }
             _ if is_default && !always.contains(&k.as_str()) => {}
             Value::Boolean(false) if defaults.is_none() => {}
             Value::Array(a) if a.is_empty() && defaults.is_none() => {}
+            Value::String(t) if t.is_empty() && defaults.is_none() => {}
             Value::Table(t) if t.is_empty() && !always.contains(&k.as_str()) => {}
             _ => out.push_str(&format!("{} = {v}\n", key(k))),
         }

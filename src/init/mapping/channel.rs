@@ -11,7 +11,7 @@ use super::rules::{
     Applied, CONDITIONS, IdentifierInfo, conjuncts, template, unmapped_condition, why_not,
 };
 use super::{Finding, Problem};
-use crate::channels::{ActionSection, ChannelSection};
+use crate::channels::{ActionSection, ChannelSection, SignedStreamSection};
 
 /// A mapped channel: the section (also drafted when not expressible) and the finding.
 #[derive(Debug, Clone)]
@@ -27,7 +27,18 @@ pub fn map(facts: &ChannelFacts, info: &IdentifierInfo, acronyms: &[&str]) -> Ma
     let mut finding = Finding::new(&facts.name, &format!("{}:{}", facts.file, facts.line));
     let mut section = ChannelSection::default();
     let channel_name = channel_name_with_acronyms(&facts.name, acronyms);
+    let turbo_subclass = facts
+        .superclasses
+        .iter()
+        .any(|s| s == crate::channels::TURBO_STREAMS_CHANNEL);
     match &facts.subscribe {
+        None if turbo_subclass => {
+            section.signed_stream = Some(turbo_signed_stream());
+            finding.rule(
+                "a Turbo::StreamsChannel subclass without its own `subscribed`: it streams the \
+                 verified signed_stream_name → signed_stream.verifier = \"turbo\"",
+            );
+        }
         None => finding.rule(
             "no `subscribed`: Rails confirms the subscription and streams nothing; so does \
              `streams = []`",
@@ -101,6 +112,14 @@ fn subscribe(
                 }
                 if let (StreamKind::OrRejectFor, Sym::Param(p)) = (kind, target) {
                     or_reject.push(p.clone());
+                }
+                if let (StreamKind::From, Sym::SignedStreamName) = (kind, target) {
+                    section.signed_stream = Some(turbo_signed_stream());
+                    finding.rule(&format!(
+                        "line {line}: stream_from verified_stream_name_from_params → \
+                         signed_stream.verifier = \"turbo\" (the verified name is the stream)"
+                    ));
+                    continue;
                 }
                 match stream_template(target, *kind, channel_name, info) {
                     Ok((t, assumptions)) => {
@@ -208,6 +227,13 @@ fn subscribe(
         for e in &p.effects {
             side_effect(e, "subscribed", finding);
         }
+    }
+}
+
+fn turbo_signed_stream() -> SignedStreamSection {
+    SignedStreamSection {
+        verifier: "turbo".into(),
+        ..SignedStreamSection::default()
     }
 }
 

@@ -217,7 +217,7 @@ pub fn map(app: &App) -> Migration {
         }
         channel_findings.push(mapped.finding);
     }
-    channel_findings.extend(super::views::findings(&app.views));
+    channel_findings.extend(super::views::map(&app.views, &app.config, &mut profile));
     channel_findings.sort_by(|a, b| a.subject.cmp(&b.subject));
     findings.extend(channel_findings);
     Migration {
@@ -248,13 +248,11 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
             read.push(format!("Rails release: {v} ({from})"));
             let minor: String = v.split('.').take(2).collect::<Vec<_>>().join(".");
             let (chosen, note) = match minor.as_str() {
-                "6.1" | "7.0" | "7.1" | "7.2" | "8.0" => (minor.clone(), None),
+                "6.1" | "7.0" | "7.1" | "7.2" | "8.0" | "8.1" => (minor.clone(), None),
                 m if m.starts_with("8.") => (
-                    "8.0".to_string(),
+                    "8.1".to_string(),
                     Some(format!(
-                        "{m} is newer than the releases ferrocable lists; 8.0's wire rules are \
-                         used (with load_defaults 8.1+, Rails stops escaping U+2028/U+2029 in \
-                         broadcasts; ferrocable still escapes them)"
+                        "{m} is newer than the releases ferrocable lists; 8.1's wire rules are used"
                     )),
                 ),
                 m => (
@@ -281,6 +279,7 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
             "neither Gemfile.lock nor load_defaults names the Rails release; 7.2 is assumed".into(),
         ),
     }
+    load_defaults(app, profile, &mut f);
     if let Some(ld) = &app.config.load_defaults {
         read.push(format!("config.load_defaults {ld}"));
     }
@@ -345,6 +344,48 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
     }
     f.settle();
     f
+}
+
+/// `config.load_defaults` and `escape_js_separators_in_json` → `[protocol]`: they decide the
+/// key digest of signed names and how U+2028/U+2029 are written.
+fn load_defaults(app: &App, profile: &mut RawConfig, f: &mut Finding) {
+    let rails = ferrocable_rails::RailsVersion::parse(&profile.protocol.rails_version);
+    if let Some(ld) = &app.config.load_defaults {
+        let parsed = ferrocable_rails::RailsVersion::parse(ld);
+        match (parsed, rails) {
+            (Some(l), Some(r)) if l == r => f.rule(&format!(
+                "config.load_defaults {ld}: the same as the release (protocol.load_defaults left empty)"
+            )),
+            (Some(l), Some(r)) if l < r && l >= ferrocable_rails::RailsVersion::new(5, 0) => {
+                profile.protocol.load_defaults = l.to_string();
+                f.rule(&format!("config.load_defaults {ld} → protocol.load_defaults = \"{l}\""));
+            }
+            (Some(l), Some(r)) if l > r => f.assume(format!(
+                "config.load_defaults {ld} is newer than the release used ({r}); left empty (the same)"
+            )),
+            _ => f.assume(format!("config.load_defaults {ld} is not read; left empty")),
+        }
+    }
+    if let Some(s) = app
+        .config
+        .other("active_support.escape_js_separators_in_json")
+    {
+        match s.value.text() {
+            Some(v @ ("true" | "false"))
+                if rails >= Some(ferrocable_rails::RailsVersion::new(8, 1)) =>
+            {
+                profile.protocol.escape_js_separators_in_json = Some(v == "true");
+                f.rule(&format!(
+                    "{}: escape_js_separators_in_json = {v} → protocol.escape_js_separators_in_json",
+                    s.at
+                ));
+            }
+            _ => f.assume(format!(
+                "{}: escape_js_separators_in_json = {} is not applied",
+                s.at, s.value
+            )),
+        }
+    }
 }
 
 /// `allowed_request_origins`, `disable_request_forgery_protection`,

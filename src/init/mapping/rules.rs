@@ -130,6 +130,26 @@ type CondRule = (
 
 /// Accepting conditions, tried in order (after `!`, `&&` and `||` are taken apart).
 pub const CONDITIONS: &[CondRule] = &[
+    ("signed name verified", |c, _, _, section| {
+        let present = match c {
+            Sym::SignedStreamName => false,
+            Sym::Present(inner) if **inner == Sym::SignedStreamName => true,
+            _ => return None,
+        };
+        let signed = section.signed_stream.as_mut()?;
+        if present {
+            signed.reject_blank_names = Some(true);
+            Some(Applied::Rule(
+                "signed_stream.reject_blank_names = true",
+                None,
+            ))
+        } else {
+            Some(Applied::Covered(
+                "signed name verified",
+                "a name that does not verify is rejected".into(),
+            ))
+        }
+    }),
     (
         "param present (require_params)",
         |c, _, _, section| match c {
