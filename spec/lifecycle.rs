@@ -87,6 +87,49 @@ async fn one_global_timer_pings_every_interval_in_integer_seconds() {
     }
 }
 
+/// Pings ride along with broadcasts (one write for both) instead of costing a write of their
+/// own; connections with nothing else to receive still get theirs from the timer's sweep.
+#[tokio::test]
+async fn pings_ride_along_with_broadcasts_and_idle_connections_still_get_theirs() {
+    let server = Server::start_with(
+        &config(""),
+        &[("FERROCABLE_PROTOCOL__PING_INTERVAL_SECS", "1")],
+    );
+    let mut busy = Vec::new();
+    for user in 0..5 {
+        let mut ws = server.welcomed(user, 1).await;
+        ws.send_text(&subscribe(ORDER)).await;
+        ws.expect(&confirm(ORDER)).await;
+        busy.push(ws);
+    }
+    let mut idle = server.welcomed(9, 2).await;
+    // A broadcast every 100 ms for 3.2 s: three beats; the sweep only starts 250 ms into a beat
+    // (half the slack), by which time every busy client has had a broadcast.
+    for i in 0..32 {
+        server.broadcast("order_channel_1", &i.to_string()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = server.stats().await;
+    let carried = stats["pings_carried"].as_u64().unwrap();
+    let alone = stats["pings_sent_alone"].as_u64().unwrap();
+    assert!(carried >= 5 * 2, "pings carried by broadcasts: {stats}");
+    // The idle client needed a ping of its own each beat; the busy ones (almost) never did.
+    assert!(
+        (2..=5).contains(&alone),
+        "pings sent alone: {alone}, carried: {carried}"
+    );
+    // Every client, busy or idle, got its pings (what came by now: three or four beats).
+    for ws in busy.iter_mut().chain(std::iter::once(&mut idle)) {
+        let mut pings = 0;
+        while let Some(frame) = ws.recv_within(Duration::from_millis(50)).await {
+            if matches!(&frame, Frame::Text(t) if crate::support::ws::is_ping(t)) {
+                pings += 1;
+            }
+        }
+        assert!((2..=5).contains(&pings), "a client got {pings} pings");
+    }
+}
+
 #[tokio::test]
 async fn remote_disconnect_closes_every_connection_of_an_identity() {
     let mut redis = Redis::start();

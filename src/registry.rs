@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::outbox::ConnHandle;
 
-const SHARDS: usize = 64;
+/// Shards of the registry; the ping sweep visits them one at a time.
+pub const SHARDS: usize = 64;
 
 type ConnMap = HashMap<u64, Arc<ConnHandle>>;
 
@@ -46,6 +47,14 @@ impl Registry {
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             shard.values().for_each(&mut f);
+        }
+    }
+
+    /// Calls `f` for every connection of one shard (`shard < SHARDS`), under its lock.
+    pub fn for_each_in_shard(&self, shard: usize, f: impl FnMut(&Arc<ConnHandle>)) {
+        if let Some(shard) = self.shards.get(shard) {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.values().for_each(f);
         }
     }
 

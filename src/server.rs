@@ -23,7 +23,9 @@ use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::http::{self, Peer};
+use crate::outbox::Beat;
 use crate::outbox::socket::CableIo;
+use crate::registry;
 use crate::shared::Shared;
 
 /// Serves on `listener` until `shutdown` resolves, then drains.
@@ -151,22 +153,33 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// Rails' single beat timer: one ping frame, built once, queued for every connection.
+/// Rails' single beat timer. Each tick opens a new beat (one ping frame for everyone);
+/// connections written to anyway get the ping in that same write (see [`crate::outbox::beat`]),
+/// and the rest are swept here shard by shard late in the beat's slack, so a ping round is never
+/// 10,000 writes at once in the way of a broadcast.
 async fn ping_forever(shared: Arc<Shared>, every: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let tick = tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+            tick = ticks.tick() => tick,
+        };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let frame = outgoing::text_frame(&outgoing::ping(now));
-        shared.registry.for_each(|conn| {
-            conn.push(&frame);
-        });
+        let beat = shared.hub.beat();
+        beat.advance(outgoing::text_frame(&outgoing::ping(now)));
+        for shard in 0..registry::SHARDS {
+            let at = tick + Beat::sweep_offset(every, shard, registry::SHARDS);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(at) => {}
+            }
+            shared.registry.for_each_in_shard(shard, |conn| {
+                conn.ping_if_due(beat);
+            });
+        }
     }
 }

@@ -62,6 +62,11 @@ pub struct Stats {
     pub broadcasts_coalesced: AtomicU64,
     /// Frames written to sockets.
     pub frames_delivered: StripedCounter,
+    /// Pings that went out in the same write as a broadcast frame (see `outbox::beat`).
+    pub pings_carried: StripedCounter,
+    /// Pings the ping timer's sweep sent on their own, to connections nothing else was written
+    /// to early in the beat.
+    pub pings_sent_alone: StripedCounter,
     /// Connections refused by authentication.
     pub unauthorized_connections: AtomicU64,
     /// Connections closed for not keeping up: outbound queue overflow or a write blocked

@@ -226,6 +226,7 @@ where
     fn register(&mut self) {
         let shared = &self.shared;
         shared.registry.insert(self.conn.clone());
+        self.conn.start_pings(shared.hub.beat());
         shared.stats.connections.fetch_add(1, Ordering::Relaxed);
         if !self.identity.connection_identifier.is_empty() {
             let stream = format!(

@@ -151,7 +151,7 @@ impl Hub {
         let mut delivered = 0;
         for (frame, members) in &deliveries {
             for conn in members {
-                fan_out.push(conn, frame);
+                fan_out.push(conn, frame, &self.beat);
             }
             delivered += members.len();
         }

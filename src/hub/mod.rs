@@ -29,7 +29,7 @@ use ferrocable_protocol::json::Escaping;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
 use tokio::sync::Notify;
 
-use crate::outbox::ConnHandle;
+use crate::outbox::{Beat, ConnHandle};
 use crate::stats::Stats;
 use dispatch::LoadSignal;
 
@@ -124,6 +124,8 @@ pub struct Hub {
     options: HubOptions,
     /// The delivery policy's load signal (see [`dispatch`]).
     load: Mutex<LoadSignal>,
+    /// Rails' heartbeat: fan-outs carry the owed ping along (see [`crate::outbox::beat`]).
+    beat: Beat,
 }
 
 /// What a broadcast payload turned into.
@@ -145,7 +147,13 @@ impl Hub {
             stats,
             options,
             load: Mutex::default(),
+            beat: Beat::default(),
         }
+    }
+
+    /// The heartbeat every welcomed connection is owed a ping of, once per beat.
+    pub fn beat(&self) -> &Beat {
+        &self.beat
     }
 
     /// The change set the external broker reconciles.

@@ -27,9 +27,12 @@ use ferrocable_protocol::outgoing::DisconnectReason;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::stats::Stats;
+use crate::stats::{Stats, StripedCounter};
 
+pub mod beat;
 pub mod socket;
+
+pub use beat::Beat;
 
 /// A complete WebSocket frame (header and payload), encoded once and shared.
 pub type Frame = Bytes;
@@ -70,6 +73,9 @@ struct Queue {
     writing: bool,
     /// The first queued chunk is the rest of a frame that is partly on the wire.
     partial_head: bool,
+    /// The last [`Beat`] epoch this connection got (or was owed nothing for); 0 until it is
+    /// welcomed, and a connection at 0 is never owed a ping.
+    pinged: u64,
 }
 
 /// Everything a test takes from a queue in one go.
@@ -117,6 +123,12 @@ impl ConnHandle {
         self
     }
 
+    fn count(&self, counter: impl FnOnce(&Stats) -> &StripedCounter) {
+        if let Some(stats) = &self.stats {
+            counter(stats).add(self.id, 1);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock cannot leave the queue half-updated in a way that
         // matters more than losing the connection, so poisoning is ignored.
@@ -141,22 +153,35 @@ impl ConnHandle {
     }
 
     fn send_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
+        self.send_all_locked(q, &[frame])
+    }
+
+    /// Writes `frames` straight to the socket when nothing is queued and the task is not
+    /// writing (one vectored `write`); what the socket does not take is queued, in order.
+    fn send_all_locked(&self, q: &mut Queue, frames: &[&Frame]) -> Pushed {
         if q.frames.is_empty()
             && !q.writing
             && let Some(socket) = &self.socket
         {
-            match socket.try_write(frame) {
-                Ok(n) if n == frame.len() => {
+            let total: usize = frames.iter().map(|f| f.len()).sum();
+            let written = match frames {
+                [one] => socket.try_write(one),
+                [first, second] => {
+                    socket.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
+                }
+                // Callers send one frame, or a ping and one frame.
+                _ => Err(io::ErrorKind::Unsupported.into()),
+            };
+            match written {
+                Ok(n) if n == total => {
                     if let Some(stats) = &self.stats {
-                        stats.frames_delivered.add(self.id, 1);
+                        stats.frames_delivered.add(self.id, frames.len() as u64);
                     }
                     return Pushed::Written;
                 }
                 Ok(n) => {
                     // The rest must go out before anything else: the task finishes it.
-                    q.frames.push_back(frame.slice(n..));
-                    q.bytes += frame.len() - n;
-                    q.partial_head = true;
+                    queue_unwritten(q, frames, n);
                     self.wake.notify_one();
                     return Pushed::Queued;
                 }
@@ -164,7 +189,11 @@ impl ConnHandle {
                 Err(_) => {}
             }
         }
-        self.queue_locked(q, frame)
+        let mut pushed = Pushed::Queued;
+        for frame in frames {
+            pushed = self.queue_locked(q, frame);
+        }
+        pushed
     }
 
     fn queue_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
@@ -190,6 +219,70 @@ impl ConnHandle {
             return Pushed::Refused;
         }
         self.queue_locked(&mut q, frame)
+    }
+
+    /// The ping this connection is owed for the current beat, if any; taking it marks it paid.
+    fn owed_ping(q: &mut Queue, beat: &Beat) -> Option<Frame> {
+        if q.pinged == 0 {
+            return None;
+        }
+        let epoch = beat.epoch();
+        if q.pinged >= epoch {
+            return None;
+        }
+        q.pinged = epoch;
+        Some(beat.frame())
+    }
+
+    /// [`ConnHandle::push`], carrying the ping of the current beat along if this connection is
+    /// still owed it (one `write` for both: see [`beat`]).
+    pub fn push_beating(&self, frame: &Frame, beat: &Beat) -> Pushed {
+        let mut q = self.lock();
+        if q.close.is_some() {
+            return Pushed::Refused;
+        }
+        match Self::owed_ping(&mut q, beat) {
+            Some(ping) => {
+                self.count(|s| &s.pings_carried);
+                self.send_all_locked(&mut q, &[&ping, frame])
+            }
+            None => self.send_locked(&mut q, frame),
+        }
+    }
+
+    /// [`ConnHandle::push_queued`], with the owed ping queued first.
+    pub fn push_queued_beating(&self, frame: &Frame, beat: &Beat) -> Pushed {
+        let mut q = self.lock();
+        if q.close.is_some() {
+            return Pushed::Refused;
+        }
+        if let Some(ping) = Self::owed_ping(&mut q, beat) {
+            self.count(|s| &s.pings_carried);
+            self.queue_locked(&mut q, &ping);
+        }
+        self.queue_locked(&mut q, frame)
+    }
+
+    /// From now on this connection is owed one ping per beat, starting with the next one
+    /// (Rails pings a connection only once it is registered, after its welcome).
+    pub fn start_pings(&self, beat: &Beat) {
+        self.lock().pinged = beat.epoch();
+    }
+
+    /// Sends the current beat's ping unless this connection already got it (or is not
+    /// welcomed, or is closing). The ping timer's sweep.
+    pub fn ping_if_due(&self, beat: &Beat) -> Pushed {
+        let mut q = self.lock();
+        if q.close.is_some() {
+            return Pushed::Refused;
+        }
+        match Self::owed_ping(&mut q, beat) {
+            Some(ping) => {
+                self.count(|s| &s.pings_sent_alone);
+                self.send_locked(&mut q, &ping)
+            }
+            None => Pushed::Written,
+        }
     }
 
     fn overflow(&self, q: &mut Queue) {
@@ -250,6 +343,24 @@ impl ConnHandle {
     }
 }
 
+/// Queues what a short write of `frames` left: the rest of the frame it stopped in (marked as
+/// partly on the wire), then every later frame. Only called with an empty queue.
+fn queue_unwritten(q: &mut Queue, frames: &[&Frame], written: usize) {
+    let mut skip = written;
+    for frame in frames {
+        if skip >= frame.len() {
+            skip -= frame.len();
+            continue;
+        }
+        q.frames.push_back(frame.slice(skip..));
+        q.bytes += frame.len() - skip;
+        if skip > 0 {
+            q.partial_head = true;
+        }
+        skip = 0;
+    }
+}
+
 /// How the hub's fan-out hands a broadcast's frames to connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FanOut {
@@ -263,11 +374,11 @@ pub enum FanOut {
 }
 
 impl FanOut {
-    /// Hands `frame` to `conn` in this mode.
-    pub fn push(self, conn: &ConnHandle, frame: &Frame) -> Pushed {
+    /// Hands `frame` to `conn` in this mode, with the ping of `beat` if `conn` is owed it.
+    pub fn push(self, conn: &ConnHandle, frame: &Frame, beat: &Beat) -> Pushed {
         match self {
-            FanOut::Immediate => conn.push(frame),
-            FanOut::Queued => conn.push_queued(frame),
+            FanOut::Immediate => conn.push_beating(frame, beat),
+            FanOut::Queued => conn.push_queued_beating(frame, beat),
         }
     }
 }
@@ -408,14 +519,82 @@ mod tests {
     async fn a_queued_fan_out_leaves_the_writes_to_the_task_in_order() {
         let (_client, server) = socket_pair().await;
         let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
-        assert_eq!(FanOut::Queued.push(&c, &f("one")), Pushed::Queued);
+        let beat = Beat::default();
+        assert_eq!(FanOut::Queued.push(&c, &f("one"), &beat), Pushed::Queued);
         // Behind a queued frame even an immediate push waits its turn.
-        assert_eq!(FanOut::Immediate.push(&c, &f("two")), Pushed::Queued);
+        assert_eq!(FanOut::Immediate.push(&c, &f("two"), &beat), Pushed::Queued);
         tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
             .await
             .unwrap();
         assert_eq!(c.drain().frames, VecDeque::from([f("one"), f("two")]));
-        assert_eq!(FanOut::Immediate.push(&c, &f("three")), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("three"), &beat),
+            Pushed::Written
+        );
+    }
+
+    #[test]
+    fn a_short_write_queues_the_rest_in_order() {
+        let (ping, frame) = (f("PING"), f("frame"));
+        let mut q = Queue::default();
+        queue_unwritten(&mut q, &[&ping, &frame], 2);
+        assert_eq!(q.frames, VecDeque::from([f("NG"), f("frame")]));
+        assert_eq!((q.bytes, q.partial_head), (7, true));
+        let mut q = Queue::default();
+        queue_unwritten(&mut q, &[&ping, &frame], 4);
+        assert_eq!(q.frames, VecDeque::from([f("frame")]));
+        assert_eq!((q.bytes, q.partial_head), (5, false));
+        let mut q = Queue::default();
+        queue_unwritten(&mut q, &[&ping, &frame], 6);
+        assert_eq!(q.frames, VecDeque::from([f("ame")]));
+        assert_eq!((q.bytes, q.partial_head), (3, true));
+    }
+
+    #[tokio::test]
+    async fn the_owed_ping_rides_along_once_per_beat() {
+        let (client, server) = socket_pair().await;
+        let c = ConnHandle::new(1, 1 << 20, Some(Arc::new(server)));
+        let beat = Beat::default();
+        beat.advance(f("P1"));
+        // Not welcomed yet: never owed a ping.
+        assert_eq!(FanOut::Immediate.push(&c, &f("a"), &beat), Pushed::Written);
+        c.start_pings(&beat);
+        assert_eq!(FanOut::Immediate.push(&c, &f("b"), &beat), Pushed::Written);
+        beat.advance(f("P2"));
+        assert_eq!(FanOut::Immediate.push(&c, &f("c"), &beat), Pushed::Written);
+        assert_eq!(FanOut::Immediate.push(&c, &f("d"), &beat), Pushed::Written);
+        // The sweep finds nothing owed in this beat; in the next it sends the ping alone.
+        c.ping_if_due(&beat);
+        beat.advance(f("P3"));
+        c.ping_if_due(&beat);
+        c.ping_if_due(&beat);
+        let mut got = Vec::new();
+        while got.len() < 8 {
+            client.readable().await.unwrap();
+            let mut buf = [0u8; 64];
+            if let Ok(n) = client.try_read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(got, b"abP2cdP3");
+    }
+
+    #[test]
+    fn a_queued_fan_out_queues_the_owed_ping_first() {
+        let c = ConnHandle::new(1, 100, None);
+        let beat = Beat::default();
+        c.start_pings(&beat);
+        beat.advance(f("P"));
+        FanOut::Queued.push(&c, &f("one"), &beat);
+        FanOut::Queued.push(&c, &f("two"), &beat);
+        assert_eq!(
+            c.drain().frames,
+            VecDeque::from([f("P"), f("one"), f("two")])
+        );
+        // A closing connection is owed nothing.
+        beat.advance(f("Q"));
+        c.close(CloseRequest::CloseOnly);
+        assert_eq!(c.ping_if_due(&beat), Pushed::Refused);
     }
 
     #[tokio::test]

@@ -1,0 +1,107 @@
+//! Rails' heartbeat, carried by the traffic a connection already gets.
+//!
+//! Rails pings every registered connection every 3 s from one timer (docs/PROTOCOL.md §2), and
+//! its JavaScript client only needs one within its 6 s stale threshold (§6.1). A round of
+//! separate ping writes costs one syscall per connection: at 10,000 connections and 2
+//! broadcasts/s that is one write in six, and a broadcast that lands while the round runs waits
+//! behind 10,000 writes. So the ping timer only opens a new *beat* (an epoch number and its ping
+//! frame); a connection that is written to anyway during the beat gets the ping in the same
+//! vectored `write` as that frame ([`crate::outbox::FanOut::push`]), and the timer sweeps the
+//! connections still owed a ping, shard by shard, over the first part of the interval
+//! (`server.rs`, at [`Beat::sweep_offset`]). Every connection still gets exactly one ping per
+//! beat, at most [`Beat::slack`] after the tick.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::Frame;
+
+/// The current beat: which epoch it is and the ping frame that goes with it.
+#[derive(Debug)]
+pub struct Beat {
+    /// Starts at 1; a connection that has not been welcomed yet has seen epoch 0 and is never
+    /// owed a ping (Rails pings only registered connections).
+    epoch: AtomicU64,
+    /// The ping of the current epoch. Written before the epoch is advanced, so whoever sees the
+    /// new epoch reads the new frame.
+    frame: Mutex<Frame>,
+}
+
+impl Default for Beat {
+    fn default() -> Self {
+        Beat {
+            epoch: AtomicU64::new(1),
+            frame: Mutex::new(Frame::new()),
+        }
+    }
+}
+
+impl Beat {
+    /// Opens the next beat with `ping` (one frame, shared by every connection).
+    pub fn advance(&self, ping: Frame) -> u64 {
+        *self.frame.lock().unwrap_or_else(|e| e.into_inner()) = ping;
+        self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// The current ping frame.
+    pub fn frame(&self) -> Frame {
+        self.frame.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How long after a tick the last owed ping goes out: half the interval, at most 1.5 s.
+    /// The gap between two pings of one connection stays within `interval ± slack` (1.5–4.5 s
+    /// at Rails' 3 s), inside the client's 6 s stale threshold.
+    pub fn slack(interval: Duration) -> Duration {
+        (interval / 2).min(Duration::from_millis(1500))
+    }
+
+    /// When the sweep visits shard `shard` of `shards`, after the tick: spread over the second
+    /// half of the slack, so a connection that gets a broadcast at least every `slack / 2`
+    /// (every 750 ms at Rails' 3 s; Hafaloha-style loads send every 500 ms) never needs a ping
+    /// write of its own, and the sweep's writes never come all at once. The same offset every
+    /// beat, so a connection pinged by the sweep gets Rails' exact interval.
+    pub fn sweep_offset(interval: Duration, shard: usize, shards: usize) -> Duration {
+        let slack = Beat::slack(interval);
+        let shards = shards.max(1) as u32;
+        slack / 2 + slack / 2 * (shard as u32 + 1) / shards
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn the_frame_is_in_place_before_the_epoch_moves() {
+        let beat = Beat::default();
+        assert_eq!(beat.epoch(), 1);
+        assert_eq!(beat.advance(Bytes::from_static(b"ping 1")), 2);
+        assert_eq!(beat.frame(), Bytes::from_static(b"ping 1"));
+        assert_eq!(beat.epoch(), 2);
+    }
+
+    #[test]
+    fn the_sweep_covers_the_second_half_of_the_slack() {
+        let three = Duration::from_secs(3);
+        assert_eq!(Beat::slack(three), Duration::from_millis(1500));
+        assert_eq!(
+            Beat::slack(Duration::from_secs(60)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            Beat::slack(Duration::from_secs(1)),
+            Duration::from_millis(500)
+        );
+        let first = Beat::sweep_offset(three, 0, 64);
+        let last = Beat::sweep_offset(three, 63, 64);
+        assert!(first > Duration::from_millis(750) && first < Duration::from_millis(800));
+        assert_eq!(last, Duration::from_millis(1500));
+    }
+}
