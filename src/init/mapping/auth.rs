@@ -195,7 +195,10 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
                 }
                 section.identifiers.push(ident);
             }
-            None => finding.problem(identifier_problem(name, value, line)),
+            None => {
+                info.unmapped.push(name.clone());
+                finding.problem(identifier_problem(name, value, line));
+            }
         }
     }
     match &conn.jwt {

@@ -134,7 +134,11 @@ fn subscribe(
                     }
                     Err(why) => finding.problem(Problem {
                         why: format!("the stream on line {line} cannot be a template: {why}"),
-                        remedy: remedy_for_stream(target),
+                        remedy: if why.contains("connection's mapping could not express") {
+                            "see the connection's verdict: once it maps, this stream can too".into()
+                        } else {
+                            remedy_for_stream(target)
+                        },
                     }),
                 }
             }
@@ -192,7 +196,7 @@ fn subscribe(
                     finding.rule(&format!("line {line}: `{c}` ({name}): {why}"));
                 }
                 None => {
-                    let (why, remedy) = unmapped_condition(&c);
+                    let (why, remedy) = unmapped_condition(&c, info);
                     finding.problem(Problem {
                         why: format!("line {line}: {why}"),
                         remedy,

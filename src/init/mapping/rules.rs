@@ -14,6 +14,8 @@ pub struct IdentifierInfo {
     pub names: Vec<String>,
     /// Identifiers whose value stands for a record's id (`current_user`, a gid template).
     pub models: Vec<String>,
+    /// Identifiers the connection declares but the mapping could not express.
+    pub unmapped: Vec<String>,
 }
 
 /// A stream name as a ferrocable template, or why it cannot be one.
@@ -273,7 +275,15 @@ pub fn conjuncts(cond: &Sym, outcome: bool) -> Vec<Sym> {
 }
 
 /// Why an accepting condition cannot be a channel rule, and what the user can do.
-pub fn unmapped_condition(cond: &Sym) -> (String, String) {
+pub fn unmapped_condition(cond: &Sym, info: &IdentifierInfo) -> (String, String) {
+    if let Some(n) = info.unmapped.iter().find(|n| mentions(cond, n)) {
+        return (
+            format!(
+                "the condition `{cond}` uses the identifier {n}, which the connection's mapping could not express"
+            ),
+            "see the connection's verdict: once it maps, this condition can too".into(),
+        );
+    }
     let lookup = |c: &Sym| {
         matches!(c, Sym::Record { .. })
             || matches!(c, Sym::Present(i) if matches!(**i, Sym::Record { .. }))
@@ -299,6 +309,18 @@ pub fn unmapped_condition(cond: &Sym) -> (String, String) {
              on Rails"
                 .into(),
         )
+    }
+}
+
+/// Whether a condition reads the identifier `name`.
+fn mentions(cond: &Sym, name: &str) -> bool {
+    match cond {
+        Sym::Identifier(n) => n == name,
+        Sym::Not(i) | Sym::Present(i) | Sym::Attr(i, _) => mentions(i, name),
+        Sym::Eq(a, b) | Sym::Includes(a, b) | Sym::And(a, b) | Sym::Or(a, b) => {
+            mentions(a, name) || mentions(b, name)
+        }
+        _ => false,
     }
 }
 
