@@ -338,6 +338,7 @@ mod tests {
         IdentifierInfo {
             names: vec!["current_user".into(), "restaurant_id".into()],
             models: vec!["current_user".into()],
+            unmapped: vec!["session_id".into()],
         }
     }
 
@@ -400,5 +401,10 @@ mod tests {
                 .any(|(_, r)| r(&reject_unless[0], &info(), &[], &mut section).is_some())
         );
         assert_eq!(section.claims_in["role"], ["admin", "staff"]);
+        let (why, _) = unmapped_condition(
+            &Sym::Present(Box::new(Sym::Identifier("session_id".into()))),
+            &info(),
+        );
+        assert!(why.contains("could not express"), "{why}");
     }
 }
