@@ -25,6 +25,8 @@ mod cookies;
 mod handshake;
 /// Hostile input and the rest of the limits.
 mod hostile;
+/// `ferrocable init`: fixture apps, golden profiles and reports, the reference app.
+mod init;
 /// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
 mod json_vectors;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.

@@ -51,6 +51,7 @@ pub mod database;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod init;
 pub mod limits;
 pub mod listener;
 pub mod origin;

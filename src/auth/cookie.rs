@@ -316,8 +316,9 @@ mod tests {
             name: "c".into(),
             ..CookieSection::default()
         };
-        let sha1 = CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V6_1)
-            .unwrap();
+        let sha1 =
+            CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V6_1)
+                .unwrap();
         let sha256 =
             CookieSettings::compile(&section, SECRET, RailsVersion::V7_2, RailsVersion::V7_2)
                 .unwrap();
