@@ -6,6 +6,9 @@
 
 mod support;
 
+/// The cookie-authenticated reference apps (chat on SQLite, shop on PostgreSQL), recorded on
+/// Rails 7.2 and replayed with their profiles and database state.
+mod apps;
 /// Every authentication refusal, and what an accepted identity looks like.
 mod auth;
 /// Broadcast delivery: embedded broker, Redis adapter format, re-encoding, tenant isolation.
@@ -16,10 +19,14 @@ mod cluster;
 mod commands;
 /// Replays the sessions recorded from a real Rails Action Cable 7.2 and 6.1 (fixtures/transcripts).
 mod conformance;
+/// Cookie authentication, database lookups and predicates under hostile input and faults.
+mod cookies;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
 /// Hostile input and the rest of the limits.
 mod hostile;
+/// `ferrocable init`: fixture apps, golden profiles and reports, the reference app.
+mod init;
 /// CloudEvents with Dapr's contract, and every input at once.
 mod inputs_dapr;
 /// Rails' PostgreSQL adapter (LISTEN/NOTIFY), replayed from real Rails 7.2, and its faults.

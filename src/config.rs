@@ -31,9 +31,11 @@ use crate::broker::redis::{RedisSection, mask_url};
 use crate::broker::solid_cable::SolidCableSection;
 use crate::broker::{BrokerSections, BrokerSettings};
 use crate::channels::{
-    ChannelRegistry, ChannelSection, SignedStreamsSection, SignedStreamsSettings, TurboSection,
+    ChannelRegistry, ChannelSection, CompileContext, SignedStreamsSection, SignedStreamsSettings,
+    TurboSection,
 };
 use crate::compat::{ProtocolSection, ProtocolSettings};
+use crate::database::{Database, DatabaseSection};
 pub use crate::error::ConfigError;
 use crate::limits::{Limits, LimitsSection};
 use crate::listener::{ServerSection, ServerSettings};
@@ -74,6 +76,8 @@ pub struct RawConfig {
     pub signed_streams: SignedStreamsSection,
     /// `[turbo]`: the built-in `Turbo::StreamsChannel`.
     pub turbo: TurboSection,
+    /// `[database]`: the Rails app's database (auth lookups, channel predicates).
+    pub database: DatabaseSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -119,11 +123,12 @@ impl CliOverrides {
 /// The environment variables Rails apps and their platforms already set, and the keys they
 /// fill (below `FERROCABLE_*`, which wins). `DATABASE_URL` fills both database inputs'
 /// URLs: whichever is enabled reads it.
-const CONVENTIONAL_VARIABLES: [(&str, &str); 9] = [
+const CONVENTIONAL_VARIABLES: [(&str, &str); 10] = [
     ("PORT", "server.port"),
     ("REDIS_URL", "redis.url"),
     ("SECRET_KEY_BASE", "auth.secret"),
     ("SECRET_KEY_BASE", "signed_streams.secret_key_base"),
+    ("DATABASE_URL", "database.url"),
     ("DATABASE_URL", "solid_cable.database_url"),
     ("DATABASE_URL", "postgresql.url"),
     ("APP_API_TOKEN", "dapr.app_api_token"),
@@ -188,6 +193,8 @@ pub struct Settings {
     pub broadcast_api: BroadcastApiSettings,
     /// `[limits]`
     pub limits: Limits,
+    /// `[database]`, when a URL is set (opened lazily by its first query).
+    pub database: Option<Arc<Database>>,
     /// `[channels.<Name>]`
     pub channels: Arc<ChannelRegistry>,
     /// Problems that are not errors, for `main` to log once logging has started.
@@ -201,8 +208,14 @@ impl Settings {
         let server = ServerSettings::compile(&raw.server)?;
         let protocol = ProtocolSettings::compile(&raw.protocol)?;
         let origins = OriginPolicy::compile(&raw.origins)?;
-        let auth =
-            AuthSettings::compile(&raw.auth, server.listen.ip(), raw.limits.max_token_bytes)?;
+        let database = Database::compile(&raw.database)?;
+        let auth = AuthSettings::compile(
+            &raw.auth,
+            server.listen.ip(),
+            raw.limits.max_token_bytes,
+            &protocol,
+            database.as_ref(),
+        )?;
         let broker = BrokerSettings::compile(
             BrokerSections {
                 redis: &raw.redis,
@@ -224,18 +237,40 @@ impl Settings {
         );
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
-        let signed_streams = SignedStreamsSettings::compile(
-            &raw.signed_streams,
-            &raw.turbo,
-            protocol.load_defaults,
-        )?;
+        // One secret_key_base for the app: SECRET_KEY_BASE fills both sections; a secret kept
+        // in auth.secret_file verifies signed stream names too.
+        let mut signed_section = raw.signed_streams.clone();
+        if signed_section.secret_key_base.is_empty() && !raw.auth.secret_file.is_empty() {
+            signed_section.secret_key_base = crate::auth::secret_key_base(&raw.auth)?;
+        }
+        let signed_streams =
+            SignedStreamsSettings::compile(&signed_section, &raw.turbo, protocol.load_defaults)?;
         let channels = ChannelRegistry::compile(
             &raw.channels,
-            &identifier_names,
+            &CompileContext {
+                identifiers: &identifier_names,
+                global_id_app: auth.global_id_app.as_deref(),
+                database: database.as_ref(),
+                signed_streams: &signed_streams,
+            },
             protocol.compat.base_class_is_channel,
-            &signed_streams,
             &mut warnings,
         )?;
+        // A DATABASE_URL inherited from the app's environment but used by nothing must not
+        // make /health report an outage of a database ferrocable never asks.
+        let database = database.filter(|_| {
+            let used = auth.lookup.is_some() || channels.uses_database();
+            // The broadcast inputs read DATABASE_URL through their own sections.
+            let read_by_an_input = broker.solid_cable.is_some() || broker.postgresql.is_some();
+            if !used && !read_by_an_input {
+                warnings.push(
+                    "database.url (DATABASE_URL) is set but no auth.lookup or channel authorize \
+                     query uses it: it is ignored"
+                        .to_string(),
+                );
+            }
+            used
+        });
         Ok(Settings {
             server,
             logging: raw.logging.clone(),
@@ -245,6 +280,7 @@ impl Settings {
             broker,
             broadcast_api,
             limits,
+            database,
             channels: Arc::new(channels),
             warnings,
         })
@@ -252,8 +288,18 @@ impl Settings {
 
     /// One line for `config check`.
     pub fn summary(&self) -> String {
+        let database = match &self.database {
+            Some(db) => format!(
+                ", database {}",
+                serde_json::to_value(db.backend())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         format!(
-            "listen {}, mount {}, broker {}, auth {}, {} channel(s)",
+            "listen {}, mount {}, broker {}, auth {}{database}, {} channel(s)",
             self.server.listen,
             self.server.mount_path,
             self.broker.describe(),
@@ -289,6 +335,7 @@ impl RawConfig {
         }
         for url in [
             &mut copy.redis.url,
+            &mut copy.database.url,
             &mut copy.postgresql.url,
             &mut copy.solid_cable.database_url,
         ] {
@@ -461,6 +508,40 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_key_base_file_also_verifies_signed_stream_names() {
+        let dir = std::env::temp_dir().join(format!("ferrocable-skb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret_key_base");
+        std::fs::write(&file, "0123456789abcdef\n").unwrap();
+        let mut raw = RawConfig::default();
+        assert!(
+            Settings::from_raw(&raw)
+                .unwrap()
+                .channels
+                .get("Turbo::StreamsChannel")
+                .is_none(),
+            "no key, no built-in Turbo channel"
+        );
+        raw.auth.secret_file = file.display().to_string();
+        let s = Settings::from_raw(&raw).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(s.channels.get("Turbo::StreamsChannel").is_some());
+    }
+
+    #[test]
+    fn an_unused_database_is_ignored_with_a_warning() {
+        let mut raw = RawConfig::default();
+        raw.database.url = "postgres://db.internal/app".into();
+        let s = Settings::from_raw(&raw).unwrap();
+        assert!(s.database.is_none());
+        assert!(
+            s.warnings.iter().any(|w| w.contains("DATABASE_URL")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
     fn no_auth_on_a_public_address_is_refused() {
         let mut raw = RawConfig::default();
         raw.server.host = "0.0.0.0".into();
@@ -536,6 +617,9 @@ mod tests {
             "config/examples/anycable.toml",
             "config/examples/sales_bridge.toml",
             "config/examples/dapr.toml",
+            "config/examples/chat.toml",
+            "config/examples/shop.toml",
+            "config/examples/shop-devise.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {
@@ -545,8 +629,10 @@ mod tests {
                 jail.set_env("REDIS_URL", "redis://127.0.0.1:6379/0");
                 let database = if file.contains("solid_cable") {
                     "sqlite3:storage/production_cable.sqlite3"
-                } else {
+                } else if file.contains("postgresql") {
                     "postgres://app@127.0.0.1:5432/app_production"
+                } else {
+                    "sqlite:db/production.sqlite3"
                 };
                 jail.set_env("DATABASE_URL", database);
                 let raw = load(Some(&path), &CliOverrides::default())

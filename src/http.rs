@@ -3,8 +3,9 @@
 //! - `<mount_path>`: WebSocket upgrade after Rails' checks (docs/PROTOCOL.md §1): a non-WebSocket
 //!   request or a refused Origin gets Rails' `404 Page not found`; a malformed handshake 400;
 //!   the subprotocol is the first one the client offered that we speak, or none.
-//!   Authentication runs here, before the 101, but its refusal is delivered after it, on the
-//!   socket, exactly as Rails does.
+//!   Authentication runs here, before the 101 (a JWT, a cookie), or after it in the
+//!   connection's task when it waits on the database; either way its refusal is delivered after
+//!   the 101, on the socket, exactly as Rails does.
 //! - `GET /health`: 200 with the broker's state, 503 when Redis is configured but down.
 //! - `GET /stats`: counters and gauges as JSON.
 //! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker
@@ -16,7 +17,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -257,18 +258,16 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let cookie = cookie_header(headers);
     let auth = settings.auth.authenticate(
         Credentials {
             query: req.uri().query(),
             authorization: headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
+            cookie: cookie.as_deref(),
         },
-        now,
+        SystemTime::now(),
         settings.channels.wanted_claims(),
         settings.protocol.compat.drop_false_identifiers,
     );
@@ -297,6 +296,22 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
         return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
     }
     response
+}
+
+/// The `Cookie` header; several (HTTP/2 style, or a proxy's) are joined with "; " as Rack
+/// sees them joined.
+fn cookie_header(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok());
+    let first = values.next()?;
+    let mut joined = first.to_string();
+    for more in values {
+        joined.push_str("; ");
+        joined.push_str(more);
+    }
+    Some(joined)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {

@@ -1,9 +1,10 @@
 //! ferrocable: a fast, lean server for the Rails Action Cable protocol.
 //!
 //! Rails keeps publishing with `ActionCable.server.broadcast` through its Redis adapter;
-//! ferrocable holds the WebSockets, authenticates each connection from a JWT, decides
-//! subscriptions from declarative channel config, and delivers every broadcast byte for byte
-//! as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
+//! ferrocable holds the WebSockets, authenticates each connection from the app's own cookies
+//! (verified with `SECRET_KEY_BASE`, the user looked up in the app's database) or a JWT,
+//! decides subscriptions from declarative channel config (database predicates included), and
+//! delivers every broadcast byte for byte as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
 //! `ferrocable_protocol` crate; `docs/ARCHITECTURE.md` walks through the whole tree.
 //!
 //! # Layout
@@ -19,7 +20,7 @@
 //! One request, one connection:
 //! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/_broadcast`.
 //! - [`origin`]: Rails' Origin check as a pure policy (`[origins]`).
-//! - [`auth`]: token extraction, JWT verification, identifiers (`[auth]`).
+//! - [`auth`]: JWTs, Rails cookies, database lookups, identifiers (`[auth]`).
 //! - [`broadcast_api`]: who may `POST /_broadcast`, and its body (`[broadcast_api]`).
 //! - [`connection`]: one connection's task: commands in, batched frames out.
 //! - [`outbox`]: a connection's outbound side, shared by everyone who writes to it: direct
@@ -35,6 +36,8 @@
 //! - [`registry`]: every welcomed connection (pings, shutdown).
 //! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).
 //! - [`stats`]: the counters behind `/stats`.
+//! - [`database`]: the Rails app's database (`[database]`): bound queries, a bounded pool,
+//!   a short cache; used by auth lookups and channel predicates.
 
 pub mod auth;
 pub mod broadcast_api;
@@ -44,9 +47,11 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod connection;
+pub mod database;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod init;
 pub mod limits;
 pub mod listener;
 pub mod origin;

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::{Broker, InputStatus};
 use crate::config::Settings;
+use crate::database::DatabaseStatus;
 use crate::hub::{Hub, HubOptions};
 use crate::outbox::CloseRequest;
 use crate::registry::Registry;
@@ -68,6 +69,9 @@ pub struct StatsReport<'a> {
     pub broker: InputStatus,
     /// Every input's health and counters.
     pub inputs: Vec<InputStatus>,
+    /// The app's database (lookups, predicates), when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
 }
 
 /// One identity and its connection count.
@@ -82,12 +86,16 @@ pub struct IdentityCount {
 /// `GET /health`.
 #[derive(Debug, Serialize)]
 pub struct HealthReport {
-    /// `ok`, `degraded` (an input is down) or `draining` (shutting down).
+    /// `ok`, `degraded` (an input or the database is down) or `draining` (shutting down).
     pub status: &'static str,
     /// The first input's health (kept for clients written before there were several).
     pub broker: InputStatus,
     /// Every input's health.
     pub inputs: Vec<InputStatus>,
+    /// The app's database, when one is configured: while it is down, cookie logins that
+    /// need a lookup are refused (new connections only; welcomed ones carry on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
     /// Welcomed connections.
     pub connections: usize,
 }
@@ -177,15 +185,17 @@ impl Shared {
             streams: self.hub.stream_count(),
             broker: inputs[0].clone(),
             inputs,
+            database: self.settings.database.as_ref().map(|db| db.status()),
         }
     }
 
     /// What `GET /health` answers.
     pub fn health_report(&self) -> HealthReport {
         let inputs = self.broker.statuses();
+        let database = self.settings.database.as_ref().map(|db| db.status());
         let status = if self.is_shutting_down() {
             "draining"
-        } else if inputs.iter().all(|i| i.healthy) {
+        } else if inputs.iter().all(|i| i.healthy) && database.as_ref().is_none_or(|d| d.healthy) {
             "ok"
         } else {
             "degraded"
@@ -194,6 +204,7 @@ impl Shared {
             status,
             broker: inputs[0].clone(),
             inputs,
+            database,
             connections: self.registry.len(),
         }
     }

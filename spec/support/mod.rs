@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod database;
 pub mod db;
 pub mod recorded;
 pub mod ws;

@@ -13,6 +13,7 @@
 //! `run` spawns `worker` processes (itself) holding ≤ `--per-process` connections each.
 
 mod client;
+mod credentials;
 mod floor;
 mod hist;
 mod payload;

@@ -125,6 +125,10 @@ pub(crate) struct RunArgs {
     /// Free-form notes stored in the result.
     #[arg(long)]
     note: Vec<String>,
+    /// Authenticate with cookies instead of tokens: a file of `Cookie` header values, one per
+    /// line; connection i sends line i mod n (and no `?token=`).
+    #[arg(long)]
+    cookies: Option<String>,
     /// Write the result here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -774,6 +778,7 @@ async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
             slow_per_mille,
             slow_rcvbuf: a.slow_rcvbuf,
             handshake_timeout_s: a.handshake_timeout,
+            cookies_file: a.cookies.clone(),
         });
         first += count;
     }
