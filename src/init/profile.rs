@@ -198,7 +198,7 @@ fn key(k: &str) -> String {
 fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>, always: &[&str]) {
     let Value::Table(map) = value else { return };
     let defaults = default.and_then(Value::as_table);
-    let mut subtables: BTreeMap<String, &Value> = BTreeMap::new();
+    let mut subtables: BTreeMap<String, (&Value, Option<&Value>)> = BTreeMap::new();
     let mut arrays: Vec<(&String, &Vec<Value>)> = Vec::new();
     out.push_str(&format!("[{header}]\n"));
     for (k, v) in map {
@@ -206,12 +206,16 @@ fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>,
         match v {
             Value::Table(t) if !t.is_empty() && t.values().all(Value::is_table) => {
                 for (name, sub) in t {
-                    subtables.insert(format!("{header}.{}.{}", key(k), key(name)), sub);
+                    subtables.insert(format!("{header}.{}.{}", key(k), key(name)), (sub, None));
                 }
             }
-            // A section of its own (`signed_stream`), not a map of values (`claims_in`).
+            // A section of its own (`signed_stream`, `cookie`), not a map of values
+            // (`claims_in`); left out while it is all defaults.
             Value::Table(t) if !t.is_empty() && !INLINE_TABLES.contains(&k.as_str()) => {
-                subtables.insert(format!("{header}.{}", key(k)), v);
+                if !is_default {
+                    let default = defaults.and_then(|d| d.get(k));
+                    subtables.insert(format!("{header}.{}", key(k)), (v, default));
+                }
             }
             Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_table) => {
                 arrays.push((k, items));
@@ -234,8 +238,8 @@ fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>,
             }
         }
     }
-    for (h, sub) in subtables {
+    for (h, (sub, default)) in subtables {
         out.push('\n');
-        table(out, &h, sub, None, &[]);
+        table(out, &h, sub, default, &[]);
     }
 }
