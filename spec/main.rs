@@ -27,6 +27,14 @@ mod handshake;
 mod hostile;
 /// `ferrocable init`: fixture apps, golden profiles and reports, the reference app.
 mod init;
+/// CloudEvents with Dapr's contract, and every input at once.
+mod inputs_dapr;
+/// Rails' PostgreSQL adapter (LISTEN/NOTIFY), replayed from real Rails 7.2, and its faults.
+mod inputs_postgres;
+/// AnyCable's broadcast format and routed Redis channels.
+mod inputs_redis;
+/// Solid Cable on SQLite and PostgreSQL, replayed from real Rails 7.2, and its faults.
+mod inputs_solid_cable;
 /// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
 mod json_vectors;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.

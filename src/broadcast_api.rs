@@ -39,43 +39,62 @@ pub struct BroadcastApiSettings {
     pub key: Option<String>,
 }
 
-/// Why a caller may not broadcast.
+/// Why a caller may not use an endpoint guarded by a shared key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// A key is configured and the request does not carry it.
-    #[error("missing or wrong bearer key")]
+    #[error("missing or wrong key")]
     WrongKey,
-    /// No key is configured and the caller is not on loopback.
-    #[error("broadcast_api.key is not set, so only loopback clients may broadcast")]
-    NotLoopback,
+    /// No key is configured (the named setting) and the caller is not on loopback.
+    #[error("{0} is not set, so only loopback peers are accepted")]
+    NotLoopback(&'static str),
+}
+
+/// Whether a caller presenting `given` from `peer` may use an endpoint guarded by `key`
+/// (configured as `setting`): the key when one is set, compared in constant time so it cannot
+/// be guessed byte by byte from timings; else loopback peers only.
+pub fn admit(
+    key: Option<&str>,
+    given: Option<&str>,
+    peer: IpAddr,
+    setting: &'static str,
+) -> Result<(), Refusal> {
+    match key {
+        Some(key) => {
+            if bool::from(given.unwrap_or("").as_bytes().ct_eq(key.as_bytes())) {
+                Ok(())
+            } else {
+                Err(Refusal::WrongKey)
+            }
+        }
+        None if !peer.is_loopback() => Err(Refusal::NotLoopback(setting)),
+        None => Ok(()),
+    }
 }
 
 impl BroadcastApiSettings {
-    /// Nothing to check: an empty key means "loopback callers only".
-    pub fn compile(section: &BroadcastApiSection) -> BroadcastApiSettings {
+    /// Nothing to check: an empty key means "loopback callers only", unless AnyCable's
+    /// broadcast key (`anycable_key`, from `[anycable]`) stands in for it, so an app that
+    /// broadcasts over HTTP for AnyCable keeps its key.
+    pub fn compile(
+        section: &BroadcastApiSection,
+        anycable_key: Option<&str>,
+    ) -> BroadcastApiSettings {
+        let key = if section.key.is_empty() {
+            anycable_key.map(str::to_string)
+        } else {
+            Some(section.key.clone())
+        };
         BroadcastApiSettings {
             enabled: section.enabled,
-            key: (!section.key.is_empty()).then(|| section.key.clone()),
+            key,
         }
     }
 
-    /// Whether a request with this `Authorization` header, from `peer`, may broadcast. The key
-    /// is compared in constant time, so it cannot be guessed byte by byte from timings.
+    /// Whether a request with this `Authorization` header, from `peer`, may broadcast.
     pub fn admits(&self, authorization: Option<&str>, peer: IpAddr) -> Result<(), Refusal> {
-        match &self.key {
-            Some(key) => {
-                let given = authorization
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or("");
-                if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
-                    Ok(())
-                } else {
-                    Err(Refusal::WrongKey)
-                }
-            }
-            None if !peer.is_loopback() => Err(Refusal::NotLoopback),
-            None => Ok(()),
-        }
+        let given = authorization.and_then(|v| v.strip_prefix("Bearer "));
+        admit(self.key.as_deref(), given, peer, "broadcast_api.key")
     }
 }
 
@@ -143,17 +162,26 @@ mod tests {
 
     #[test]
     fn secrets_compare_exactly() {
-        let api = BroadcastApiSettings::compile(&BroadcastApiSection {
-            enabled: true,
-            key: "abc".into(),
-        });
+        let api = BroadcastApiSettings::compile(
+            &BroadcastApiSection {
+                enabled: true,
+                key: "abc".into(),
+            },
+            None,
+        );
         let lan: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(api.admits(Some("Bearer abc"), lan).is_ok());
         assert_eq!(api.admits(Some("Bearer abd"), lan), Err(Refusal::WrongKey));
         assert_eq!(api.admits(Some("Bearer ab"), lan), Err(Refusal::WrongKey));
         assert_eq!(api.admits(None, lan), Err(Refusal::WrongKey));
-        let open = BroadcastApiSettings::compile(&BroadcastApiSection::default());
+        let open = BroadcastApiSettings::compile(&BroadcastApiSection::default(), None);
+        let anycable = BroadcastApiSettings::compile(&BroadcastApiSection::default(), Some("k"));
+        assert!(anycable.admits(Some("Bearer k"), lan).is_ok());
+        assert_eq!(anycable.admits(None, lan), Err(Refusal::WrongKey));
         assert!(open.admits(None, "127.0.0.1".parse().unwrap()).is_ok());
-        assert_eq!(open.admits(None, lan), Err(Refusal::NotLoopback));
+        assert_eq!(
+            open.admits(None, lan),
+            Err(Refusal::NotLoopback("broadcast_api.key"))
+        );
     }
 }

@@ -8,7 +8,10 @@
 //!   the 101, on the socket, exactly as Rails does.
 //! - `GET /health`: 200 with the broker's state, 503 when Redis is configured but down.
 //! - `GET /stats`: counters and gauges as JSON.
-//! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker.
+//! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker
+//!   (AnyCable's HTTP broadcast shape; answered 201).
+//! - with `[dapr]`: `GET /dapr/subscribe` and a `POST` route per topic (CloudEvents, answered
+//!   `{"status":"SUCCESS"|"RETRY"|"DROP"}`; decisions in `broker::cloudevents`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,6 +30,9 @@ use ferrocable_protocol::select_subprotocol;
 
 use crate::auth::Credentials;
 use crate::broadcast_api::{self, Refusal};
+use crate::broker::PublishError;
+use crate::broker::cloudevents::Verdict;
+use crate::broker::health::Rejection;
 use crate::connection;
 use crate::limits::Limits;
 use crate::origin::RequestOrigin;
@@ -83,6 +89,18 @@ pub async fn handle(
             (&Method::GET, "/stats") => stats(&shared),
             (&Method::POST, "/_broadcast") if settings.broadcast_api.enabled => {
                 broadcast(req, &shared, peer.addr).await
+            }
+            (&Method::GET, "/dapr/subscribe") if settings.broker.dapr.is_some() => {
+                dapr_subscribe(&shared)
+            }
+            (&Method::POST, route)
+                if settings
+                    .broker
+                    .dapr
+                    .as_ref()
+                    .is_some_and(|d| d.topic_at(route).is_some()) =>
+            {
+                cloudevent(req, &shared, peer.addr).await
             }
             _ => not_found(&shared),
         }
@@ -317,6 +335,15 @@ fn stats(shared: &Shared) -> Response<Body> {
     json_response(StatusCode::OK, &shared.stats_report())
 }
 
+/// 401 for a wrong key, 403 for a key-less endpoint called from elsewhere than loopback.
+fn refused(refusal: Refusal) -> Response<Body> {
+    let status = match refusal {
+        Refusal::WrongKey => StatusCode::UNAUTHORIZED,
+        Refusal::NotLoopback(_) => StatusCode::FORBIDDEN,
+    };
+    api_error(status, &refusal.to_string())
+}
+
 fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
@@ -331,11 +358,7 @@ async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) ->
         .broadcast_api
         .admits(authorization, peer.ip())
     {
-        let status = match refusal {
-            Refusal::WrongKey => StatusCode::UNAUTHORIZED,
-            Refusal::NotLoopback => StatusCode::FORBIDDEN,
-        };
-        return api_error(status, &refusal.to_string());
+        return refused(refusal);
     }
     let body = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
         .collect()
@@ -358,13 +381,80 @@ async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) ->
     for (stream, data) in items {
         if let Err(e) = shared.broker.publish(&stream, data).await {
             tracing::warn!(stream, cause = %e, "broadcast API could not publish");
-            return api_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            let status = match e {
+                // The broker's format cannot carry it: retrying will not help.
+                PublishError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return api_error(status, &e.to_string());
         }
     }
     json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "broadcasts": count }),
     )
+}
+
+fn dapr_subscribe(shared: &Shared) -> Response<Body> {
+    match &shared.settings.broker.dapr {
+        Some(dapr) => json_response(StatusCode::OK, &dapr.subscriptions()),
+        None => not_found(shared),
+    }
+}
+
+fn dapr_status(status: &'static str) -> Response<Body> {
+    json_response(StatusCode::OK, &serde_json::json!({ "status": status }))
+}
+
+/// One CloudEvent delivered by Dapr: `SUCCESS` once published, `RETRY` when the broker
+/// cannot publish now, `DROP` for an event that can never be delivered.
+async fn cloudevent(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+    let (Some(dapr), Some(input)) = (&shared.settings.broker.dapr, shared.broker.cloudevents())
+    else {
+        return not_found(shared);
+    };
+    let Some(topic) = dapr.topic_at(req.uri().path()) else {
+        return not_found(shared);
+    };
+    let token = req
+        .headers()
+        .get("dapr-api-token")
+        .and_then(|v| v.to_str().ok());
+    if let Err(refusal) = dapr.admits(token, peer.ip()) {
+        return refused(refusal);
+    }
+    let verdict = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
+        .collect()
+        .await
+    {
+        Ok(body) => topic.judge(&body.to_bytes(), shared.settings.limits.max_json_depth),
+        // Retrying cannot make it smaller.
+        Err(_) => Verdict::Drop(
+            Rejection::Oversized,
+            format!("body over {} bytes or unreadable", broadcast_api::BODY_MAX),
+        ),
+    };
+    input.record(&topic.name, &verdict);
+    let Verdict::Deliver(deliveries) = verdict else {
+        return dapr_status("DROP");
+    };
+    for (stream, payload) in deliveries {
+        match shared.broker.publish(&stream, payload).await {
+            Ok(()) => {}
+            Err(e @ PublishError::Refused(_)) => {
+                input.record(
+                    &topic.name,
+                    &Verdict::Drop(Rejection::Oversized, e.to_string()),
+                );
+                return dapr_status("DROP");
+            }
+            Err(e) => {
+                tracing::warn!(topic = %topic.name, stream, cause = %e, "could not publish a CloudEvent; Dapr will retry it");
+                return dapr_status("RETRY");
+            }
+        }
+    }
+    dapr_status("SUCCESS")
 }
 
 #[cfg(test)]

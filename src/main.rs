@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferrocable::broker::BrokerSettings;
 use ferrocable::cli::{Cli, Commands, ConfigCommand, InitArgs};
 use ferrocable::config::{self, Settings};
 use ferrocable::{auth, init, listener, server, telemetry};
@@ -151,10 +150,7 @@ fn serve(settings: Settings) -> ExitCode {
         tracing::info!(
             %address,
             mount = %settings.server.mount_path,
-            broker = match &settings.broker {
-                BrokerSettings::Memory => "in-process",
-                BrokerSettings::Redis(_) => "redis",
-            },
+            broker = %settings.broker.describe(),
             channels = settings.channels.len(),
             auth = %settings.auth.describe(),
             version = env!("CARGO_PKG_VERSION"),

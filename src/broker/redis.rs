@@ -1,12 +1,15 @@
 //! Rails' Redis cable adapter, read and written in its own format (docs/PROTOCOL.md §4.1–4.2):
 //! the `[redis]` section, the publisher (`PUBLISH <prefix>:<stream> <json>`), and the input
-//! whose subscriber task is in `subscriber`.
+//! whose subscriber task is in `subscriber`. The same connection also carries AnyCable's
+//! channel (`anycable`) and routed channels (`routed`), read in `fixed`.
 
+pub mod anycable;
+mod fixed;
+pub mod routed;
 mod subscriber;
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
@@ -14,21 +17,36 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::health::{Health, InputCounters};
 use super::{BroadcastInput, InputStatus, PublishError};
 use crate::error::ConfigError;
-use crate::hub::Hub;
+use crate::hub::{AckSlot, Hub};
+use fixed::FixedChannels;
 
 /// How long any single Redis operation may take before the connection is considered dead.
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `[redis]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSection {
     /// Empty for the in-process broker.
     pub url: String,
     /// Rails' channel_prefix.
     pub channel_prefix: String,
+    /// SUBSCRIBE `<prefix>:<stream>` per live stream (Rails' Redis adapter). Off when Redis
+    /// only carries AnyCable's channel or routed channels.
+    pub streams: bool,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        RedisSection {
+            url: String::new(),
+            channel_prefix: String::new(),
+            streams: true,
+        }
+    }
 }
 
 /// The `[redis]` section, checked.
@@ -38,13 +56,17 @@ pub struct RedisSettings {
     pub url: String,
     /// Rails' channel_prefix, without the colon.
     pub channel_prefix: String,
+    /// Whether Rails' per-stream channels are read (and written by the publisher).
+    pub streams: bool,
     /// The parsed URL; opening connections with it cannot fail to parse any more.
     client: redis::Client,
 }
 
 impl PartialEq for RedisSettings {
     fn eq(&self, other: &Self) -> bool {
-        self.url == other.url && self.channel_prefix == other.channel_prefix
+        self.url == other.url
+            && self.channel_prefix == other.channel_prefix
+            && self.streams == other.streams
     }
 }
 
@@ -81,15 +103,11 @@ impl RedisSettings {
         }
         let client = redis::Client::open(raw.url.as_str())
             .map_err(|e| ConfigError::new("redis.url", format!("invalid: {e}")))?;
-        if raw.channel_prefix.ends_with(':') {
-            return Err(ConfigError::new(
-                "redis.channel_prefix",
-                "write the prefix without the trailing ':' (Rails adds it)",
-            ));
-        }
+        super::check_channel_prefix("redis.channel_prefix", &raw.channel_prefix)?;
         Ok(Some(RedisSettings {
             url: raw.url.clone(),
             channel_prefix: raw.channel_prefix.clone(),
+            streams: raw.streams,
             client,
         }))
     }
@@ -148,7 +166,12 @@ impl RedisPublisher {
 
     /// Publishes `payload` on `stream`'s channel.
     pub async fn publish(&self, stream: &str, payload: Bytes) -> Result<(), PublishError> {
-        let channel = channel_name(&self.prefix, stream);
+        self.publish_to(&channel_name(&self.prefix, stream), payload)
+            .await
+    }
+
+    /// Publishes `payload` on `channel` as is (AnyCable's channel).
+    pub async fn publish_to(&self, channel: &str, payload: Bytes) -> Result<(), PublishError> {
         let cached = self.cache().clone();
         let mut conn = match cached {
             Some(c) => c,
@@ -167,7 +190,7 @@ impl RedisPublisher {
         let result = tokio::time::timeout(
             OP_TIMEOUT,
             redis::cmd("PUBLISH")
-                .arg(&channel)
+                .arg(channel)
                 .arg(payload.as_ref())
                 .query_async::<i64>(&mut conn),
         )
@@ -186,61 +209,43 @@ impl RedisPublisher {
     }
 }
 
-const CONNECTING: u8 = 0;
-const CONNECTED: u8 = 1;
-const DISCONNECTED: u8 = 2;
-
-/// The subscriber connection's health, written by its task and read by `/health`.
-#[derive(Debug)]
-struct Health {
-    state: AtomicU8,
-    connects: AtomicU64,
-    down_since: Mutex<Option<Instant>>,
-    last_error: Mutex<Option<String>>,
-}
-
-impl Health {
-    fn connected(&self) -> Option<Duration> {
-        self.state.store(CONNECTED, Ordering::Release);
-        self.connects.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.down_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .map(|t| t.elapsed())
-    }
-
-    fn lost(&self, error: &str) {
-        self.state.store(DISCONNECTED, Ordering::Release);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
-        self.down_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert_with(Instant::now);
-    }
-}
-
-/// Rails' Redis adapter as an input: one subscriber connection, its health.
+/// Rails' Redis adapter as an input: one subscriber connection, its health, and the fixed
+/// channels (AnyCable's, routed) it also reads.
 #[derive(Debug)]
 pub struct RedisInput {
     client: redis::Client,
     prefix: String,
+    /// The hub's slot for the per-stream channels; `None` when `redis.streams` is off.
+    streams: Option<AckSlot>,
+    fixed: Arc<FixedChannels>,
     health: Arc<Health>,
+    counters: Arc<InputCounters>,
 }
 
 impl RedisInput {
-    /// An input for `settings`; nothing is connected until it is spawned.
-    pub fn new(settings: &RedisSettings) -> RedisInput {
+    /// An input for `settings`, reading AnyCable's channel and `routes` too; nothing is
+    /// connected until it is spawned. `streams`: the hub's slot for Rails' per-stream
+    /// channels (`None` when they are off).
+    pub fn new(
+        settings: &RedisSettings,
+        streams: Option<AckSlot>,
+        anycable_channel: Option<String>,
+        routes: Vec<routed::RedisRoute>,
+        max_depth: usize,
+    ) -> RedisInput {
+        let counters = Arc::new(InputCounters::default());
         RedisInput {
             client: settings.client.clone(),
             prefix: settings.channel_prefix.clone(),
-            health: Arc::new(Health {
-                state: AtomicU8::new(CONNECTING),
-                connects: AtomicU64::new(0),
-                down_since: Mutex::new(Some(Instant::now())),
-                last_error: Mutex::new(None),
-            }),
+            streams,
+            fixed: Arc::new(FixedChannels::new(
+                anycable_channel,
+                routes,
+                max_depth,
+                counters.clone(),
+            )),
+            health: Arc::new(Health::default()),
+            counters,
         }
     }
 }
@@ -251,36 +256,26 @@ impl BroadcastInput for RedisInput {
     }
 
     fn status(&self) -> InputStatus {
-        let state = self.health.state.load(Ordering::Acquire);
-        let down_for_secs = self
-            .health
-            .down_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map(|t| t.elapsed().as_secs());
-        InputStatus {
-            kind: self.name(),
-            state: match state {
-                CONNECTED => "connected",
-                CONNECTING => "connecting",
-                _ => "disconnected",
-            },
-            healthy: state == CONNECTED,
-            down_for_secs: (state != CONNECTED).then_some(down_for_secs.unwrap_or(0)),
-            last_error: self
-                .health
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-            connects: Some(self.health.connects.load(Ordering::Relaxed)),
+        let mut status = self.health.status(self.name());
+        let (channels, patterns) = (self.fixed.channels(), self.fixed.patterns());
+        if !channels.is_empty() || !patterns.is_empty() {
+            // Rails' per-stream messages are not counted (the hub counts every broadcast).
+            self.counters.fill(&mut status);
+            status.detail = Some(serde_json::json!({
+                "streams": self.streams.is_some(),
+                "channels": channels,
+                "patterns": patterns,
+            }));
         }
+        status
     }
 
     fn spawn(&self, hub: Arc<Hub>, stop: CancellationToken) -> JoinHandle<()> {
         let driver = subscriber::Driver::new(
             self.client.clone(),
             self.prefix.clone(),
+            self.streams,
+            self.fixed.clone(),
             hub,
             self.health.clone(),
             stop,

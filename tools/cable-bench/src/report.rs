@@ -27,6 +27,8 @@ pub(crate) struct ReportArgs {
     svg: Option<PathBuf>,
 }
 
+mod inputs;
+
 const TARGETS: [&str; 3] = ["floor", "ferrocable", "actioncable"];
 
 fn label(t: &str) -> &str {
@@ -209,6 +211,7 @@ fn report(a: &ReportArgs) -> Result<String, String> {
     }
     r1(&runs, &mut md);
     r2(&runs, &mut md);
+    inputs::tables(&runs, &mut md);
     r3(&runs, &mut md);
     r4(
         &runs,
