@@ -185,6 +185,17 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 async fn replay(path: &Path, rails: &str, step_note: &Mutex<String>) -> Result<(), String> {
+    replay_with(path, rails, step_note, Vec::new()).await
+}
+
+/// Replays one transcript with `extra_env` for the server (the app transcripts of
+/// `spec/apps.rs` add `DATABASE_URL`).
+pub async fn replay_with(
+    path: &Path,
+    rails: &str,
+    step_note: &Mutex<String>,
+    extra_env: Vec<(String, String)>,
+) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let t: J = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     // "7.2.2.2" -> "7.2": the header says which Rails made it; the directory must agree.
@@ -204,6 +215,7 @@ async fn replay(path: &Path, rails: &str, step_note: &Mutex<String>) -> Result<(
         ("SECRET_KEY_BASE".to_string(), secret),
         ("REDIS_URL".to_string(), redis.url()),
     ];
+    env.extend(extra_env);
     // The profile configs leave rails_version at its default, 7.2.
     if rails != "7.2" {
         env.push((
@@ -333,6 +345,9 @@ impl Replay {
         match step["op"].as_str().unwrap_or("") {
             "connect" => self.connect(&client, step).await,
             "http_response" => self.http_response(&client, step),
+            // The recorder logged in over HTTP to the Rails app; the cookies it got are in
+            // the connect steps' headers. Nothing to do against ferrocable.
+            "http_login" => Ok(()),
             "send" => {
                 let text = step["text"].as_str().unwrap_or("");
                 self.ws(&client)?.send_text(text).await;

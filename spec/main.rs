@@ -6,6 +6,9 @@
 
 mod support;
 
+/// The cookie-authenticated reference apps (chat on SQLite, shop on PostgreSQL), recorded on
+/// Rails 7.2 and replayed with their profiles and database state.
+mod apps;
 /// Every authentication refusal, and what an accepted identity looks like.
 mod auth;
 /// Broadcast delivery: embedded broker, Redis adapter format, re-encoding, tenant isolation.
@@ -18,10 +21,22 @@ mod commands;
 mod conformance;
 /// The live console's server side (the page itself runs in spec/browser); public streams.
 mod console;
+/// Cookie authentication, database lookups and predicates under hostile input and faults.
+mod cookies;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
 mod handshake;
 /// Hostile input and the rest of the limits.
 mod hostile;
+/// `ferrocable init`: fixture apps, golden profiles and reports, the reference app.
+mod init;
+/// CloudEvents with Dapr's contract, and every input at once.
+mod inputs_dapr;
+/// Rails' PostgreSQL adapter (LISTEN/NOTIFY), replayed from real Rails 7.2, and its faults.
+mod inputs_postgres;
+/// AnyCable's broadcast format and routed Redis channels.
+mod inputs_redis;
+/// Solid Cable on SQLite and PostgreSQL, replayed from real Rails 7.2, and its faults.
+mod inputs_solid_cable;
 /// The ActiveSupport JSON vectors regenerated on Rails 7.2, against ferrocable and 6.1's.
 mod json_vectors;
 /// Shutdown frames, the ping timer, remote disconnect, the CLI.

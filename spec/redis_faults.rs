@@ -5,26 +5,6 @@ use crate::support::*;
 const ORDER: &str = r#"{"channel":"OrderChannel","restaurant_id":1}"#;
 const CHANNEL: &str = "shimizu_order_suite_production:order_channel_1";
 
-async fn health(server: &Server) -> (u16, serde_json::Value) {
-    let r = server.http("GET", "/health", &[], b"").await;
-    (r.status, serde_json::from_slice(&r.body).unwrap())
-}
-
-async fn wait_health(server: &Server, status: u16) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (s, body) = health(server).await;
-        if s == status {
-            return body;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "health never became {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_redis_restart_mid_session_resumes_broadcasts() {
     let mut redis = Redis::start();
@@ -36,14 +16,14 @@ async fn a_redis_restart_mid_session_resumes_broadcasts() {
     ws.expect(&data_frame(ORDER, "1")).await;
 
     redis.kill();
-    let body = wait_health(&server, 503).await;
+    let body = server.wait_health(503, Duration::from_secs(10)).await;
     assert_eq!(body["broker"]["state"], "disconnected");
     // Sockets keep being served while Redis is away.
     let mut late = server.welcomed(7, 1).await;
     late.send_text(&subscribe(ORDER)).await;
 
     redis.restart();
-    wait_health(&server, 200).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     redis.wait_subscribed(CHANNEL);
     late.expect(&confirm(ORDER)).await;
     redis.publish(CHANNEL, "2");
@@ -63,7 +43,7 @@ async fn a_redis_restart_mid_session_resumes_broadcasts() {
 async fn redis_down_at_start_serves_and_reports_degraded() {
     let port = free_port();
     let server = Server::start(&redis_config(&format!("redis://127.0.0.1:{port}")));
-    let body = wait_health(&server, 503).await;
+    let body = server.wait_health(503, Duration::from_secs(10)).await;
     assert_eq!(body["status"], "degraded");
     let mut ws = server.welcomed(42, 1).await;
     ws.send_text(&subscribe(ORDER)).await;
@@ -76,7 +56,7 @@ async fn redis_down_at_start_serves_and_reports_degraded() {
     redis.kill();
     redis.port = port;
     redis.restart();
-    wait_health(&server, 200).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     ws.expect(&confirm(ORDER)).await;
     redis.publish(CHANNEL, "1");
     ws.expect(&data_frame(ORDER, "1")).await;
@@ -93,7 +73,7 @@ async fn a_stalled_redis_is_detected_and_replaced() {
     // PING every 5 s, 5 s to answer: within ~11 s the server must notice.
     let start = Instant::now();
     loop {
-        let (status, _) = health(&server).await;
+        let (status, _) = server.health().await;
         if status == 503 {
             break;
         }
@@ -104,7 +84,7 @@ async fn a_stalled_redis_is_detected_and_replaced() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     redis.signal("CONT");
-    wait_health(&server, 200).await;
+    server.wait_health(200, Duration::from_secs(10)).await;
     redis.wait_subscribed(CHANNEL);
     redis.publish(CHANNEL, r#""after""#);
     ws.expect(&data_frame(ORDER, r#""after""#)).await;

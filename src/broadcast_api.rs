@@ -47,54 +47,82 @@ pub struct BroadcastApiSettings {
     pub key: Option<String>,
 }
 
-/// Why a caller may not use ferrocable's own endpoints.
+/// Why a caller may not use an endpoint guarded by a shared key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// A key is configured and the request does not carry it.
-    #[error("missing or wrong key (broadcast_api.key, as a bearer token or a Basic password)")]
+    #[error("missing or wrong key (as a bearer token or a Basic password)")]
     WrongKey,
-    /// No key is configured and the caller is not on loopback.
-    #[error("broadcast_api.key is not set, so only loopback clients are admitted")]
-    NotLoopback,
-    /// No key is configured and the request names a host that is not loopback or an IP.
-    #[error(
-        "broadcast_api.key is not set, so only requests to localhost or an IP address are admitted"
-    )]
+    /// No key is configured (the named setting) and the caller is not on loopback.
+    #[error("{0} is not set, so only loopback clients are admitted")]
+    NotLoopback(&'static str),
+    /// No key is configured and the request names a host that is not loopback or an IP
+    /// (a page's own name resolving to 127.0.0.1: DNS rebinding).
+    #[error("no key is set, so only requests to localhost or an IP address are admitted")]
     ForeignHost,
 }
 
+/// Whether a caller presenting `given` from `peer`, naming `host`, may use an endpoint guarded
+/// by `key` (configured as `setting`): the key when one is set, compared in constant time so
+/// it cannot be guessed byte by byte from timings; else loopback peers only, asking for a
+/// local host name when they name one.
+pub fn admit(
+    key: Option<&str>,
+    given: Option<&str>,
+    host: Option<&str>,
+    peer: IpAddr,
+    setting: &'static str,
+) -> Result<(), Refusal> {
+    match key {
+        Some(key) => {
+            if bool::from(given.unwrap_or("").as_bytes().ct_eq(key.as_bytes())) {
+                Ok(())
+            } else {
+                Err(Refusal::WrongKey)
+            }
+        }
+        // An IPv4 client of a dual-stack listener arrives as ::ffff:127.0.0.1.
+        None if !peer.to_canonical().is_loopback() => Err(Refusal::NotLoopback(setting)),
+        None if !host.is_none_or(is_local_host) => Err(Refusal::ForeignHost),
+        None => Ok(()),
+    }
+}
+
 impl BroadcastApiSettings {
-    /// Nothing to check: an empty key means "loopback callers only".
-    pub fn compile(section: &BroadcastApiSection) -> BroadcastApiSettings {
+    /// Nothing to check: an empty key means "loopback callers only", unless AnyCable's
+    /// broadcast key (`anycable_key`, from `[anycable]`) stands in for it, so an app that
+    /// broadcasts over HTTP for AnyCable keeps its key.
+    pub fn compile(
+        section: &BroadcastApiSection,
+        anycable_key: Option<&str>,
+    ) -> BroadcastApiSettings {
+        let key = if section.key.is_empty() {
+            anycable_key.map(str::to_string)
+        } else {
+            Some(section.key.clone())
+        };
         BroadcastApiSettings {
             enabled: section.enabled,
-            key: (!section.key.is_empty()).then(|| section.key.clone()),
+            key,
         }
     }
 
     /// Whether a request from `peer` with these `Authorization` and `Host` headers may use
-    /// ferrocable's own endpoints (see the module docs). The key is compared in constant
-    /// time, so it cannot be guessed byte by byte from timings.
+    /// ferrocable's own endpoints (see the module docs).
     pub fn admits(
         &self,
         authorization: Option<&str>,
         host: Option<&str>,
         peer: IpAddr,
     ) -> Result<(), Refusal> {
-        match &self.key {
-            Some(key) => {
-                let given = authorization.and_then(presented_key).unwrap_or_default();
-                if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
-                    Ok(())
-                } else {
-                    Err(Refusal::WrongKey)
-                }
-            }
-            // An IPv4 client of a dual-stack listener arrives as ::ffff:127.0.0.1.
-            None if !peer.to_canonical().is_loopback() => Err(Refusal::NotLoopback),
-            None if !host.is_none_or(is_local_host) => Err(Refusal::ForeignHost),
-            None => Ok(()),
-        }
+        let given = authorization.and_then(presented_key);
+        admit(
+            self.key.as_deref(),
+            given.as_deref(),
+            host,
+            peer,
+            "broadcast_api.key",
+        )
     }
 }
 
@@ -185,10 +213,13 @@ mod tests {
 
     #[test]
     fn secrets_compare_exactly() {
-        let api = BroadcastApiSettings::compile(&BroadcastApiSection {
-            enabled: true,
-            key: "abc".into(),
-        });
+        let api = BroadcastApiSettings::compile(
+            &BroadcastApiSection {
+                enabled: true,
+                key: "abc".into(),
+            },
+            None,
+        );
         let lan: IpAddr = "10.0.0.1".parse().unwrap();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let host = Some("cable.example.com");
@@ -213,7 +244,7 @@ mod tests {
             api.admits(Some("Basic b3BzOmFiZA=="), host, lan), // ops:abd
             Err(Refusal::WrongKey)
         );
-        let open = BroadcastApiSettings::compile(&BroadcastApiSection::default());
+        let open = BroadcastApiSettings::compile(&BroadcastApiSection::default(), None);
         for host in [
             None,
             Some("127.0.0.1:8080"),
@@ -222,7 +253,14 @@ mod tests {
         ] {
             assert!(open.admits(None, host, local).is_ok(), "{host:?}");
         }
-        assert_eq!(open.admits(None, None, lan), Err(Refusal::NotLoopback));
+        assert_eq!(
+            open.admits(None, None, lan),
+            Err(Refusal::NotLoopback("broadcast_api.key"))
+        );
+        // AnyCable's broadcast key guards the endpoint when broadcast_api.key is not set.
+        let anycable = BroadcastApiSettings::compile(&BroadcastApiSection::default(), Some("k"));
+        assert!(anycable.admits(Some("Bearer k"), None, lan).is_ok());
+        assert_eq!(anycable.admits(None, None, lan), Err(Refusal::WrongKey));
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         assert!(open.admits(None, None, mapped).is_ok());
         // DNS rebinding: a page's own name resolving to 127.0.0.1.

@@ -1,4 +1,5 @@
-//! The command line: `ferrocable [serve]`, `ferrocable config check`, `ferrocable config print`.
+//! The command line: `ferrocable [serve]`, `ferrocable config check`, `ferrocable config print`,
+//! `ferrocable token`, `ferrocable init`.
 
 use std::path::PathBuf;
 
@@ -61,6 +62,36 @@ pub enum Commands {
     Config(ConfigCommand),
     /// Print a development token signed with the configured HS* secret.
     Token(TokenArgs),
+    /// Read a Rails app (without running it) and write a ferrocable profile plus a report.
+    Init(InitArgs),
+}
+
+/// `init` arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The Rails app's root directory (where config/cable.yml is).
+    #[arg(long, value_name = "DIR")]
+    pub rails_root: PathBuf,
+    /// Where to write the profile.
+    #[arg(long, value_name = "PROFILE.toml", default_value = "ferrocable.toml")]
+    pub out: PathBuf,
+    /// Where to write the report.
+    #[arg(
+        long,
+        value_name = "REPORT.md",
+        default_value = "ferrocable-init-report.md"
+    )]
+    pub report: PathBuf,
+    /// The Rails environment to read (its cable.yml section and `config/environments/<env>.rb`).
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// The channels directory, relative to the Rails root; repeat it for an app that keeps
+    /// channels in several places.
+    #[arg(long, value_name = "DIR", default_value = "app/channels")]
+    pub channels: Vec<String>,
+    /// Overwrite the profile and the report if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `token` arguments.

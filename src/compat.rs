@@ -75,11 +75,15 @@ pub struct RailsCompat {
     /// channels on every version, so configs declare them (conformance
     /// `subscribe_framework_classes`).
     pub base_class_is_channel: bool,
+    /// The release itself (signed ids are URL-safe from 7.2).
+    pub rails_version: ferrocable_rails::RailsVersion,
 }
 
 impl RailsCompat {
     fn parse(version: &str) -> Option<RailsCompat> {
+        let rails_version = ferrocable_rails::RailsVersion::parse(version)?;
         let modern = RailsCompat {
+            rails_version,
             remote_disconnect_frame: true,
             charset_in_404: true,
             anchored_mount: true,
@@ -93,6 +97,7 @@ impl RailsCompat {
                 anchored_mount: false,
                 drop_false_identifiers: false,
                 base_class_is_channel: true,
+                rails_version,
             }),
             "7.0" => Some(RailsCompat {
                 remote_disconnect_frame: false,
@@ -198,7 +203,14 @@ mod tests {
         assert_eq!(default.load_defaults, RailsVersion::V7_2);
         assert!(default.escaping.js_separators);
         let rails_81 = compile(|s| s.rails_version = "8.1".into()).unwrap();
-        assert_eq!(rails_81.compat, RailsCompat::parse("7.2").unwrap());
+        // 8.1's wire is 7.2's; only the release number differs.
+        assert_eq!(
+            RailsCompat {
+                rails_version: RailsVersion::V7_2,
+                ..rails_81.compat
+            },
+            RailsCompat::parse("7.2").unwrap()
+        );
         assert!(
             !rails_81.escaping.js_separators,
             "load_defaults 8.1 turns escape_js_separators_in_json off"

@@ -1,7 +1,8 @@
 //! Configuration: read once at the edge, validated into typed settings.
 //!
 //! Sources, lowest precedence first: built-in defaults, the TOML file (`--config`), the
-//! environment (`PORT`, `REDIS_URL`, `SECRET_KEY_BASE`, then `FERROCABLE_<SECTION>__<KEY>`),
+//! environment (`PORT`, `REDIS_URL`, `SECRET_KEY_BASE`, `DATABASE_URL`, `APP_API_TOKEN`,
+//! `ANYCABLE_SECRET`, `ANYCABLE_BROADCAST_KEY`, then `FERROCABLE_<SECTION>__<KEY>`),
 //! command-line flags. [`RawConfig`] mirrors the file one to one (and is what `config print`
 //! shows); [`Settings::from_raw`] turns it into the objects the server runs on, or into a
 //! [`ConfigError`] that names the offending key. Nothing deeper in the crate reads the
@@ -23,12 +24,19 @@ use serde::{Deserialize, Serialize};
 use crate::activity::{ConsoleSection, ConsoleSettings};
 use crate::auth::{AuthMode, AuthSection, AuthSettings};
 use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
-use crate::broker::BrokerSettings;
+use crate::broker::cloudevents::DaprSection;
+use crate::broker::postgresql::PostgresSection;
+use crate::broker::redis::anycable::AnyCableSection;
+use crate::broker::redis::routed::RedisRouteSection;
 use crate::broker::redis::{RedisSection, mask_url};
+use crate::broker::solid_cable::SolidCableSection;
+use crate::broker::{BrokerSections, BrokerSettings};
 use crate::channels::{
-    ChannelRegistry, ChannelSection, SignedStreamsSection, SignedStreamsSettings, TurboSection,
+    ChannelRegistry, ChannelSection, CompileContext, SignedStreamsSection, SignedStreamsSettings,
+    TurboSection,
 };
 use crate::compat::{ProtocolSection, ProtocolSettings};
+use crate::database::{Database, DatabaseSection};
 pub use crate::error::ConfigError;
 use crate::limits::{Limits, LimitsSection};
 use crate::listener::{ServerSection, ServerSettings};
@@ -49,8 +57,18 @@ pub struct RawConfig {
     pub origins: OriginsSection,
     /// `[auth]`: connection authentication.
     pub auth: AuthSection,
-    /// `[redis]`: the broadcast source.
+    /// `[redis]`: Rails' Redis adapter (and the connection AnyCable's and routed channels use).
     pub redis: RedisSection,
+    /// `[anycable]`: AnyCable's broadcast format on Redis and `/_broadcast`.
+    pub anycable: AnyCableSection,
+    /// `[redis_routes.<name>]`: Redis channels of other services, routed to streams.
+    pub redis_routes: BTreeMap<String, RedisRouteSection>,
+    /// `[postgresql]`: Rails' PostgreSQL adapter (LISTEN/NOTIFY).
+    pub postgresql: PostgresSection,
+    /// `[solid_cable]`: Solid Cable's table, polled.
+    pub solid_cable: SolidCableSection,
+    /// `[dapr]`: CloudEvents over HTTP with Dapr's pub/sub contract.
+    pub dapr: DaprSection,
     /// `[broadcast_api]`: `POST /_broadcast`.
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
@@ -61,6 +79,8 @@ pub struct RawConfig {
     pub signed_streams: SignedStreamsSection,
     /// `[turbo]`: the built-in `Turbo::StreamsChannel`.
     pub turbo: TurboSection,
+    /// `[database]`: the Rails app's database (auth lookups, channel predicates).
+    pub database: DatabaseSection,
     /// `[channels.<Name>]`: declarative channels, by class name.
     pub channels: BTreeMap<String, ChannelSection>,
 }
@@ -103,6 +123,22 @@ impl CliOverrides {
     }
 }
 
+/// The environment variables Rails apps and their platforms already set, and the keys they
+/// fill (below `FERROCABLE_*`, which wins). `DATABASE_URL` fills both database inputs'
+/// URLs: whichever is enabled reads it.
+const CONVENTIONAL_VARIABLES: [(&str, &str); 10] = [
+    ("PORT", "server.port"),
+    ("REDIS_URL", "redis.url"),
+    ("SECRET_KEY_BASE", "auth.secret"),
+    ("SECRET_KEY_BASE", "signed_streams.secret_key_base"),
+    ("DATABASE_URL", "database.url"),
+    ("DATABASE_URL", "solid_cable.database_url"),
+    ("DATABASE_URL", "postgresql.url"),
+    ("APP_API_TOKEN", "dapr.app_api_token"),
+    ("ANYCABLE_SECRET", "anycable.secret"),
+    ("ANYCABLE_BROADCAST_KEY", "anycable.broadcast_key"),
+];
+
 /// Layers defaults, the file, the environment and the flags, and deserializes the result.
 pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
@@ -115,19 +151,10 @@ pub fn load(path: Option<&Path>, cli: &CliOverrides) -> Result<RawConfig, Config
         }
         figment = figment.merge(Toml::file_exact(path));
     }
+    for (variable, key) in CONVENTIONAL_VARIABLES {
+        figment = figment.merge(Env::raw().only(&[variable]).map(move |_| key.into()));
+    }
     figment = figment
-        .merge(Env::raw().only(&["PORT"]).map(|_| "server.port".into()))
-        .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
-        .merge(
-            Env::raw()
-                .only(&["SECRET_KEY_BASE"])
-                .map(|_| "auth.secret".into()),
-        )
-        .merge(
-            Env::raw()
-                .only(&["SECRET_KEY_BASE"])
-                .map(|_| "signed_streams.secret_key_base".into()),
-        )
         .merge(Env::prefixed("FERROCABLE_").split("__"))
         .merge(cli.to_figment());
     figment.extract().map_err(figment_error)
@@ -163,7 +190,7 @@ pub struct Settings {
     pub origins: Arc<OriginPolicy>,
     /// `[auth]`
     pub auth: Arc<AuthSettings>,
-    /// `[redis]`
+    /// `[redis]`, `[anycable]`, `[redis_routes.*]`, `[postgresql]`, `[solid_cable]`, `[dapr]`
     pub broker: BrokerSettings,
     /// `[broadcast_api]`
     pub broadcast_api: BroadcastApiSettings,
@@ -171,6 +198,8 @@ pub struct Settings {
     pub limits: Limits,
     /// `[console]`
     pub console: ConsoleSettings,
+    /// `[database]`, when a URL is set (opened lazily by its first query).
+    pub database: Option<Arc<Database>>,
     /// `[channels.<Name>]` (plus `$pubsub` when `console.public_streams` is on)
     pub channels: Arc<ChannelRegistry>,
     /// Problems that are not errors, for `main` to log once logging has started.
@@ -184,27 +213,72 @@ impl Settings {
         let server = ServerSettings::compile(&raw.server)?;
         let protocol = ProtocolSettings::compile(&raw.protocol)?;
         let origins = OriginPolicy::compile(&raw.origins)?;
-        let auth =
-            AuthSettings::compile(&raw.auth, server.listen.ip(), raw.limits.max_token_bytes)?;
-        let broker = BrokerSettings::compile(&raw.redis, &mut warnings)?;
+        let database = Database::compile(&raw.database)?;
+        let auth = AuthSettings::compile(
+            &raw.auth,
+            server.listen.ip(),
+            raw.limits.max_token_bytes,
+            &protocol,
+            database.as_ref(),
+        )?;
+        let broker = BrokerSettings::compile(
+            BrokerSections {
+                redis: &raw.redis,
+                anycable: &raw.anycable,
+                redis_routes: &raw.redis_routes,
+                postgresql: &raw.postgresql,
+                solid_cable: &raw.solid_cable,
+                dapr: &raw.dapr,
+            },
+            &mut warnings,
+        )?;
         let limits = Limits::compile(&raw.limits)?;
         // Development mode: no authentication, reachable from this machine only.
         let development = raw.auth.mode == AuthMode::None && server.listen.ip().is_loopback();
         let console = ConsoleSettings::compile(&raw.console, development)?;
+        let broadcast_api = BroadcastApiSettings::compile(
+            &raw.broadcast_api,
+            broker
+                .anycable
+                .as_ref()
+                .and_then(|a| a.broadcast_key.as_deref()),
+        );
         let identifier_names: Vec<String> =
             auth.identifiers.iter().map(|i| i.name.clone()).collect();
-        let signed_streams = SignedStreamsSettings::compile(
-            &raw.signed_streams,
-            &raw.turbo,
-            protocol.load_defaults,
-        )?;
+        // One secret_key_base for the app: SECRET_KEY_BASE fills both sections; a secret kept
+        // in auth.secret_file verifies signed stream names too.
+        let mut signed_section = raw.signed_streams.clone();
+        if signed_section.secret_key_base.is_empty() && !raw.auth.secret_file.is_empty() {
+            signed_section.secret_key_base = crate::auth::secret_key_base(&raw.auth)?;
+        }
+        let signed_streams =
+            SignedStreamsSettings::compile(&signed_section, &raw.turbo, protocol.load_defaults)?;
         let channels = ChannelRegistry::compile(
             &console.with_public_streams(&raw.channels),
-            &identifier_names,
+            &CompileContext {
+                identifiers: &identifier_names,
+                global_id_app: auth.global_id_app.as_deref(),
+                database: database.as_ref(),
+                signed_streams: &signed_streams,
+            },
             protocol.compat.base_class_is_channel,
-            &signed_streams,
             &mut warnings,
         )?;
+        // A DATABASE_URL inherited from the app's environment but used by nothing must not
+        // make /health report an outage of a database ferrocable never asks.
+        let database = database.filter(|_| {
+            let used = auth.lookup.is_some() || channels.uses_database();
+            // The broadcast inputs read DATABASE_URL through their own sections.
+            let read_by_an_input = broker.solid_cable.is_some() || broker.postgresql.is_some();
+            if !used && !read_by_an_input {
+                warnings.push(
+                    "database.url (DATABASE_URL) is set but no auth.lookup or channel authorize \
+                     query uses it: it is ignored"
+                        .to_string(),
+                );
+            }
+            used
+        });
         Ok(Settings {
             server,
             logging: raw.logging.clone(),
@@ -212,9 +286,10 @@ impl Settings {
             origins: Arc::new(origins),
             auth: Arc::new(auth),
             broker,
-            broadcast_api: BroadcastApiSettings::compile(&raw.broadcast_api),
+            broadcast_api,
             limits,
             console,
+            database,
             channels: Arc::new(channels),
             warnings,
         })
@@ -222,8 +297,18 @@ impl Settings {
 
     /// One line for `config check`.
     pub fn summary(&self) -> String {
+        let database = match &self.database {
+            Some(db) => format!(
+                ", database {}",
+                serde_json::to_value(db.backend())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         format!(
-            "listen {}, mount {}, broker {}, auth {}, {} channel(s)",
+            "listen {}, mount {}, broker {}, auth {}{database}, {} channel(s)",
             self.server.listen,
             self.server.mount_path,
             self.broker.describe(),
@@ -240,6 +325,9 @@ impl RawConfig {
         for secret in [
             &mut copy.auth.secret,
             &mut copy.broadcast_api.key,
+            &mut copy.anycable.secret,
+            &mut copy.anycable.broadcast_key,
+            &mut copy.dapr.app_api_token,
             &mut copy.signed_streams.secret_key_base,
             &mut copy.turbo.signed_stream_verifier_key,
         ] {
@@ -254,7 +342,14 @@ impl RawConfig {
                 signed.key = "***".into();
             }
         }
-        copy.redis.url = mask_url(&copy.redis.url);
+        for url in [
+            &mut copy.redis.url,
+            &mut copy.database.url,
+            &mut copy.postgresql.url,
+            &mut copy.solid_cable.database_url,
+        ] {
+            *url = mask_url(url);
+        }
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
@@ -282,7 +377,7 @@ mod tests {
             let s = Settings::from_raw(&raw).unwrap();
             assert_eq!(s.server.listen, "127.0.0.1:8080".parse().unwrap());
             assert_eq!(s.server.mount_path, "/cable");
-            assert_eq!(s.broker, BrokerSettings::Memory);
+            assert_eq!(s.broker, BrokerSettings::default());
             assert_eq!(s.protocol.ping_interval, Duration::from_secs(3));
             assert!(s.protocol.compat.remote_disconnect_frame);
             Ok(())
@@ -398,7 +493,7 @@ mod tests {
         assert!(Settings::from_raw(&raw).unwrap().warnings.is_empty());
         raw.redis.channel_prefix = "myapp".into();
         let s = Settings::from_raw(&raw).unwrap();
-        assert_eq!(s.broker, BrokerSettings::Memory);
+        assert_eq!(s.broker, BrokerSettings::default());
         assert_eq!(s.warnings.len(), 1);
         assert!(
             s.warnings[0].contains("redis.channel_prefix"),
@@ -417,6 +512,40 @@ mod tests {
         assert_eq!(
             Settings::from_raw(&raw).unwrap().summary(),
             "listen 127.0.0.1:8080, mount /cable, broker redis 127.0.0.1:6379 (prefix \"app\"), auth jwt HS256, 0 channel(s)"
+        );
+    }
+
+    #[test]
+    fn a_secret_key_base_file_also_verifies_signed_stream_names() {
+        let dir = std::env::temp_dir().join(format!("ferrocable-skb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret_key_base");
+        std::fs::write(&file, "0123456789abcdef\n").unwrap();
+        let mut raw = RawConfig::default();
+        assert!(
+            Settings::from_raw(&raw)
+                .unwrap()
+                .channels
+                .get("Turbo::StreamsChannel")
+                .is_none(),
+            "no key, no built-in Turbo channel"
+        );
+        raw.auth.secret_file = file.display().to_string();
+        let s = Settings::from_raw(&raw).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(s.channels.get("Turbo::StreamsChannel").is_some());
+    }
+
+    #[test]
+    fn an_unused_database_is_ignored_with_a_warning() {
+        let mut raw = RawConfig::default();
+        raw.database.url = "postgres://db.internal/app".into();
+        let s = Settings::from_raw(&raw).unwrap();
+        assert!(s.database.is_none());
+        assert!(
+            s.warnings.iter().any(|w| w.contains("DATABASE_URL")),
+            "{:?}",
+            s.warnings
         );
     }
 
@@ -491,11 +620,29 @@ mod tests {
             "fixtures/configs/hafaloha.toml",
             "fixtures/configs/generic.toml",
             "fixtures/configs/turbo.toml",
+            "config/examples/solid_cable.toml",
+            "config/examples/postgresql.toml",
+            "config/examples/anycable.toml",
+            "config/examples/sales_bridge.toml",
+            "config/examples/dapr.toml",
+            "config/examples/chat.toml",
+            "config/examples/shop.toml",
+            "config/examples/shop-devise.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Jail::expect_with(|jail| {
                 jail.clear_env();
                 jail.set_env("SECRET_KEY_BASE", "test-secret");
+                // What the example profiles take from the environment.
+                jail.set_env("REDIS_URL", "redis://127.0.0.1:6379/0");
+                let database = if file.contains("solid_cable") {
+                    "sqlite3:storage/production_cable.sqlite3"
+                } else if file.contains("postgresql") {
+                    "postgres://app@127.0.0.1:5432/app_production"
+                } else {
+                    "sqlite:db/production.sqlite3"
+                };
+                jail.set_env("DATABASE_URL", database);
                 let raw = load(Some(&path), &CliOverrides::default())
                     .map_err(|e| format!("{file}: {e}"))?;
                 Settings::from_raw(&raw).map_err(|e| format!("{file}: {e}"))?;

@@ -3,23 +3,27 @@
 //! - `<mount_path>`: WebSocket upgrade after Rails' checks (docs/PROTOCOL.md §1): a non-WebSocket
 //!   request or a refused Origin gets Rails' `404 Page not found`; a malformed handshake 400;
 //!   the subprotocol is the first one the client offered that we speak, or none.
-//!   Authentication runs here, before the 101, but its refusal is delivered after it, on the
-//!   socket, exactly as Rails does.
+//!   Authentication runs here, before the 101 (a JWT, a cookie), or after it in the
+//!   connection's task when it waits on the database; either way its refusal is delivered after
+//!   the 101, on the socket, exactly as Rails does.
 //! - `GET /health`: 200 with the broker's state, 503 when Redis is configured but down.
 //! - `GET /stats`: counters and gauges as JSON; `GET /metrics`: the same for Prometheus.
-//! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker.
+//! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker
+//!   (AnyCable's HTTP broadcast shape; answered 201).
+//! - with `[dapr]`: `GET /dapr/subscribe` and a `POST` route per topic (CloudEvents, answered
+//!   `{"status":"SUCCESS"|"RETRY"|"DROP"}`; decisions in `broker::cloudevents`).
 //!
 //! - `GET /console` (+ `/console/state`, `POST /console/broadcast`): the live console, when
 //!   enabled (see `console`).
 //!
-//! Everything but the upgrade and `/health` is guarded by the broadcast API's key (or loopback
-//! only without one): see `broadcast_api`.
+//! Everything but the upgrade, `/health` and Dapr's routes (guarded by Dapr's token) is
+//! guarded by the broadcast API's key (or loopback only without one): see `broadcast_api`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -32,6 +36,9 @@ use ferrocable_protocol::select_subprotocol;
 
 use crate::auth::Credentials;
 use crate::broadcast_api::{self, Refusal};
+use crate::broker::PublishError;
+use crate::broker::cloudevents::Verdict;
+use crate::broker::health::Rejection;
 use crate::connection;
 use crate::console::{self, ConsoleState};
 use crate::limits::Limits;
@@ -115,6 +122,18 @@ pub async fn handle(
             }
             (&Method::POST, "/console/broadcast") if settings.console.enabled => {
                 console_broadcast(req, &shared, peer.addr).await
+            }
+            (&Method::GET, "/dapr/subscribe") if settings.broker.dapr.is_some() => {
+                dapr_subscribe(&shared)
+            }
+            (&Method::POST, route)
+                if settings
+                    .broker
+                    .dapr
+                    .as_ref()
+                    .is_some_and(|d| d.topic_at(route).is_some()) =>
+            {
+                cloudevent(req, &shared, peer.addr).await
             }
             _ => not_found(&shared),
         }
@@ -272,18 +291,16 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let cookie = cookie_header(headers);
     let auth = settings.auth.authenticate(
         Credentials {
             query: req.uri().query(),
             authorization: headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
+            cookie: cookie.as_deref(),
         },
-        now,
+        SystemTime::now(),
         settings.channels.wanted_claims(),
         settings.protocol.compat.drop_false_identifiers,
     );
@@ -314,6 +331,22 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
     response
 }
 
+/// The `Cookie` header; several (HTTP/2 style, or a proxy's) are joined with "; " as Rack
+/// sees them joined.
+fn cookie_header(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok());
+    let first = values.next()?;
+    let mut joined = first.to_string();
+    for more in values {
+        joined.push_str("; ");
+        joined.push_str(more);
+    }
+    Some(joined)
+}
+
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
@@ -335,6 +368,15 @@ fn stats(shared: &Shared) -> Response<Body> {
     json_response(StatusCode::OK, &shared.stats_report())
 }
 
+/// 401 for a wrong key, 403 for a key-less endpoint called from elsewhere than loopback.
+fn refused(refusal: Refusal) -> Response<Body> {
+    let status = match refusal {
+        Refusal::WrongKey => StatusCode::UNAUTHORIZED,
+        Refusal::NotLoopback(_) | Refusal::ForeignHost => StatusCode::FORBIDDEN,
+    };
+    api_error(status, &refusal.to_string())
+}
+
 fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
@@ -354,12 +396,7 @@ fn refusal<B>(req: &Request<B>, shared: &Shared, peer: SocketAddr) -> Option<Res
         .broadcast_api
         .admits(get(header::AUTHORIZATION), get(header::HOST), peer.ip())
         .err()?;
-    let mut response = match refusal {
-        Refusal::WrongKey => api_error(StatusCode::UNAUTHORIZED, &refusal.to_string()),
-        Refusal::NotLoopback | Refusal::ForeignHost => {
-            api_error(StatusCode::FORBIDDEN, &refusal.to_string())
-        }
-    };
+    let mut response = refused(refusal);
     if refusal == Refusal::WrongKey {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -461,13 +498,80 @@ async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) ->
     for (stream, data) in items {
         if let Err(e) = shared.broker.publish(&stream, data).await {
             tracing::warn!(stream, cause = %e, "broadcast API could not publish");
-            return api_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            let status = match e {
+                // The broker's format cannot carry it: retrying will not help.
+                PublishError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return api_error(status, &e.to_string());
         }
     }
     json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "broadcasts": count }),
     )
+}
+
+fn dapr_subscribe(shared: &Shared) -> Response<Body> {
+    match &shared.settings.broker.dapr {
+        Some(dapr) => json_response(StatusCode::OK, &dapr.subscriptions()),
+        None => not_found(shared),
+    }
+}
+
+fn dapr_status(status: &'static str) -> Response<Body> {
+    json_response(StatusCode::OK, &serde_json::json!({ "status": status }))
+}
+
+/// One CloudEvent delivered by Dapr: `SUCCESS` once published, `RETRY` when the broker
+/// cannot publish now, `DROP` for an event that can never be delivered.
+async fn cloudevent(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+    let (Some(dapr), Some(input)) = (&shared.settings.broker.dapr, shared.broker.cloudevents())
+    else {
+        return not_found(shared);
+    };
+    let Some(topic) = dapr.topic_at(req.uri().path()) else {
+        return not_found(shared);
+    };
+    let token = req
+        .headers()
+        .get("dapr-api-token")
+        .and_then(|v| v.to_str().ok());
+    if let Err(refusal) = dapr.admits(token, peer.ip()) {
+        return refused(refusal);
+    }
+    let verdict = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
+        .collect()
+        .await
+    {
+        Ok(body) => topic.judge(&body.to_bytes(), shared.settings.limits.max_json_depth),
+        // Retrying cannot make it smaller.
+        Err(_) => Verdict::Drop(
+            Rejection::Oversized,
+            format!("body over {} bytes or unreadable", broadcast_api::BODY_MAX),
+        ),
+    };
+    input.record(&topic.name, &verdict);
+    let Verdict::Deliver(deliveries) = verdict else {
+        return dapr_status("DROP");
+    };
+    for (stream, payload) in deliveries {
+        match shared.broker.publish(&stream, payload).await {
+            Ok(()) => {}
+            Err(e @ PublishError::Refused(_)) => {
+                input.record(
+                    &topic.name,
+                    &Verdict::Drop(Rejection::Oversized, e.to_string()),
+                );
+                return dapr_status("DROP");
+            }
+            Err(e) => {
+                tracing::warn!(topic = %topic.name, stream, cause = %e, "could not publish a CloudEvent; Dapr will retry it");
+                return dapr_status("RETRY");
+            }
+        }
+    }
+    dapr_status("SUCCESS")
 }
 
 #[cfg(test)]

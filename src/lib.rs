@@ -1,9 +1,10 @@
 //! ferrocable: a fast, lean server for the Rails Action Cable protocol.
 //!
 //! Rails keeps publishing with `ActionCable.server.broadcast` through its Redis adapter;
-//! ferrocable holds the WebSockets, authenticates each connection from a JWT, decides
-//! subscriptions from declarative channel config, and delivers every broadcast byte for byte
-//! as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
+//! ferrocable holds the WebSockets, authenticates each connection from the app's own cookies
+//! (verified with `SECRET_KEY_BASE`, the user looked up in the app's database) or a JWT,
+//! decides subscriptions from declarative channel config (database predicates included), and
+//! delivers every broadcast byte for byte as Rails would. The protocol itself (Ruby-compatible JSON, commands in, frames out) is the
 //! `ferrocable_protocol` crate; `docs/ARCHITECTURE.md` walks through the whole tree.
 //!
 //! # Layout
@@ -21,7 +22,7 @@
 //!   `/_broadcast`.
 //! - [`metrics`]: `/metrics` in Prometheus' text format (AnyCable's names where they fit).
 //! - [`origin`]: Rails' Origin check as a pure policy (`[origins]`).
-//! - [`auth`]: token extraction, JWT verification, identifiers (`[auth]`).
+//! - [`auth`]: JWTs, Rails cookies, database lookups, identifiers (`[auth]`).
 //! - [`broadcast_api`]: who may `POST /_broadcast`, and its body (`[broadcast_api]`).
 //! - [`connection`]: one connection's task: commands in, batched frames out.
 //! - [`outbox`]: a connection's outbound side, shared by everyone who writes to it: direct
@@ -40,6 +41,8 @@
 //! - [`activity`]: what the live console shows that no counter holds (recent broadcasts per
 //!   stream, open connections), kept only while it is enabled (`[console]`).
 //! - [`console`]: `GET /console`, its state and its test broadcasts.
+//! - [`database`]: the Rails app's database (`[database]`): bound queries, a bounded pool,
+//!   a short cache; used by auth lookups and channel predicates.
 
 pub mod activity;
 pub mod auth;
@@ -51,9 +54,11 @@ pub mod compat;
 pub mod config;
 pub mod connection;
 pub mod console;
+pub mod database;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod init;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferrocable::cli::{Cli, Commands, ConfigCommand};
+use ferrocable::cli::{Cli, Commands, ConfigCommand, InitArgs};
 use ferrocable::config::{self, Settings};
 use ferrocable::server::Stop;
-use ferrocable::{auth, limits, listener, server, telemetry};
+use ferrocable::{auth, init, limits, listener, server, telemetry};
 
 /// sysexits.h: configuration error.
 const EX_CONFIG: u8 = 64;
@@ -15,6 +15,10 @@ const EX_UNAVAILABLE: u8 = 69;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `init` reads a Rails app, not ferrocable's configuration.
+    if let Some(Commands::Init(args)) = &cli.command {
+        return init(args);
+    }
     let loaded = config::load(cli.global.config.as_deref(), &cli.global.overrides())
         .and_then(|raw| Settings::from_raw(&raw).map(|settings| (raw, settings)));
     let (raw, settings) = match loaded {
@@ -53,7 +57,55 @@ fn main() -> ExitCode {
             }
         }
         Some(Commands::Serve) | None => serve(settings),
+        Some(Commands::Init(_)) => unreachable!("handled before the configuration is loaded"),
     }
+}
+
+/// sysexits.h: cannot create an output file.
+const EX_CANTCREAT: u8 = 73;
+/// sysexits.h: an input file does not exist.
+const EX_NOINPUT: u8 = 66;
+
+fn init(args: &InitArgs) -> ExitCode {
+    for path in [&args.out, &args.report] {
+        if path.exists() && !args.force {
+            eprintln!(
+                "ferrocable init: {} exists; pass --force to overwrite it",
+                path.display()
+            );
+            return ExitCode::from(EX_CANTCREAT);
+        }
+    }
+    let opts = init::Options {
+        rails_root: args.rails_root.clone(),
+        environment: args.environment.clone(),
+        channel_dirs: args.channels.clone(),
+    };
+    let report_name = args.report.display().to_string();
+    let profile_name = args.out.display().to_string();
+    let outcome = match init::run(&opts, &profile_name, &report_name) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ferrocable init: {e}");
+            return ExitCode::from(EX_NOINPUT);
+        }
+    };
+    for (path, text) in [
+        (&args.out, &outcome.profile),
+        (&args.report, &outcome.report),
+    ] {
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("ferrocable init: cannot write {}: {e}", path.display());
+            return ExitCode::from(EX_CANTCREAT);
+        }
+    }
+    let (ok, assumed, not) = outcome.counts;
+    println!(
+        "wrote {} and {}: {ok} mapped, {assumed} mapped with assumptions, {not} not expressible",
+        args.out.display(),
+        args.report.display()
+    );
+    ExitCode::SUCCESS
 }
 
 fn serve(settings: Settings) -> ExitCode {
@@ -108,7 +160,7 @@ fn serve(settings: Settings) -> ExitCode {
             }
         };
         let address = listener.local_addr().unwrap_or(listen);
-        if settings.auth.verifier.is_none() {
+        if settings.auth.verifier.is_none() && settings.auth.cookie.is_none() {
             if settings.channels.streams_only_signed_names() {
                 // Turbo-only apps: each stream is authorized by the app's signature.
                 tracing::info!(
@@ -118,7 +170,7 @@ fn serve(settings: Settings) -> ExitCode {
             } else {
                 tracing::warn!(
                     "auth.mode = \"none\": EVERY CONNECTION IS ACCEPTED WITHOUT A TOKEN. \
-                     This is for development only; set auth.mode = \"jwt\" and SECRET_KEY_BASE in production."
+                     This is for development only; set auth.mode = \"jwt\" or \"cookie\" and SECRET_KEY_BASE in production."
                 );
             }
         }
@@ -127,6 +179,7 @@ fn serve(settings: Settings) -> ExitCode {
             mount = %settings.server.mount_path,
             broker = %settings.broker.describe(),
             channels = settings.channels.len(),
+            auth = %settings.auth.describe(),
             version = env!("CARGO_PKG_VERSION"),
             "ferrocable listening"
         );

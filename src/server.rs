@@ -46,7 +46,12 @@ pub async fn run(listener: TcpListener, settings: Settings, mut stops: Receiver<
     let shared = Arc::new(Shared::new(Arc::new(settings)));
     let settings = shared.settings.clone();
     let stop_background = CancellationToken::new();
-    let inputs = shared.broker.spawn_inputs(&shared.hub, &stop_background);
+    let mut inputs = shared.broker.spawn_inputs(&shared.hub, &stop_background);
+    if let Some(database) = &settings.database {
+        inputs.push(tokio::spawn(
+            database.clone().watch_health(stop_background.clone()),
+        ));
+    }
     let pinger = tokio::spawn(ping_forever(
         shared.clone(),
         settings.protocol.ping_interval,

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::activity::Activity;
 use crate::broker::{Broker, InputStatus};
 use crate::config::Settings;
+use crate::database::DatabaseStatus;
 use crate::hub::{Hub, HubOptions};
 use crate::outbox::CloseRequest;
 use crate::registry::Registry;
@@ -69,8 +70,13 @@ pub struct StatsReport<'a> {
     pub identities: Vec<IdentityCount>,
     /// Streams with local listeners.
     pub streams: usize,
-    /// The broker's health.
+    /// The first input's health (kept for clients written before there were several).
     pub broker: InputStatus,
+    /// Every input's health and counters.
+    pub inputs: Vec<InputStatus>,
+    /// The app's database (lookups, predicates), when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
 }
 
 /// One identity and its connection count.
@@ -85,10 +91,16 @@ pub struct IdentityCount {
 /// `GET /health`.
 #[derive(Debug, Serialize)]
 pub struct HealthReport {
-    /// `ok`, `degraded` (the broker is down) or `draining` (shutting down).
+    /// `ok`, `degraded` (an input or the database is down) or `draining` (shutting down).
     pub status: &'static str,
-    /// The broker's health.
+    /// The first input's health (kept for clients written before there were several).
     pub broker: InputStatus,
+    /// Every input's health.
+    pub inputs: Vec<InputStatus>,
+    /// The app's database, when one is configured: while it is down, cookie logins that
+    /// need a lookup are refused (new connections only; welcomed ones carry on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
     /// Welcomed connections.
     pub connections: usize,
 }
@@ -106,7 +118,7 @@ impl Shared {
     pub fn new(settings: Arc<Settings>) -> Shared {
         let stats = Arc::new(Stats::default());
         let mut hub = Hub::new(
-            settings.broker.confirms_subscriptions(),
+            settings.broker.acknowledgers(),
             stats.clone(),
             HubOptions {
                 remote_disconnect_frame: settings.protocol.compat.remote_disconnect_frame,
@@ -124,7 +136,11 @@ impl Shared {
         let hub = Arc::new(hub);
         Shared {
             activity,
-            broker: Broker::new(&settings.broker, hub.clone()),
+            broker: Broker::new(
+                &settings.broker,
+                hub.clone(),
+                settings.limits.max_json_depth,
+            ),
             hub,
             registry: Registry::default(),
             stats,
@@ -181,6 +197,7 @@ impl Shared {
     /// What `GET /stats` answers.
     pub fn stats_report(&self) -> StatsReport<'_> {
         let (unique_identities, top) = self.hub.identities(TOP_IDENTITIES);
+        let inputs = self.broker.statuses();
         StatsReport {
             counters: &self.stats,
             unique_identities,
@@ -192,23 +209,28 @@ impl Shared {
                 })
                 .collect(),
             streams: self.hub.stream_count(),
-            broker: self.broker.status(),
+            broker: inputs[0].clone(),
+            inputs,
+            database: self.settings.database.as_ref().map(|db| db.status()),
         }
     }
 
     /// What `GET /health` answers.
     pub fn health_report(&self) -> HealthReport {
-        let broker = self.broker.status();
+        let inputs = self.broker.statuses();
+        let database = self.settings.database.as_ref().map(|db| db.status());
         let status = if self.refuses_new_connections() {
             "draining"
-        } else if broker.healthy {
+        } else if inputs.iter().all(|i| i.healthy) && database.as_ref().is_none_or(|d| d.healthy) {
             "ok"
         } else {
             "degraded"
         };
         HealthReport {
             status,
-            broker,
+            broker: inputs[0].clone(),
+            inputs,
+            database,
             connections: self.registry.len(),
         }
     }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod database;
+pub mod db;
+pub mod recorded;
 pub mod redis_ha;
 pub mod ws;
 
@@ -90,36 +93,13 @@ impl Server {
     }
 
     fn spawn_with(dir: TempDir, prefix: &[&str], args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(prefix[0]);
-        cmd.args(&prefix[1..])
-            .args(args)
+        let mut cmd = command(prefix, env);
+        cmd.args(args)
             .args(["--port", "0", "--log-format", "json"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "ferrocable=debug,info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+            .env("RUST_LOG", "ferrocable=debug,info");
         let mut child = cmd.spawn().expect("spawn ferrocable");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = listening_address(&line)
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr);
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(10)) else {
+        let (logs, listening) = capture(&mut child);
+        let Ok(addr) = listening.recv_timeout(Duration::from_secs(10)) else {
             let _ = child.kill();
             panic!(
                 "ferrocable did not start; logs:\n{}",
@@ -134,9 +114,57 @@ impl Server {
         }
     }
 
+    /// Starts the binary with exactly `args` and `env` (plus `PATH`), no flags of ours:
+    /// waits until it answers `GET /health` on `port`.
+    fn spawn_plain(dir: TempDir, args: &[&str], env: &[(&str, &str)], port: u16) -> Server {
+        let mut cmd = command(&[binary()], env);
+        cmd.args(args);
+        let mut child = cmd.spawn().expect("spawn ferrocable");
+        let (logs, _) = capture(&mut child);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let start = Instant::now();
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                use std::io::{Read, Write};
+                let _ =
+                    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut head = [0u8; 12];
+                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1") {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "ferrocable exited ({status}); logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!(
+                    "ferrocable did not answer on {addr}; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
     /// Log lines so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Asserts some log line contains `needle`.
+    pub fn assert_logged(&self, needle: &str) {
+        let logs = self.logs();
+        assert!(logs.contains(needle), "no log line has {needle:?}:\n{logs}");
     }
 
     /// Waits until a log line contains `needle`.
@@ -210,6 +238,40 @@ impl Server {
         self.http("POST", "/_broadcast", &[], body.as_bytes()).await
     }
 
+    /// `GET /health`: status and body.
+    pub async fn health(&self) -> (u16, serde_json::Value) {
+        let r = self.http("GET", "/health", &[], b"").await;
+        (r.status, serde_json::from_slice(&r.body).unwrap())
+    }
+
+    /// Waits until `/health` answers `status`; its body.
+    pub async fn wait_health(&self, status: u16, within: Duration) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let (s, body) = self.health().await;
+            if s == status {
+                return body;
+            }
+            assert!(
+                start.elapsed() < within,
+                "health never became {status}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A client of a configuration without authentication ([`dev_profile`], the example
+    /// profiles), welcomed and subscribed to `identifier`.
+    pub async fn subscribed(&self, identifier: &str) -> Ws {
+        let (reply, ws) = self.connect("/cable", &[]).await;
+        assert_eq!(reply.status, 101, "{}", reply.head);
+        let mut ws = ws.unwrap();
+        ws.expect(r#"{"type":"welcome"}"#).await;
+        ws.send_text(&subscribe(identifier)).await;
+        ws.expect(&confirm(identifier)).await;
+        ws
+    }
+
     /// `GET /stats` as JSON.
     pub async fn stats(&self) -> serde_json::Value {
         let r = self.http("GET", "/stats", &[], b"").await;
@@ -222,6 +284,43 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `prefix` (a wrapper and its arguments, ending with the binary) with only `env` and `PATH`
+/// in its environment, stderr piped.
+fn command(prefix: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(prefix[0]);
+    cmd.args(&prefix[1..])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Collects the child's stderr lines; the receiver gets the address from the JSON
+/// "ferrocable listening" line, if one comes.
+fn capture(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<SocketAddr>) {
+    let stderr = child.stderr.take().unwrap();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = listening_address(&line)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(addr);
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (logs, rx)
 }
 
 fn listening_address(line: &str) -> Option<SocketAddr> {
@@ -453,6 +552,28 @@ pub fn data_frame(identifier: &str, message: &str) -> String {
         r#"{{"identifier":{},"message":{message}}}"#,
         serde_json::to_string(identifier).unwrap()
     )
+}
+
+/// A configuration like the example profiles' (config/examples): no authentication, no
+/// Origin check, one channel `StreamChannel` streaming `{params.stream}`, plus `extra`.
+pub fn dev_profile(extra: &str) -> String {
+    format!(
+        r#"
+[origins]
+check = false
+[auth]
+mode = "none"
+[channels.StreamChannel]
+streams = ["{{params.stream}}"]
+require_params = ["stream"]
+{extra}
+"#
+    )
+}
+
+/// `{"channel":"StreamChannel","stream":"<stream>"}`
+pub fn stream_identifier(stream: &str) -> String {
+    format!(r#"{{"channel":"StreamChannel","stream":"{stream}"}}"#)
 }
 
 /// [`config`] plus Rails' Redis adapter at `url` with Hafaloha's channel prefix.

@@ -24,6 +24,8 @@ pub struct IdentifierSection {
     pub match_query: Option<String>,
     /// GlobalID URI template, `{}` replaced by the value.
     pub gid: Option<String>,
+    /// The model (`User`): the GlobalID is `gid://<auth.global_id_app>/User/<value>`.
+    pub model: Option<String>,
     /// Refuse the connection when the value is missing (default true).
     pub required: Option<bool>,
 }
@@ -31,7 +33,7 @@ pub struct IdentifierSection {
 /// Where an identifier's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentifierSource {
-    /// A JWT claim.
+    /// A JWT claim, or a column of the cookie's lookup row (`value`: the cookie's value).
     Claim(String),
     /// A query parameter.
     Query(String),
@@ -58,6 +60,7 @@ impl IdentifierRule {
     pub fn compile_all(
         sections: &[IdentifierSection],
         mode: AuthMode,
+        global_id_app: Option<&str>,
     ) -> Result<Vec<IdentifierRule>, ConfigError> {
         let mut identifiers: Vec<IdentifierRule> = Vec::new();
         for (i, ident) in sections.iter().enumerate() {
@@ -92,10 +95,34 @@ impl IdentifierRule {
             if matches!(source, IdentifierSource::Claim(_)) && mode == AuthMode::None {
                 return Err(ConfigError::new(
                     key("claim"),
-                    "claims need auth.mode = \"jwt\"; in mode \"none\" use query = \"...\"",
+                    "claims need auth.mode = \"jwt\" or \"cookie\"; in mode \"none\" use query = \"...\"",
                 ));
             }
-            if let Some(gid) = &ident.gid
+            let gid = match (&ident.gid, &ident.model) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        key("model"),
+                        "give gid = \"gid://app/Model/{}\" or model = \"Model\", not both",
+                    ));
+                }
+                (None, Some(model)) => {
+                    let app = global_id_app.ok_or_else(|| {
+                        ConfigError::new(
+                            key("model"),
+                            "needs the GlobalID app name: set auth.app_module (the app's module, e.g. \"Campfire\") or auth.global_id_app",
+                        )
+                    })?;
+                    if !model.starts_with(|c: char| c.is_ascii_uppercase()) {
+                        return Err(ConfigError::new(
+                            key("model"),
+                            "must be a class name like \"User\"",
+                        ));
+                    }
+                    Some(format!("gid://{app}/{model}/{{}}"))
+                }
+                (gid, None) => gid.clone(),
+            };
+            if let Some(gid) = &gid
                 && (!gid.starts_with("gid://") || gid.matches("{}").count() != 1)
             {
                 return Err(ConfigError::new(
@@ -107,7 +134,7 @@ impl IdentifierRule {
                 name: ident.name.clone(),
                 source,
                 match_query: ident.match_query.clone().filter(|q| !q.is_empty()),
-                gid: ident.gid.clone(),
+                gid,
                 required: ident.required.unwrap_or(true),
             });
         }
@@ -118,7 +145,10 @@ impl IdentifierRule {
     /// template is configured, else the value itself.
     pub(super) fn identifier_part(&self, value: &str) -> String {
         match &self.gid {
-            Some(template) => global_id_param(&template.replacen("{}", value, 1)),
+            // GlobalID escapes the id (`CGI.escape`), which changes nothing for numbers.
+            Some(template) => {
+                global_id_param(&template.replacen("{}", &ferrocable_rails::cgi_escape(value), 1))
+            }
             None => value.to_string(),
         }
     }
@@ -145,9 +175,19 @@ pub struct KeptClaim {
     pub name: Box<str>,
     /// Its value as Ruby's `to_s` would print it; `None` when absent or not a scalar.
     pub value: Option<Box<str>>,
+    /// Its value as JSON, typed (for payloads stamped with it); `None` when absent.
+    pub typed: Option<JsonValue>,
 }
 
 impl Identity {
+    /// The typed value of a claim kept for channel rules.
+    pub fn typed_claim(&self, name: &str) -> Option<&JsonValue> {
+        self.claims
+            .iter()
+            .find(|c| &*c.name == name)
+            .and_then(|c| c.typed.as_ref())
+    }
+
     /// The value of a claim kept for channel rules.
     pub fn claim(&self, name: &str) -> Option<&str> {
         self.claims
@@ -169,6 +209,31 @@ pub(super) fn claim_to_ruby_string(value: &ClaimValue) -> Option<String> {
             _ => None,
         },
         ClaimValue::Null | ClaimValue::Array(_) | ClaimValue::Object(_) => None,
+    }
+}
+
+/// A claim as a Ruby-compatible JSON value (integers stay integers).
+pub(super) fn claim_to_value(value: &ClaimValue) -> JsonValue {
+    match value {
+        ClaimValue::Null => JsonValue::Null,
+        ClaimValue::Bool(b) => JsonValue::Bool(*b),
+        ClaimValue::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => JsonValue::from(i),
+            (None, _) if n.is_u64() => {
+                ferrocable_protocol::json::Integer::from_decimal(&n.to_string())
+                    .map(JsonValue::Integer)
+                    .unwrap_or(JsonValue::Null)
+            }
+            (None, Some(f)) => JsonValue::Float(f),
+            (None, None) => JsonValue::Null,
+        },
+        ClaimValue::String(s) => JsonValue::String(s.clone()),
+        ClaimValue::Array(a) => JsonValue::Array(a.iter().map(claim_to_value).collect()),
+        ClaimValue::Object(o) => JsonValue::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), claim_to_value(v)))
+                .collect(),
+        ),
     }
 }
 

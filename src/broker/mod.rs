@@ -3,16 +3,33 @@
 //! - **Inputs** ([`BroadcastInput`]) feed the hub. Each runs its own task, turns what it
 //!   receives into (stream, payload) and hands it to the hub in bursts ([`Hub::burst`]),
 //!   saying only whether more is already waiting; the hub decides how the frames are written.
-//!   Today there is one: Rails' Redis adapter ([`redis`]).
-//! - **The publisher** ([`Broker::publish`]) is where `POST /_broadcast` and channel actions
-//!   publish: straight into the hub when there is no external broker (single node), else in
-//!   the external broker's format, so that every node (and the input above) sees it.
+//!   Several may be on at once:
+//!   - Rails' Redis adapter ([`redis`]), whose connection also carries AnyCable's channel
+//!     ([`redis::anycable`]) and routed channels ([`redis::routed`]);
+//!   - Rails' PostgreSQL adapter ([`postgresql`], `LISTEN`/`NOTIFY`);
+//!   - Solid Cable ([`solid_cable`], polling its table on SQLite or PostgreSQL);
+//!   - CloudEvents over HTTP with Dapr's contract ([`cloudevents`], served by `http`).
 //!
-//! A new input (Solid Cable, PostgreSQL `LISTEN`, ...) is a module here that implements
-//! [`BroadcastInput`], owns its config section, and is registered in [`Broker::new`].
+//!   Inputs that subscribe per stream (Redis streams, PostgreSQL, Solid Cable) acknowledge
+//!   each stream in their own [`AckSlot`](crate::hub::AckSlot); a subscription is confirmed once all of them have.
+//! - **The publisher** ([`Broker::publish`]) is where `POST /_broadcast`, channel actions and
+//!   CloudEvents publish: in the format of the first of Rails' Redis adapter (when
+//!   `redis.streams` is on), AnyCable's channel, PostgreSQL `NOTIFY`, so that every node
+//!   (and the input above) sees it; straight into the hub when there is none of those
+//!   (single node, Solid Cable read-only).
+//!
+//! A new input is a module here that implements [`BroadcastInput`], owns its config section
+//! (a field of [`BrokerSections`]), and is registered in [`Broker::new`].
 
+pub mod cloudevents;
+pub mod health;
+pub mod postgresql;
+mod reconnect;
 pub mod redis;
+pub mod route;
+pub mod solid_cable;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,49 +37,142 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use health::InputStatus;
+
 use crate::error::ConfigError;
 use crate::hub::Hub;
+use cloudevents::{CloudEventsInput, DaprSection, DaprSettings};
+use postgresql::{PostgresInput, PostgresPublisher, PostgresSection, PostgresSettings};
+use redis::anycable::{AnyCableSection, AnyCableSettings};
+use redis::routed::{RedisRoute, RedisRouteSection};
 use redis::{RedisInput, RedisPublisher, RedisSection, RedisSettings};
+use solid_cable::{SolidCableInput, SolidCableSection, SolidCableSettings};
 
-/// Which broker the `[redis]` section (and, later, other input sections) describe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BrokerSettings {
-    /// In-process: single node, fed by `POST /_broadcast` and channel actions.
-    Memory,
-    /// Rails' Redis adapter format.
-    Redis(Box<RedisSettings>),
+/// The configuration sections the broker is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerSections<'a> {
+    /// `[redis]`
+    pub redis: &'a RedisSection,
+    /// `[anycable]`
+    pub anycable: &'a AnyCableSection,
+    /// `[redis_routes.<name>]`
+    pub redis_routes: &'a BTreeMap<String, RedisRouteSection>,
+    /// `[postgresql]`
+    pub postgresql: &'a PostgresSection,
+    /// `[solid_cable]`
+    pub solid_cable: &'a SolidCableSection,
+    /// `[dapr]`
+    pub dapr: &'a DaprSection,
+}
+
+/// Every input section, checked. All empty: the in-process broker.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BrokerSettings {
+    /// `[redis]`, when a URL is set.
+    pub redis: Option<Box<RedisSettings>>,
+    /// `[anycable]`, when enabled.
+    pub anycable: Option<AnyCableSettings>,
+    /// `[redis_routes.*]`.
+    pub redis_routes: Vec<RedisRoute>,
+    /// `[postgresql]`, when enabled.
+    pub postgresql: Option<PostgresSettings>,
+    /// `[solid_cable]`, when enabled.
+    pub solid_cable: Option<SolidCableSettings>,
+    /// `[dapr]`, when enabled.
+    pub dapr: Option<DaprSettings>,
 }
 
 impl BrokerSettings {
-    /// Checks `[redis]`; an empty URL means the in-process broker. Problems that are not errors
-    /// are added to `warnings` (logged once logging has started).
+    /// Checks every input section. Problems that are not errors are added to `warnings`
+    /// (logged once logging has started).
     pub fn compile(
-        redis: &RedisSection,
+        sections: BrokerSections<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<BrokerSettings, ConfigError> {
-        Ok(match RedisSettings::compile(redis, warnings)? {
-            Some(settings) => BrokerSettings::Redis(Box::new(settings)),
-            None => BrokerSettings::Memory,
-        })
+        let redis = RedisSettings::compile(sections.redis, warnings)?;
+        let has_redis = redis.is_some();
+        let settings = BrokerSettings {
+            anycable: AnyCableSettings::compile(sections.anycable, has_redis)?,
+            redis_routes: RedisRoute::compile_all(sections.redis_routes, has_redis)?,
+            postgresql: PostgresSettings::compile(sections.postgresql)?,
+            solid_cable: SolidCableSettings::compile(sections.solid_cable)?,
+            dapr: DaprSettings::compile(sections.dapr)?,
+            redis: redis.map(Box::new),
+        };
+        if let Some(redis) = &settings.redis
+            && !redis.streams
+            && settings.anycable.is_none()
+            && settings.redis_routes.is_empty()
+        {
+            warnings.push(
+                "redis.streams is off and neither [anycable] nor [redis_routes] is set: Redis is not read at all"
+                    .to_string(),
+            );
+        }
+        Ok(settings)
     }
 
-    /// Whether streams must wait for an input's acknowledgement before subscriptions to them
-    /// are confirmed ("confirmed means live"): true for Redis, whose SUBSCRIBE has a reply.
-    pub fn confirms_subscriptions(&self) -> bool {
-        matches!(self, BrokerSettings::Redis(_))
+    /// Whether Rails' per-stream Redis channels are read.
+    fn redis_streams(&self) -> bool {
+        self.redis.as_ref().is_some_and(|r| r.streams)
+    }
+
+    /// How many inputs acknowledge subscriptions per stream (the hub's slots, in the order
+    /// [`Broker::new`] hands them out).
+    pub fn acknowledgers(&self) -> usize {
+        usize::from(self.redis_streams())
+            + usize::from(self.postgresql.is_some())
+            + usize::from(self.solid_cable.is_some())
     }
 
     /// A few words for `config check` and the start-up log.
     pub fn describe(&self) -> String {
-        match self {
-            BrokerSettings::Memory => "in-process".to_string(),
-            BrokerSettings::Redis(redis) => format!(
-                "redis {} (prefix {:?})",
-                redis.connector.describe(),
-                redis.channel_prefix
-            ),
+        let mut parts = Vec::new();
+        if let Some(redis) = &self.redis {
+            if redis.streams {
+                parts.push(format!(
+                    "redis {} (prefix {:?})",
+                    redis.connector.describe(),
+                    redis.channel_prefix
+                ));
+            }
+            if let Some(anycable) = &self.anycable {
+                parts.push(format!("anycable ({})", anycable.redis_channel));
+            }
+            if !self.redis_routes.is_empty() {
+                parts.push(format!(
+                    "{} routed redis channel(s)",
+                    self.redis_routes.len()
+                ));
+            }
+        }
+        if let Some(pg) = &self.postgresql {
+            parts.push(format!("postgresql (prefix {:?})", pg.channel_prefix));
+        }
+        if self.solid_cable.is_some() {
+            parts.push("solid_cable".to_string());
+        }
+        if let Some(dapr) = &self.dapr {
+            parts.push(format!("cloudevents ({} topic(s))", dapr.topics.len()));
+        }
+        if parts.is_empty() {
+            "in-process".to_string()
+        } else {
+            parts.join(" + ")
         }
     }
+}
+
+/// Rails adds the `:` between cable.yml's `channel_prefix` and the stream: a prefix written
+/// with it is refused, naming `key`.
+pub(crate) fn check_channel_prefix(key: &str, prefix: &str) -> Result<(), ConfigError> {
+    if prefix.ends_with(':') {
+        return Err(ConfigError::new(
+            key,
+            "write the prefix without the trailing ':' (Rails adds it)",
+        ));
+    }
+    Ok(())
 }
 
 /// A failed publish.
@@ -71,45 +181,18 @@ pub enum PublishError {
     /// Redis refused or dropped the command.
     #[error("redis unavailable: {0}")]
     Redis(#[source] ::redis::RedisError),
-    /// Redis did not answer in time.
-    #[error("redis unavailable: {0} timed out")]
+    /// PostgreSQL refused the NOTIFY or is unreachable.
+    #[error("postgresql unavailable: {0}")]
+    Postgres(String),
+    /// The broker did not answer in time.
+    #[error("broker unavailable: {0} timed out")]
     TimedOut(&'static str),
     /// No node to publish to (Sentinel named none that answered as master).
     #[error("redis unavailable: {0}")]
     Connect(#[source] redis::connect::ConnectError),
-}
-
-/// An input's health, for `/health` and `/stats`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct InputStatus {
-    /// `memory` or `redis`.
-    pub kind: &'static str,
-    /// `connected`, `connecting` or `disconnected`.
-    pub state: &'static str,
-    /// Whether broadcasts can flow right now.
-    pub healthy: bool,
-    /// Seconds since the connection was lost, while it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub down_for_secs: Option<u64>,
-    /// The last connection error, while disconnected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// Times the connection was (re)established.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connects: Option<u64>,
-    /// Where it is connected (`host:port`), for inputs that connect somewhere.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// Times the connection was lost and re-established.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outages: Option<u64>,
-    /// The last outage's gap, from the loss until every live stream was subscribed again:
-    /// broadcasts published meanwhile were lost (as with Rails).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_gap_ms: Option<u64>,
-    /// Reconnections that landed on another node (a Sentinel failover).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failovers: Option<u64>,
+    /// The broker's format cannot carry this broadcast.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A source of broadcasts that feeds the hub from its own task.
@@ -129,33 +212,66 @@ pub trait BroadcastInput: fmt::Debug + Send + Sync {
 enum Publisher {
     /// Straight into the hub.
     Memory(Arc<Hub>),
-    /// `PUBLISH` in Rails' format.
+    /// `PUBLISH <prefix>:<stream>` in Rails' format.
     Redis(Box<RedisPublisher>),
+    /// `PUBLISH __anycable__ {"stream":…,"data":…}`.
+    AnyCable(Box<RedisPublisher>, String),
+    /// `NOTIFY "<channel>", '<payload>'`.
+    Postgres(Box<PostgresPublisher>),
 }
 
 /// The configured broker: the publisher and the inputs.
 #[derive(Debug)]
 pub struct Broker {
     publisher: Publisher,
-    // One input today. With several (Solid Cable, PostgreSQL and AnyCable inputs are planned), `/health` and `/stats` grow an
-    // `inputs` list and the hub one acknowledgement set per confirming input (see
-    // `hub::Interest`); `status` below stays the first input's, for existing clients.
     inputs: Vec<Box<dyn BroadcastInput>>,
+    cloudevents: Option<CloudEventsInput>,
 }
 
 impl Broker {
-    /// The broker `settings` describe, delivering into `hub`. Inputs start with
-    /// [`Broker::spawn_inputs`].
-    pub fn new(settings: &BrokerSettings, hub: Arc<Hub>) -> Broker {
-        match settings {
-            BrokerSettings::Memory => Broker {
-                publisher: Publisher::Memory(hub),
-                inputs: Vec::new(),
-            },
-            BrokerSettings::Redis(redis) => Broker {
-                publisher: Publisher::Redis(Box::new(RedisPublisher::new(redis))),
-                inputs: vec![Box::new(RedisInput::new(redis))],
-            },
+    /// The broker `settings` describe, delivering into `hub` (made with
+    /// [`BrokerSettings::acknowledgers`] slots). Inputs start with [`Broker::spawn_inputs`].
+    pub fn new(settings: &BrokerSettings, hub: Arc<Hub>, max_json_depth: usize) -> Broker {
+        let mut slots = (0..).map(|i| hub.ack_slot(i));
+        let mut inputs: Vec<Box<dyn BroadcastInput>> = Vec::new();
+        if let Some(redis) = &settings.redis {
+            let streams = if redis.streams {
+                slots.next().flatten()
+            } else {
+                None
+            };
+            inputs.push(Box::new(RedisInput::new(
+                redis,
+                streams,
+                settings.anycable.as_ref().map(|a| a.redis_channel.clone()),
+                settings.redis_routes.clone(),
+                max_json_depth,
+            )));
+        }
+        if let Some(pg) = &settings.postgresql {
+            inputs.push(Box::new(PostgresInput::new(pg, slots.next().flatten())));
+        }
+        if let Some(solid_cable) = &settings.solid_cable {
+            inputs.push(Box::new(SolidCableInput::new(
+                solid_cable,
+                slots.next().flatten(),
+            )));
+        }
+        let publisher = match (&settings.redis, &settings.anycable, &settings.postgresql) {
+            (Some(redis), _, _) if redis.streams => {
+                Publisher::Redis(Box::new(RedisPublisher::new(redis)))
+            }
+            (Some(redis), Some(anycable), _) => Publisher::AnyCable(
+                Box::new(RedisPublisher::new(redis)),
+                anycable.redis_channel.clone(),
+            ),
+            (_, _, Some(pg)) => Publisher::Postgres(Box::new(PostgresPublisher::new(pg))),
+            _ => Publisher::Memory(hub),
+        };
+        Broker {
+            publisher,
+            inputs,
+            cloudevents: settings.dapr.as_ref().map(|_| CloudEventsInput::default()),
         }
     }
 
@@ -171,37 +287,36 @@ impl Broker {
     pub async fn publish(&self, stream: &str, payload: Bytes) -> Result<(), PublishError> {
         match &self.publisher {
             Publisher::Memory(hub) => {
-                hub.burst(false).dispatch(stream, &payload, true);
+                hub.burst(false).dispatch(stream, &payload, None);
                 Ok(())
             }
             Publisher::Redis(redis) => redis.publish(stream, payload).await,
+            Publisher::AnyCable(redis, channel) => {
+                let message = redis::anycable::encode(stream, &payload);
+                redis.publish_to(channel, Bytes::from(message)).await
+            }
+            Publisher::Postgres(pg) => pg.publish(stream, payload).await,
         }
     }
 
-    /// Current health: the input's, or the in-process broker's (always up).
-    pub fn status(&self) -> InputStatus {
-        match self.inputs.first() {
-            Some(input) => input.status(),
-            None => memory_status(),
-        }
+    /// The CloudEvents input, when `[dapr]` is on.
+    pub fn cloudevents(&self) -> Option<&CloudEventsInput> {
+        self.cloudevents.as_ref()
     }
 
-    /// Every input's health (the in-process broker's alone when there is none), for
-    /// `/metrics`.
+    /// Every input's health, in configuration order (the in-process broker's when there is
+    /// no other): never empty, so the first one can stand for all (`/health`'s `broker`, kept
+    /// for clients written before there were several).
     pub fn statuses(&self) -> Vec<InputStatus> {
-        if self.inputs.is_empty() {
-            return vec![memory_status()];
+        let mut all: Vec<InputStatus> = self.inputs.iter().map(|i| i.status()).collect();
+        all.extend(self.cloudevents.iter().map(CloudEventsInput::status));
+        if all.is_empty() {
+            all.push(InputStatus {
+                kind: "memory",
+                state: "connected",
+                ..InputStatus::ready("memory")
+            });
         }
-        self.inputs.iter().map(|input| input.status()).collect()
-    }
-}
-
-/// The in-process broker is always up.
-fn memory_status() -> InputStatus {
-    InputStatus {
-        kind: "memory",
-        state: "connected",
-        healthy: true,
-        ..InputStatus::default()
+        all
     }
 }

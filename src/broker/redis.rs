@@ -1,15 +1,18 @@
 //! Rails' Redis cable adapter, read and written in its own format (docs/PROTOCOL.md §4.1–4.2):
 //! the `[redis]` section, the publisher (`PUBLISH <prefix>:<stream> <json>`), and the input
-//! whose subscriber task is in `subscriber`. How connections are made (TLS, Sentinel) is
-//! `connect`'s business; both the publisher and the subscriber ask it for a node each time
-//! they (re)connect.
+//! whose subscriber task is in `subscriber`. The same connection also carries AnyCable's
+//! channel (`anycable`) and routed channels (`routed`), read in `fixed`. How connections are
+//! made (TLS, Sentinel) is `connect`'s business; both the publisher and the subscriber ask it
+//! for a node each time they (re)connect.
 
+pub mod anycable;
 pub mod connect;
+mod fixed;
+pub mod routed;
 mod subscriber;
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
@@ -17,16 +20,18 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::health::{Health, InputCounters};
 use super::{BroadcastInput, InputStatus, PublishError};
 use crate::error::ConfigError;
-use crate::hub::Hub;
+use crate::hub::{AckSlot, Hub};
 use connect::{ConnectionKeys, Purpose, RedisConnector, Role, SentinelEntry, SslParams};
+use fixed::FixedChannels;
 
 /// How long any single Redis operation may take before the connection is considered dead.
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `[redis]`: the keys of Rails' `cable.yml` for the Redis adapter.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSection {
     /// Empty for the in-process broker; `redis://`, `rediss://` (TLS) or `unix://`. With
@@ -46,6 +51,25 @@ pub struct RedisSection {
     pub password: String,
     /// Password of the sentinels (an entry's own `password` wins).
     pub sentinel_password: String,
+    /// SUBSCRIBE `<prefix>:<stream>` per live stream (Rails' Redis adapter). Off when Redis
+    /// only carries AnyCable's channel or routed channels.
+    pub streams: bool,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        RedisSection {
+            url: String::new(),
+            channel_prefix: String::new(),
+            ssl_params: SslParams::default(),
+            sentinels: Vec::new(),
+            name: String::new(),
+            role: Role::default(),
+            password: String::new(),
+            sentinel_password: String::new(),
+            streams: true,
+        }
+    }
 }
 
 /// The `[redis]` section, checked.
@@ -57,11 +81,15 @@ pub struct RedisSettings {
     pub channel_prefix: String,
     /// Makes the connections (directly, over TLS, through Sentinel); shared by every user.
     pub connector: Arc<RedisConnector>,
+    /// Whether Rails' per-stream channels are read (and written by the publisher).
+    pub streams: bool,
 }
 
 impl PartialEq for RedisSettings {
     fn eq(&self, other: &Self) -> bool {
-        self.url == other.url && self.channel_prefix == other.channel_prefix
+        self.url == other.url
+            && self.channel_prefix == other.channel_prefix
+            && self.streams == other.streams
     }
 }
 
@@ -101,16 +129,12 @@ impl RedisSettings {
             },
             warnings,
         )?;
-        if raw.channel_prefix.ends_with(':') {
-            return Err(ConfigError::new(
-                "redis.channel_prefix",
-                "write the prefix without the trailing ':' (Rails adds it)",
-            ));
-        }
+        super::check_channel_prefix("redis.channel_prefix", &raw.channel_prefix)?;
         Ok(Some(RedisSettings {
             url: raw.url.clone(),
             channel_prefix: raw.channel_prefix.clone(),
             connector: Arc::new(connector),
+            streams: raw.streams,
         }))
     }
 }
@@ -171,17 +195,22 @@ impl RedisPublisher {
     /// connection goes to the new master (like redis-rb, which retries a command once on a
     /// new connection; a PUBLISH whose reply was lost can so be delivered twice).
     pub async fn publish(&self, stream: &str, payload: Bytes) -> Result<(), PublishError> {
-        let channel = channel_name(&self.prefix, stream);
+        self.publish_to(&channel_name(&self.prefix, stream), payload)
+            .await
+    }
+
+    /// Publishes `payload` on `channel` as is (AnyCable's channel).
+    pub async fn publish_to(&self, channel: &str, payload: Bytes) -> Result<(), PublishError> {
         let cached = self.cache().clone();
         let fresh = cached.is_none();
         let mut conn = match cached {
             Some(c) => c,
             None => self.connect().await?,
         };
-        match self.publish_on(&mut conn, &channel, &payload).await {
+        match self.publish_on(&mut conn, channel, &payload).await {
             Err(PublishError::Redis(_)) if !fresh => {
                 let mut conn = self.connect().await?;
-                self.publish_on(&mut conn, &channel, &payload).await
+                self.publish_on(&mut conn, channel, &payload).await
             }
             other => other,
         }
@@ -234,97 +263,43 @@ impl RedisPublisher {
     }
 }
 
-const CONNECTING: u8 = 0;
-const CONNECTED: u8 = 1;
-const DISCONNECTED: u8 = 2;
-
-/// The subscriber connection's health, written by its task and read by `/health`.
-#[derive(Debug)]
-struct Health {
-    state: AtomicU8,
-    connects: AtomicU64,
-    /// Reconnections after a loss (the first connection is not one).
-    outages: AtomicU64,
-    /// Reconnections that landed on another node than before (a Sentinel failover).
-    failovers: AtomicU64,
-    /// The last outage's gap in milliseconds: from the loss until every live stream was
-    /// subscribed again; what was published meanwhile was lost, as with Rails.
-    last_gap_ms: AtomicU64,
-    down_since: Mutex<Option<Instant>>,
-    last_error: Mutex<Option<String>>,
-    /// The node subscribed on (`host:port`).
-    node: Mutex<Option<String>>,
-}
-
-/// What [`Health::connected`] found.
-#[derive(Debug)]
-struct Reconnection {
-    /// The outage's gap; `None` for the first connection.
-    gap: Option<Duration>,
-    /// The node before, when it differs from the one now.
-    moved_from: Option<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Health {
-    fn new() -> Health {
-        Health {
-            state: AtomicU8::new(CONNECTING),
-            connects: AtomicU64::new(0),
-            outages: AtomicU64::new(0),
-            failovers: AtomicU64::new(0),
-            last_gap_ms: AtomicU64::new(0),
-            down_since: Mutex::new(Some(Instant::now())),
-            last_error: Mutex::new(None),
-            node: Mutex::new(None),
-        }
-    }
-
-    /// Connected to `node` with every live stream subscribed.
-    fn connected(&self, node: &str) -> Reconnection {
-        let first = self.connects.fetch_add(1, Ordering::Relaxed) == 0;
-        *lock(&self.last_error) = None;
-        let down_for = lock(&self.down_since).take().map(|t| t.elapsed());
-        let previous = lock(&self.node).replace(node.to_string());
-        self.state.store(CONNECTED, Ordering::Release);
-        let gap = down_for.filter(|_| !first);
-        if let Some(gap) = gap {
-            self.outages.fetch_add(1, Ordering::Relaxed);
-            self.last_gap_ms
-                .store(gap.as_millis() as u64, Ordering::Relaxed);
-        }
-        let moved_from = previous.filter(|p| p != node);
-        if moved_from.is_some() {
-            self.failovers.fetch_add(1, Ordering::Relaxed);
-        }
-        Reconnection { gap, moved_from }
-    }
-
-    fn lost(&self, error: &str) {
-        self.state.store(DISCONNECTED, Ordering::Release);
-        *lock(&self.last_error) = Some(error.to_string());
-        lock(&self.down_since).get_or_insert_with(Instant::now);
-    }
-}
-
-/// Rails' Redis adapter as an input: one subscriber connection, its health.
+/// Rails' Redis adapter as an input: one subscriber connection, its health, and the fixed
+/// channels (AnyCable's, routed) it also reads.
 #[derive(Debug)]
 pub struct RedisInput {
     connector: Arc<RedisConnector>,
     prefix: String,
+    /// The hub's slot for the per-stream channels; `None` when `redis.streams` is off.
+    streams: Option<AckSlot>,
+    fixed: Arc<FixedChannels>,
     health: Arc<Health>,
+    counters: Arc<InputCounters>,
 }
 
 impl RedisInput {
-    /// An input for `settings`; nothing is connected until it is spawned.
-    pub fn new(settings: &RedisSettings) -> RedisInput {
+    /// An input for `settings`, reading AnyCable's channel and `routes` too; nothing is
+    /// connected until it is spawned. `streams`: the hub's slot for Rails' per-stream
+    /// channels (`None` when they are off).
+    pub fn new(
+        settings: &RedisSettings,
+        streams: Option<AckSlot>,
+        anycable_channel: Option<String>,
+        routes: Vec<routed::RedisRoute>,
+        max_depth: usize,
+    ) -> RedisInput {
+        let counters = Arc::new(InputCounters::default());
         RedisInput {
             connector: settings.connector.clone(),
             prefix: settings.channel_prefix.clone(),
-            health: Arc::new(Health::new()),
+            streams,
+            fixed: Arc::new(FixedChannels::new(
+                anycable_channel,
+                routes,
+                max_depth,
+                counters.clone(),
+            )),
+            health: Arc::new(Health::default()),
+            counters,
         }
     }
 }
@@ -335,32 +310,26 @@ impl BroadcastInput for RedisInput {
     }
 
     fn status(&self) -> InputStatus {
-        let health = &self.health;
-        let state = health.state.load(Ordering::Acquire);
-        let down_for_secs = lock(&health.down_since).map(|t| t.elapsed().as_secs());
-        let outages = health.outages.load(Ordering::Relaxed);
-        InputStatus {
-            kind: self.name(),
-            state: match state {
-                CONNECTED => "connected",
-                CONNECTING => "connecting",
-                _ => "disconnected",
-            },
-            healthy: state == CONNECTED,
-            down_for_secs: (state != CONNECTED).then_some(down_for_secs.unwrap_or(0)),
-            last_error: lock(&health.last_error).clone(),
-            connects: Some(health.connects.load(Ordering::Relaxed)),
-            node: lock(&health.node).clone(),
-            outages: Some(outages),
-            last_gap_ms: (outages > 0).then(|| health.last_gap_ms.load(Ordering::Relaxed)),
-            failovers: Some(health.failovers.load(Ordering::Relaxed)),
+        let mut status = self.health.status(self.name());
+        let (channels, patterns) = (self.fixed.channels(), self.fixed.patterns());
+        if !channels.is_empty() || !patterns.is_empty() {
+            // Rails' per-stream messages are not counted (the hub counts every broadcast).
+            self.counters.fill(&mut status);
+            status.detail = Some(serde_json::json!({
+                "streams": self.streams.is_some(),
+                "channels": channels,
+                "patterns": patterns,
+            }));
         }
+        status
     }
 
     fn spawn(&self, hub: Arc<Hub>, stop: CancellationToken) -> JoinHandle<()> {
         let driver = subscriber::Driver::new(
             self.connector.clone(),
             self.prefix.clone(),
+            self.streams,
+            self.fixed.clone(),
             hub,
             self.health.clone(),
             stop,
@@ -380,21 +349,6 @@ mod tests {
             "myapp_production:chat_1"
         );
         assert_eq!(channel_name("", "chat_1"), "chat_1");
-    }
-
-    #[test]
-    fn health_counts_outages_gaps_and_failovers() {
-        let h = Health::new();
-        let first = h.connected("10.0.0.1:6379");
-        assert!(first.gap.is_none() && first.moved_from.is_none());
-        h.lost("connection closed");
-        let same = h.connected("10.0.0.1:6379");
-        assert!(same.gap.is_some() && same.moved_from.is_none());
-        h.lost("connection closed");
-        let moved = h.connected("10.0.0.2:6379");
-        assert_eq!(moved.moved_from.as_deref(), Some("10.0.0.1:6379"));
-        assert_eq!(h.outages.load(Ordering::Relaxed), 2);
-        assert_eq!(h.failovers.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //!
 //! A channel is a class name from the config with stream templates ([`template`]) and/or a
 //! signed stream name it verifies ([`signed`]: Turbo, CableReady), rules that reject the
-//! subscription, and optional actions ([`spec`]); the [`ChannelRegistry`] indexes them by
-//! name and adds the built-in `Turbo::StreamsChannel`. A new kind of channel (a database
-//! predicate) is a module here, compiled from its section by [`ChannelRegistry::compile`].
+//! subscription, optionally a database predicate that must return a row ([`predicate`]), and
+//! optional actions ([`spec`]) whose broadcasts may be stamped with the sender's identity
+//! ([`payload`]); the [`ChannelRegistry`] indexes them by name and adds the built-in
+//! `Turbo::StreamsChannel`. A new kind of channel is a module here, compiled from its section
+//! by [`ChannelRegistry::compile`].
 
+pub mod payload;
+pub mod predicate;
 pub mod signed;
 pub mod spec;
 pub mod template;
@@ -15,12 +19,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use payload::Payload;
+pub use predicate::{AuthorizeSection, Predicate};
 pub use signed::{
     SignedStreamSection, SignedStreamsSection, SignedStreamsSettings, TURBO_STREAMS_CHANNEL,
     TurboSection,
 };
-pub use spec::{Action, ChannelSpec, Rejection};
-pub use template::Template;
+pub use spec::{Action, ChannelSpec, CompileContext, Rejection};
+pub use template::{Fill, Template};
 
 use crate::error::ConfigError;
 
@@ -38,6 +44,8 @@ pub struct ChannelSection {
     pub claims_in: BTreeMap<String, Vec<String>>,
     /// Actions, by name.
     pub actions: BTreeMap<String, ActionSection>,
+    /// Subscribe only if this query returns a row (kind B).
+    pub authorize: Option<AuthorizeSection>,
     /// Stream from a verified signed name (Turbo, CableReady, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_stream: Option<SignedStreamSection>,
@@ -51,6 +59,8 @@ pub struct ActionSection {
     pub broadcast_to: Option<String>,
     /// Send the data back to the caller.
     pub transmit: bool,
+    /// JSON payload template for `broadcast_to` (placeholders: see `channels::payload`).
+    pub payload: Option<String>,
 }
 
 /// Rails' own channel base class (see `RailsCompat::base_class_is_channel`).
@@ -60,29 +70,28 @@ const BASE_CHANNEL: &str = "ActionCable::Channel::Base";
 #[derive(Debug, Default)]
 pub struct ChannelRegistry {
     by_name: HashMap<String, Arc<ChannelSpec>>,
-    wanted_claims: Vec<String>,
+    wanted_claims: Arc<[String]>,
 }
 
 impl ChannelRegistry {
-    /// Compiles every `[channels.<Name>]` against the declared identifier names and the
-    /// signed-stream keys. Two channels are built in unless the config declares them (an
-    /// explicit entry wins): `Turbo::StreamsChannel` (`[turbo]`), and, with
+    /// Compiles every `[channels.<Name>]` against the declared identifier names, the database
+    /// and the signed-stream keys. Two channels are built in unless the config declares them
+    /// (an explicit entry wins): `Turbo::StreamsChannel` (`[turbo]`), and, with
     /// `base_class_is_channel` (Rails 6.1), `ActionCable::Channel::Base` itself, which 6.1
     /// finds in every app.
     pub fn compile(
         sections: &BTreeMap<String, ChannelSection>,
-        identifiers: &[String],
+        context: &CompileContext<'_>,
         base_class_is_channel: bool,
-        signed: &SignedStreamsSettings,
         warnings: &mut Vec<String>,
     ) -> Result<ChannelRegistry, ConfigError> {
         let mut specs = sections
             .iter()
-            .map(|(name, section)| ChannelSpec::compile(name, section, identifiers, signed))
+            .map(|(name, section)| ChannelSpec::compile(name, section, context))
             .collect::<Result<Vec<_>, _>>()?;
         let mut builtin = |name: &str, section: ChannelSection| -> Result<(), ConfigError> {
             if !sections.contains_key(name) {
-                specs.push(ChannelSpec::compile(name, &section, identifiers, signed)?);
+                specs.push(ChannelSpec::compile(name, &section, context)?);
             }
             Ok(())
         };
@@ -91,7 +100,7 @@ impl ChannelRegistry {
         }
         // A declared Turbo::StreamsChannel needs no built-in one, nor a warning about it.
         if !sections.contains_key(TURBO_STREAMS_CHANNEL)
-            && let Some(turbo) = signed.builtin_turbo(warnings)?
+            && let Some(turbo) = context.signed_streams.builtin_turbo(warnings)?
         {
             builtin(
                 TURBO_STREAMS_CHANNEL,
@@ -118,7 +127,7 @@ impl ChannelRegistry {
         }
         ChannelRegistry {
             by_name,
-            wanted_claims,
+            wanted_claims: wanted_claims.into(),
         }
     }
 
@@ -128,7 +137,7 @@ impl ChannelRegistry {
     }
 
     /// Claims any rule refers to: the only ones a connection keeps.
-    pub fn wanted_claims(&self) -> &[String] {
+    pub fn wanted_claims(&self) -> &Arc<[String]> {
         &self.wanted_claims
     }
 
@@ -140,6 +149,11 @@ impl ChannelRegistry {
                 .by_name
                 .values()
                 .all(|spec| spec.streams_only_signed_names())
+    }
+
+    /// Whether any channel asks the database (an `authorize` predicate).
+    pub fn uses_database(&self) -> bool {
+        self.by_name.values().any(|c| c.predicate().is_some())
     }
 
     /// Number of channels.
@@ -166,6 +180,7 @@ mod tests {
             claims: vec![crate::auth::KeptClaim {
                 name: "role".into(),
                 value: Some(role.into()),
+                typed: Some(Value::from(role)),
             }]
             .into_boxed_slice(),
             connection_identifier: "".into(),
@@ -181,17 +196,29 @@ mod tests {
     }
 
     /// No SECRET_KEY_BASE: no signed-stream keys.
-    fn no_keys() -> SignedStreamsSettings {
-        SignedStreamsSettings::compile(
-            &SignedStreamsSection::default(),
-            &TurboSection::default(),
-            ferrocable_rails::RailsVersion::V7_2,
-        )
-        .unwrap()
+    fn no_keys() -> &'static SignedStreamsSettings {
+        static NO_KEYS: std::sync::OnceLock<SignedStreamsSettings> = std::sync::OnceLock::new();
+        NO_KEYS.get_or_init(|| {
+            SignedStreamsSettings::compile(
+                &SignedStreamsSection::default(),
+                &TurboSection::default(),
+                ferrocable_rails::RailsVersion::V7_2,
+            )
+            .unwrap()
+        })
+    }
+
+    fn context(identifiers: &[String]) -> CompileContext<'_> {
+        CompileContext {
+            identifiers,
+            global_id_app: Some("my-app"),
+            database: None,
+            signed_streams: no_keys(),
+        }
     }
 
     fn spec(section: ChannelSection) -> ChannelSpec {
-        ChannelSpec::compile("TestChannel", &section, &idents(), &no_keys()).unwrap()
+        ChannelSpec::compile("TestChannel", &section, &context(&idents())).unwrap()
     }
 
     #[test]
@@ -313,8 +340,7 @@ mod tests {
                     streams: vec![t.into()],
                     ..Default::default()
                 },
-                &idents(),
-                &no_keys(),
+                &context(&idents()),
             )
             .unwrap_err();
             assert_eq!(err.key, "channels.C.streams[0]");
@@ -330,12 +356,13 @@ mod tests {
                 ActionSection {
                     broadcast_to: Some("s".into()),
                     transmit: true,
+                    payload: None,
                 },
             )]),
             ..Default::default()
         };
         assert_eq!(
-            ChannelSpec::compile("C", &both, &idents(), &no_keys())
+            ChannelSpec::compile("C", &both, &context(&idents()))
                 .unwrap_err()
                 .key,
             "channels.C.actions.x"
@@ -350,6 +377,9 @@ mod tests {
             ..Default::default()
         });
         let r = ChannelRegistry::new(vec![s]);
-        assert_eq!(r.wanted_claims(), ["team".to_string(), "role".to_string()]);
+        assert_eq!(
+            &**r.wanted_claims(),
+            ["team".to_string(), "role".to_string()]
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use ferrocable_protocol::json::{self, Value};
 use ferrocable_rails::RailsVersion;
 
-use super::super::{ChannelRegistry, ChannelSection, ChannelSpec, Rejection};
+use super::super::{ChannelRegistry, ChannelSection, ChannelSpec, CompileContext, Rejection};
 use super::*;
 use crate::auth::Identity;
 
@@ -28,12 +28,22 @@ fn keys(edit: impl FnOnce(&mut SignedStreamsSection, &mut TurboSection)) -> Sign
     SignedStreamsSettings::compile(&shared, &turbo, RailsVersion::V7_2).unwrap()
 }
 
+/// No identifiers, no database: only the signed-stream keys.
+fn bare(keys: &SignedStreamsSettings) -> CompileContext<'_> {
+    CompileContext {
+        identifiers: &[],
+        global_id_app: None,
+        database: None,
+        signed_streams: keys,
+    }
+}
+
 fn channel(signed: SignedStreamSection, keys: &SignedStreamsSettings) -> ChannelSpec {
     let section = ChannelSection {
         signed_stream: Some(signed),
         ..ChannelSection::default()
     };
-    ChannelSpec::compile("C", &section, &[], keys).unwrap()
+    ChannelSpec::compile("C", &section, &bare(keys)).unwrap()
 }
 
 fn verifier(name: &str) -> SignedStreamSection {
@@ -321,7 +331,7 @@ fn a_custom_turbo_channel_verifies_then_applies_its_rules() {
         ..ChannelSection::default()
     };
     let spec =
-        ChannelSpec::compile("RoomMessagesChannel", &section, &[], &keys(|_, _| {})).unwrap();
+        ChannelSpec::compile("RoomMessagesChannel", &section, &bare(&keys(|_, _| {}))).unwrap();
     let mut p = turbo_params(ROOM_MESSAGES_SHA256);
     assert_eq!(
         spec.decide(&anyone(), &p),
@@ -343,7 +353,7 @@ fn a_custom_turbo_channel_verifies_then_applies_its_rules() {
 fn the_stock_channel_is_built_in_when_a_key_exists() {
     let registry = |keys: &SignedStreamsSettings, sections: BTreeMap<String, ChannelSection>| {
         let mut warnings = Vec::new();
-        let r = ChannelRegistry::compile(&sections, &[], false, keys, &mut warnings).unwrap();
+        let r = ChannelRegistry::compile(&sections, &bare(keys), false, &mut warnings).unwrap();
         (r.get(TURBO_STREAMS_CHANNEL).is_some(), warnings)
     };
     assert_eq!(registry(&keys(|_, _| {}), BTreeMap::new()), (true, vec![]));
@@ -368,7 +378,7 @@ fn the_stock_channel_is_built_in_when_a_key_exists() {
     let declared = BTreeMap::from([(TURBO_STREAMS_CHANNEL.to_string(), ChannelSection::default())]);
     let no_key = keys(|s, _| s.secret_key_base.clear());
     let mut warnings = Vec::new();
-    let r = ChannelRegistry::compile(&declared, &[], false, &no_key, &mut warnings).unwrap();
+    let r = ChannelRegistry::compile(&declared, &bare(&no_key), false, &mut warnings).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(
         r.get(TURBO_STREAMS_CHANNEL)
@@ -386,7 +396,7 @@ fn the_stock_channel_is_built_in_when_a_key_exists() {
         RailsVersion::V7_2,
     )
     .unwrap();
-    let err = ChannelRegistry::compile(&BTreeMap::new(), &[], false, &required, &mut Vec::new())
+    let err = ChannelRegistry::compile(&BTreeMap::new(), &bare(&required), false, &mut Vec::new())
         .unwrap_err();
     assert_eq!(err.key, "turbo.streams_channel");
 }
@@ -452,7 +462,7 @@ fn bad_signed_stream_settings_name_their_key() {
             signed_stream: Some(signed),
             ..ChannelSection::default()
         };
-        let err = ChannelSpec::compile("C", &section, &[], keys).unwrap_err();
+        let err = ChannelSpec::compile("C", &section, &bare(keys)).unwrap_err();
         assert_eq!(err.key, key, "{err}");
     }
     for (edit, key) in [

@@ -1,29 +1,52 @@
 //! One channel class: where its streams come from (templates, a verified signed name), the
-//! rules that reject a subscription, and its actions. Deciding is pure apart from the clock
-//! a signed name is checked against: identity + identifier params in, stream names or a
-//! rejection out.
+//! rules that reject a subscription, an optional database predicate, and its actions.
+//! Deciding is pure apart from the clock a signed name is checked against and the predicate's
+//! query: identity + identifier params in, stream names or a rejection out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ferrocable_protocol::json::Value;
 
 use super::ChannelSection;
+use super::payload::Payload;
+use super::predicate::Predicate;
 use super::signed::{SignedStream, SignedStreamsSettings};
-use super::template::Template;
+use super::template::{Fill, Scope, Template};
 use crate::auth::Identity;
+use crate::database::Database;
 use crate::error::ConfigError;
+
+/// What a channel is compiled against: the declared identifiers, the GlobalID app name, the
+/// app's database and the keys signed stream names are verified with.
+#[derive(Debug, Clone, Copy)]
+pub struct CompileContext<'a> {
+    /// Declared identifier names, in order.
+    pub identifiers: &'a [String],
+    /// The GlobalID app name, if configured.
+    pub global_id_app: Option<&'a str>,
+    /// The app's database, if configured.
+    pub database: Option<&'a Arc<Database>>,
+    /// Keys for signed stream names (Turbo, CableReady, …).
+    pub signed_streams: &'a SignedStreamsSettings,
+}
 
 /// What a channel action does with the message data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// `ActionCable.server.broadcast(stream, data)`.
-    BroadcastTo(Template),
+    /// `ActionCable.server.broadcast(stream, payload)`: the client's data, or a payload
+    /// template stamped with the sender's identity.
+    BroadcastTo {
+        /// The stream.
+        stream: Template,
+        /// The payload template; `None`: the client's data as sent.
+        payload: Option<Payload>,
+    },
     /// `transmit(data)` back to the caller.
     Transmit,
 }
 
-/// Why a subscription was rejected (for logs; the client only sees reject_subscription,
-/// or nothing at all where Rails raises: [`Rejection::is_silent`]).
+/// Why a subscription was rejected (for logs; the client only sees reject_subscription).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// A required param is absent.
@@ -43,6 +66,12 @@ pub enum Rejection {
     /// A stream template could not be filled.
     #[error("stream template {0} has no value for a placeholder")]
     UnfilledTemplate(usize),
+    /// The channel's `authorize` query returned no row (or a param cannot match any).
+    #[error("authorize query returned no row")]
+    NotAuthorized,
+    /// The `authorize` query failed or timed out.
+    #[error("authorize query failed: {0}")]
+    Database(String),
     /// The identifier has no signed name (the key is absent or `null`).
     #[error("no signed stream name in param {0:?}")]
     NoSignedName(String),
@@ -76,19 +105,20 @@ pub struct ChannelSpec {
     params_match: Vec<(String, usize, String)>,
     claims_in: Vec<(String, Vec<String>)>,
     actions: HashMap<String, Action>,
+    predicate: Option<Arc<Predicate>>,
     /// Claims its rules read (the registry keeps only those of each connection).
     pub(super) claims_used: Vec<String>,
 }
 
 impl ChannelSpec {
-    /// Checks and compiles `[channels.<name>]` against the declared identifiers and the
-    /// signed-stream key material.
+    /// Checks and compiles `[channels.<name>]` against the declared identifiers, the database
+    /// and the signed-stream keys.
     pub fn compile(
         name: &str,
         raw: &ChannelSection,
-        identifiers: &[String],
-        signed: &SignedStreamsSettings,
+        context: &CompileContext<'_>,
     ) -> Result<ChannelSpec, ConfigError> {
+        let identifiers = context.identifiers;
         let base = format!("channels.{name}");
         if name.is_empty() {
             return Err(ConfigError::new(base, "channel name must not be empty"));
@@ -96,14 +126,36 @@ impl ChannelSpec {
         let signed_stream = raw
             .signed_stream
             .as_ref()
-            .map(|s| SignedStream::compile(s, signed, &format!("{base}.signed_stream")))
+            .map(|s| {
+                SignedStream::compile(s, context.signed_streams, &format!("{base}.signed_stream"))
+            })
             .transpose()?;
         let mut claims_used = Vec::new();
+        let predicate = raw
+            .authorize
+            .as_ref()
+            .map(|section| {
+                Predicate::compile(
+                    section,
+                    &base,
+                    identifiers,
+                    context.database,
+                    &mut claims_used,
+                )
+                .map(Arc::new)
+            })
+            .transpose()?;
+        let scope = Scope {
+            identifiers,
+            class_name: name,
+            global_id_app: context.global_id_app,
+            has_row: predicate.is_some(),
+        };
         let mut streams = Vec::new();
         for (i, text) in raw.streams.iter().enumerate() {
             streams.push(Template::parse(
                 text,
-                identifiers,
+                &scope,
                 &format!("{base}.streams[{i}]"),
                 &mut claims_used,
             )?);
@@ -135,17 +187,26 @@ impl ChannelSpec {
         for (action, section) in &raw.actions {
             let key = format!("{base}.actions.{action}");
             let compiled = match (&section.broadcast_to, section.transmit) {
-                (Some(t), false) => Action::BroadcastTo(Template::parse(
-                    t,
-                    identifiers,
-                    &format!("{key}.broadcast_to"),
-                    &mut claims_used,
-                )?),
-                (None, true) => Action::Transmit,
+                (Some(t), false) => Action::BroadcastTo {
+                    stream: Template::parse(
+                        t,
+                        &scope,
+                        &format!("{key}.broadcast_to"),
+                        &mut claims_used,
+                    )?,
+                    payload: section
+                        .payload
+                        .as_deref()
+                        .map(|p| {
+                            Payload::parse(p, &scope, &format!("{key}.payload"), &mut claims_used)
+                        })
+                        .transpose()?,
+                },
+                (None, true) if section.payload.is_none() => Action::Transmit,
                 _ => {
                     return Err(ConfigError::new(
                         key,
-                        "give exactly one of broadcast_to = \"<stream>\" or transmit = true",
+                        "give exactly one of broadcast_to = \"<stream>\" or transmit = true (payload goes with broadcast_to)",
                     ));
                 }
             };
@@ -159,18 +220,39 @@ impl ChannelSpec {
             params_match,
             claims_in,
             actions,
+            predicate,
             claims_used,
         })
     }
 
-    /// The streams a subscription gets, or why it is rejected. A verified signed name, when
-    /// the channel has one, comes first.
-    ///
-    /// PREDICATE (issue 10, branch `cookies`): a database predicate is async, so it is not
-    /// checked here but by the session right after this returns `Ok` (see `subscribe` in
-    /// `connection/session/commands.rs`); it sees the same params, and a signed-stream
-    /// channel's verified name as `streams[0]`.
+    /// The channel's `authorize` predicate, if any: run it after [`ChannelSpec::check_rules`]
+    /// and pass its row to [`ChannelSpec::streams`].
+    pub fn predicate(&self) -> Option<&Arc<Predicate>> {
+        self.predicate.as_ref()
+    }
+
+    /// The streams a subscription gets, or why it is rejected, for a channel without a
+    /// predicate (with one, the session runs the three steps itself, awaiting the query).
     pub fn decide(&self, identity: &Identity, params: &Value) -> Result<Vec<String>, Rejection> {
+        let verified = self.check_rules(identity, params)?;
+        self.streams(
+            &Fill {
+                identity,
+                params,
+                row: None,
+            },
+            verified,
+        )
+    }
+
+    /// The rules that need no database: the signed stream name, when the channel has one (its
+    /// verified name is returned), required params, params that must equal an identifier,
+    /// allowed claims.
+    pub fn check_rules(
+        &self,
+        identity: &Identity,
+        params: &Value,
+    ) -> Result<Option<String>, Rejection> {
         let verified = self
             .signed_stream
             .as_ref()
@@ -197,11 +279,21 @@ impl ChannelSpec {
                 _ => return Err(Rejection::ClaimNotAllowed(claim.clone())),
             }
         }
+        Ok(verified)
+    }
+
+    /// The stream names: the verified signed name first (from [`ChannelSpec::check_rules`]),
+    /// then the templates filled from the identity, the params and the predicate's row.
+    pub fn streams(
+        &self,
+        fill: &Fill<'_>,
+        verified: Option<String>,
+    ) -> Result<Vec<String>, Rejection> {
         let mut streams = Vec::with_capacity(self.streams.len() + 1);
         streams.extend(verified);
         for (i, template) in self.streams.iter().enumerate() {
             let name = template
-                .render(identity, params)
+                .render(fill)
                 .ok_or(Rejection::UnfilledTemplate(i))?;
             // Rails' stream_from twice with one name is one stream.
             if !streams.contains(&name) {
@@ -211,14 +303,15 @@ impl ChannelSpec {
         Ok(streams)
     }
 
-    /// Whether the channel's streams all come from a verified signed name (no templates),
-    /// and it has no action that broadcasts.
+    /// Whether the channel's streams all come from a verified signed name (no templates, no
+    /// predicate), and it has no action that broadcasts.
     pub fn streams_only_signed_names(&self) -> bool {
         self.streams.is_empty()
+            && self.predicate.is_none()
             && !self
                 .actions
                 .values()
-                .any(|a| matches!(a, Action::BroadcastTo(_)))
+                .any(|a| matches!(a, Action::BroadcastTo { .. }))
     }
 
     /// The action by name, if declared.

@@ -1,5 +1,13 @@
 //! Stream name templates: `order_channel_{restaurant_id}`, `chat_{params.room}`,
-//! `role_{claims.role}`, compiled once and filled per subscription.
+//! `role_{claims.role}`, `{channel_name}:{gid:Room/row.id}`, compiled once and filled per
+//! subscription.
+//!
+//! Placeholders: an identifier's name; `params.<name>`; `claims.<name>`; `row.<column>` (the
+//! row of the channel's `authorize` query); `channel_name` (Rails' `channel_name` of the class,
+//! `TypingNotificationsChannel` → `typing_notifications`); and `gid:<Model>/<placeholder>`, the
+//! GlobalID param of `gid://<app>/<Model>/<value>`. So `stream_for @room` is
+//! `"{channel_name}:{gid:Room/row.id}"` and `stream_for current_user` is
+//! `"{channel_name}:{gid:User/current_user}"`.
 
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::json::Value;
@@ -13,6 +21,33 @@ enum Part {
     Identifier(usize),
     Param(String),
     Claim(String),
+    Row(String),
+    /// `gid://<app>/<model>/` + the escaped value of the inner placeholder, as a param.
+    Gid(String, Box<Part>),
+}
+
+/// What a template may refer to, besides the subscription's params.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// Declared identifier names, in order.
+    pub identifiers: &'a [String],
+    /// The channel class (for `{channel_name}`).
+    pub class_name: &'a str,
+    /// The GlobalID app (for `{gid:...}`), if configured.
+    pub global_id_app: Option<&'a str>,
+    /// Whether the channel has an `authorize` query (for `{row.*}`).
+    pub has_row: bool,
+}
+
+/// What a template is filled from.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill<'a> {
+    /// The connection's identity.
+    pub identity: &'a Identity,
+    /// The subscription's params (the identifier's JSON object).
+    pub params: &'a Value,
+    /// The `authorize` row, if the channel has one.
+    pub row: Option<&'a Value>,
 }
 
 /// A stream name with placeholders.
@@ -24,7 +59,7 @@ pub struct Template {
 impl Template {
     pub(super) fn parse(
         text: &str,
-        identifiers: &[String],
+        scope: &Scope<'_>,
         key: &str,
         claims: &mut Vec<String>,
     ) -> Result<Template, ConfigError> {
@@ -48,33 +83,33 @@ impl Template {
                         .find('}')
                         .ok_or_else(|| err(format!("{text:?}: '{{' is never closed")))?;
                     let name = &rest[i + 1..i + close];
-                    parts.push(if let Some(param) = name.strip_prefix("params.") {
-                        if param.is_empty() {
-                            return Err(err(format!("{text:?}: empty {{params.}}")));
-                        }
-                        Part::Param(param.to_string())
-                    } else if let Some(claim) = name.strip_prefix("claims.") {
-                        if claim.is_empty() {
-                            return Err(err(format!("{text:?}: empty {{claims.}}")));
-                        }
-                        if !claims.iter().any(|c| c == claim) {
-                            claims.push(claim.to_string());
-                        }
-                        Part::Claim(claim.to_string())
-                    } else {
-                        let index = identifiers.iter().position(|n| n == name).ok_or_else(|| {
+                    if name == "channel_name" {
+                        parts.push(Part::Literal(ferrocable_rails::channel_name(
+                            scope.class_name,
+                        )));
+                    } else if let Some(gid) = name.strip_prefix("gid:") {
+                        let (model, inner) = gid.split_once('/').ok_or_else(|| {
+                            err(format!("{text:?}: write {{gid:Model/<placeholder>}}, e.g. {{gid:Room/row.id}}"))
+                        })?;
+                        let app = scope.global_id_app.ok_or_else(|| {
                             err(format!(
-                                "{text:?}: {{{name}}} is not a declared identifier (declared: {}); \
-                                 use {{params.{name}}} for a subscription param",
-                                if identifiers.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    identifiers.join(", ")
-                                }
+                                "{text:?}: {{gid:...}} needs the GlobalID app name: set auth.app_module or auth.global_id_app"
                             ))
                         })?;
-                        Part::Identifier(index)
-                    });
+                        if !model.starts_with(|c: char| c.is_ascii_uppercase()) {
+                            return Err(err(format!(
+                                "{text:?}: {model:?} is not a model class name"
+                            )));
+                        }
+                        let inner = placeholder(inner, scope, claims)
+                            .map_err(|p| err(format!("{text:?}: {p}")))?;
+                        parts.push(Part::Gid(format!("gid://{app}/{model}/"), Box::new(inner)));
+                    } else {
+                        parts.push(
+                            placeholder(name, scope, claims)
+                                .map_err(|p| err(format!("{text:?}: {p}")))?,
+                        );
+                    }
                     rest = &rest[i + close + 1..];
                 }
             }
@@ -95,20 +130,17 @@ impl Template {
     /// Fills the placeholders; `None` when one has no usable value: absent, not a scalar,
     /// or blank in Ruby's sense (`nil`, `false`, `""`, only whitespace), which is how Rails
     /// channels decide to `reject` (`present?`).
-    pub fn render(&self, identity: &Identity, params: &Value) -> Option<String> {
+    pub fn render(&self, fill: &Fill<'_>) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
-                Part::Identifier(i) => out.push_str(present(identity.values.get(*i)?.as_deref()?)?),
-                Part::Param(p) => {
-                    let value = params.get(p)?;
-                    if matches!(value, Value::Bool(false)) {
-                        return None;
-                    }
-                    out.push_str(present(&value.to_ruby_string()?)?)
+                Part::Gid(prefix, inner) => {
+                    let id = inner.value(fill)?;
+                    let gid = format!("{prefix}{}", ferrocable_rails::cgi_escape(&id));
+                    out.push_str(&ferrocable_rails::global_id_param(&gid));
                 }
-                Part::Claim(c) => out.push_str(present(identity.claim(c)?)?),
+                other => out.push_str(&other.value(fill)?),
             }
         }
         if out.starts_with(INTERNAL_STREAM_PREFIX) {
@@ -116,6 +148,73 @@ impl Template {
             return None;
         }
         Some(out)
+    }
+}
+
+impl Part {
+    /// A placeholder's text, `None` when blank or absent.
+    fn value(&self, fill: &Fill<'_>) -> Option<String> {
+        let scalar = |value: &Value| {
+            if matches!(value, Value::Bool(false)) {
+                return None;
+            }
+            value.to_ruby_string().filter(|t| present(t).is_some())
+        };
+        match self {
+            Part::Literal(s) => Some(s.clone()),
+            Part::Identifier(i) => {
+                present(fill.identity.values.get(*i)?.as_deref()?).map(str::to_string)
+            }
+            Part::Param(p) => scalar(fill.params.get(p)?),
+            Part::Claim(c) => present(fill.identity.claim(c)?).map(str::to_string),
+            Part::Row(c) => scalar(fill.row?.get(c)?),
+            Part::Gid(..) => None,
+        }
+    }
+}
+
+/// One `{...}` placeholder other than `channel_name` and `gid:`.
+fn placeholder(name: &str, scope: &Scope<'_>, claims: &mut Vec<String>) -> Result<Part, String> {
+    if let Some(param) = name.strip_prefix("params.") {
+        if param.is_empty() {
+            return Err("empty {params.}".into());
+        }
+        Ok(Part::Param(param.to_string()))
+    } else if let Some(claim) = name.strip_prefix("claims.") {
+        if claim.is_empty() {
+            return Err("empty {claims.}".into());
+        }
+        if !claims.iter().any(|c| c == claim) {
+            claims.push(claim.to_string());
+        }
+        Ok(Part::Claim(claim.to_string()))
+    } else if let Some(column) = name.strip_prefix("row.") {
+        if column.is_empty() {
+            return Err("empty {row.}".into());
+        }
+        if !scope.has_row {
+            return Err(format!(
+                "{{row.{column}}} needs an [authorize] query on the channel"
+            ));
+        }
+        Ok(Part::Row(column.to_string()))
+    } else {
+        let index = scope
+            .identifiers
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| {
+                format!(
+                    "{{{name}}} is not a declared identifier (declared: {}); \
+                 use {{params.{name}}} for a subscription param",
+                    if scope.identifiers.is_empty() {
+                        "none".to_string()
+                    } else {
+                        scope.identifiers.join(", ")
+                    }
+                )
+            })?;
+        Ok(Part::Identifier(index))
     }
 }
 

@@ -21,7 +21,7 @@ use futures_util::future::Either;
 use hyper_tungstenite::HyperWebsocket;
 use tracing::Instrument as _;
 
-use crate::auth::{AuthError, Identity};
+use crate::auth::{AuthError, Authentication};
 use crate::outbox::socket::SharedSocket;
 use crate::shared::{Shared, Slot};
 
@@ -39,21 +39,22 @@ pub fn spawn(
     websocket: HyperWebsocket,
     socket: &SharedSocket,
     peer: std::net::SocketAddr,
-    auth: Result<Identity, AuthError>,
+    auth: Authentication,
     slot: Slot,
     shared: &Arc<Shared>,
 ) -> Result<(), AlreadyUpgraded> {
     let id = shared.next_id();
     let identity = match &auth {
-        Ok(i) => i.connection_identifier.to_string(),
-        Err(AuthError::TokenTooLong(_)) => {
+        Authentication::Done(Ok(i)) => i.connection_identifier.to_string(),
+        Authentication::Pending(_) => String::new(),
+        Authentication::Done(Err(AuthError::TokenTooLong(_))) => {
             shared
                 .stats
                 .oversized_tokens
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             String::new()
         }
-        Err(_) => String::new(),
+        Authentication::Done(Err(_)) => String::new(),
     };
     let (conn, out) = socket
         .attach(

@@ -25,13 +25,14 @@ use tokio::io::AsyncWrite;
 use tracing::{debug, info, warn};
 
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
-use ferrocable_protocol::outgoing::{self, DisconnectReason};
+use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 
 mod commands;
+mod recheck;
 
 use super::rate_limit::RateLimit;
 use super::subscriptions::{Subscription, Subscriptions};
-use crate::auth::{AuthError, Identity};
+use crate::auth::{AuthError, Authentication, Identity};
 use crate::outbox::{self, CloseRequest, ConnHandle, Frame};
 use crate::shared::{Shared, server_restart};
 use crate::stats::Stamp;
@@ -83,7 +84,7 @@ pub(super) fn run<S, W>(
     out: W,
     shared: Arc<Shared>,
     conn: Arc<ConnHandle>,
-    auth: Result<Identity, AuthError>,
+    auth: Authentication,
 ) -> impl std::future::Future<Output = &'static str>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
@@ -106,19 +107,45 @@ where
             ready: AtomicBool::new(true),
             task: futures_util::task::AtomicWaker::new(),
         }),
+        check: None,
+        recheck: None,
     };
-    match auth {
-        // Boxed: refusals are rare, and an unboxed arm would size every connection's future.
-        Err(cause) => Either::Left(Box::pin(async move {
-            session.refuse(cause).await;
-            "unauthorized"
-        })),
-        Ok(identity) => {
+    let pending = match auth {
+        Authentication::Done(Ok(identity)) => {
             session.identity = identity;
             session.read_waker = Waker::from(session.read_signal.clone());
-            Either::Right(async move { session.serve().await })
+            return Either::Right(async move { session.serve().await });
         }
-    }
+        Authentication::Done(Err(cause)) => Err(cause),
+        Authentication::Pending(pending) => Ok(pending),
+    };
+    // Boxed: refusals and database lookups are the cold path, and an unboxed arm would size
+    // every connection's future. For a lookup the 101 is out and, as Rails runs `connect`
+    // after the upgrade, the welcome waits for it.
+    Either::Left(Box::pin(async move {
+        match pending {
+            Err(cause) => {
+                session.refuse(cause).await;
+                "unauthorized"
+            }
+            Ok(pending) => match pending.finish().await {
+                Ok(identity) => {
+                    // The connection's span was opened before the lookup answered.
+                    tracing::Span::current().record(
+                        "identity",
+                        tracing::field::display(&identity.connection_identifier),
+                    );
+                    session.identity = identity;
+                    session.read_waker = Waker::from(session.read_signal.clone());
+                    session.serve().await
+                }
+                Err(cause) => {
+                    session.refuse(cause).await;
+                    "unauthorized"
+                }
+            },
+        }
+    }))
 }
 
 struct Session<S, W> {
@@ -136,6 +163,11 @@ struct Session<S, W> {
     /// Set when the socket may have something to read (see [`ReadSignal`]).
     read_signal: Arc<ReadSignal>,
     read_waker: Waker,
+    /// A subscribe waiting on its channel's database predicate; while it waits, inbound
+    /// commands wait too (they are processed in order), outbound frames do not.
+    check: Option<Box<commands::PendingCheck>>,
+    /// Periodic re-checks of subscriptions whose predicate asks for them.
+    recheck: Option<Box<recheck::Recheck>>,
 }
 
 /// Remembers whether the socket signalled readability since we last found it empty.
@@ -164,6 +196,10 @@ impl std::task::Wake for ReadSignal {
 enum Event {
     Outbound,
     Inbound(Option<Result<Message, WsError>>),
+    /// The pending subscribe's predicate answered.
+    Checked,
+    /// A re-check round ended; these subscriptions lost their row.
+    Rechecked(Vec<EscapedIdentifier>),
 }
 
 impl<S, W> Session<S, W>
@@ -178,7 +214,11 @@ where
             .unauthorized_connections
             .fetch_add(1, Ordering::Relaxed);
         self.shared.stats.auth_refusals.add(cause.reason());
-        info!(cause = %cause, "An unauthorized connection attempt was rejected");
+        if cause.is_configuration_problem() {
+            warn!(cause = %cause, "An unauthorized connection attempt was rejected");
+        } else {
+            info!(cause = %cause, "An unauthorized connection attempt was rejected");
+        }
         let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
         self.close_politely(Some(frame)).await;
     }
@@ -295,6 +335,8 @@ where
                     }
                 }
                 Event::Inbound(Some(Err(e))) => return self.classify(e),
+                Event::Checked => Box::pin(self.finish_check()).await,
+                Event::Rechecked(gone) => self.end_revoked(gone),
             }
         }
     }
@@ -307,6 +349,17 @@ where
     ) -> Poll<Event> {
         if woken.poll(cx).is_ready() {
             return Poll::Ready(Event::Outbound);
+        }
+        if self.recheck.is_some()
+            && let Poll::Ready(gone) = self.poll_recheck(cx)
+        {
+            return Poll::Ready(Event::Rechecked(gone));
+        }
+        if let Some(check) = &mut self.check {
+            return match check.poll_answer(cx) {
+                Poll::Ready(()) => Poll::Ready(Event::Checked),
+                Poll::Pending => Poll::Pending,
+            };
         }
         self.read_signal.task.register(cx.waker());
         if self.read_signal.ready.swap(false, Ordering::AcqRel) {
@@ -637,7 +690,13 @@ mod tests {
         };
         let wire = Wire::default();
         let conn = Arc::new(ConnHandle::new(1, 1 << 20, None));
-        let task = tokio::spawn(run(bomb, wire.clone(), ctx.clone(), conn, Ok(identity)));
+        let task = tokio::spawn(run(
+            bomb,
+            wire.clone(),
+            ctx.clone(),
+            conn,
+            Authentication::Done(Ok(identity)),
+        ));
         let outcome = task.await;
         assert!(outcome.unwrap_err().is_panic(), "the task panicked");
         // The runtime (and so the process) is fine, and nothing of the dead connection is

@@ -18,8 +18,17 @@ pub(super) struct Subscription {
     pub(super) streams: Box<[Arc<str>]>,
     /// Its confirm, until every stream is live.
     pub(super) pending: Arc<PendingConfirm>,
-    /// Kept only for channels with actions (their templates may read params).
-    pub(super) params: Option<Value>,
+    /// Kept only for channels with actions (their templates may read params and the row)
+    /// or with re-checks (which bind the params again).
+    pub(super) context: Option<Box<ActionContext>>,
+}
+
+/// What a channel's actions may read besides the identity.
+pub(super) struct ActionContext {
+    /// The subscription's params.
+    pub(super) params: Value,
+    /// The row of the channel's `authorize` query, if it has one.
+    pub(super) row: Option<Value>,
 }
 
 /// A connection's subscriptions by identifier. Most connections hold one to a few, so a

@@ -43,14 +43,14 @@ fn deliver(hub: &Hub, conns: &[Arc<ConnHandle>], payloads: &[Bytes]) -> usize {
     let mut delivered = 0;
     for payload in payloads {
         if let super::BroadcastOutcome::Delivered(n) =
-            hub.fan_out(FanOut::Immediate, "room", payload, true)
+            hub.fan_out(FanOut::Immediate, "room", payload, None)
         {
             delivered += n;
         }
     }
     for payload in payloads {
         if let super::BroadcastOutcome::Delivered(n) =
-            hub.fan_out(FanOut::Queued, "room", payload, true)
+            hub.fan_out(FanOut::Queued, "room", payload, None)
         {
             delivered += n;
         }
@@ -124,7 +124,7 @@ fn delivery_path_workload() {
     runtime.block_on(async {
         let stats = Arc::new(Stats::default());
         let hub = Hub::new(
-            false,
+            0,
             stats.clone(),
             HubOptions {
                 remote_disconnect_frame: true,

@@ -1,5 +1,6 @@
-//! The delivery path and its policy, for every input alike (Redis, the in-process publisher
-//! behind `POST /_broadcast` and channel actions).
+//! The delivery path and its policy, for every input alike (Redis, PostgreSQL, Solid Cable,
+//! AnyCable's channel, routed channels, CloudEvents, the in-process publisher behind
+//! `POST /_broadcast` and channel actions).
 //!
 //! A broadcast is decoded and re-encoded once (docs/PROTOCOL.md §4.3), then one frame is built
 //! per distinct identifier on the stream and the same [`Bytes`] is handed to every subscriber
@@ -25,7 +26,7 @@ use ferrocable_protocol::incoming::{self, RemoteDisconnect};
 use ferrocable_protocol::json::{self, Reencoded};
 use ferrocable_protocol::outgoing::{self, DisconnectReason};
 
-use super::{BroadcastOutcome, Hub};
+use super::{AckSlot, BroadcastOutcome, Hub};
 use crate::outbox::{CloseRequest, ConnHandle, FanOut};
 use crate::stats::Stamp;
 
@@ -80,15 +81,15 @@ impl Hub {
     }
 
     /// Delivers a broadcast published on `stream`, handing the frames over in `fan_out` mode.
-    /// `acknowledged` tells whether the input has certainly subscribed the stream by now (a
+    /// `acknowledged` names the input that has certainly subscribed the stream by now (a
     /// message on it proves the subscribe reply came first), so a still-waiting stream can go
-    /// live before the message is delivered.
+    /// live before the message is delivered when that input was the last one missing.
     pub(super) fn fan_out(
         &self,
         fan_out: FanOut,
         stream: &str,
         payload: &Bytes,
-        acknowledged: bool,
+        acknowledged: Option<AckSlot>,
     ) -> BroadcastOutcome {
         let received = Stamp::now();
         self.stats
@@ -136,9 +137,9 @@ impl Hub {
                 self.record(stream, message, 0);
                 return BroadcastOutcome::Delivered(0);
             };
-            if !entry.live && acknowledged {
+            if let Some(slot) = acknowledged {
                 // Confirms go first so a client never sees a message before its confirm.
-                for w in entry.go_live() {
+                for w in entry.acknowledge(slot, self.all_acks) {
                     w.ready();
                 }
             }
@@ -229,20 +230,22 @@ impl Hub {
         &self,
         stream: &str,
         payload: &Bytes,
-        acknowledged: bool,
+        acknowledged: Option<AckSlot>,
     ) -> BroadcastOutcome {
         self.fan_out(FanOut::Immediate, stream, payload, acknowledged)
     }
 }
 
 impl Burst<'_> {
-    /// Delivers a broadcast published on `stream`. `acknowledged`: the input has certainly
-    /// subscribed the stream, so a stream still waiting for its acknowledgement goes live first.
+    /// Delivers a broadcast published on `stream`. `acknowledged`: the slot of the input that
+    /// has certainly subscribed the stream (it received the message on it), so a stream still
+    /// waiting for that acknowledgement goes live first. `None` for inputs that do not
+    /// acknowledge subscriptions.
     pub fn dispatch(
         &mut self,
         stream: &str,
         payload: &Bytes,
-        acknowledged: bool,
+        acknowledged: Option<AckSlot>,
     ) -> BroadcastOutcome {
         let mode = if self.dispatched == 0 {
             self.mode

@@ -6,10 +6,12 @@
 //!   and the policy that decides how frames are written, for every input;
 //! - `pending`: a subscription's confirm, held until its streams are live.
 //!
-//! Streams are *live* once the broker has acknowledged its subscription; subscriptions wait
-//! for all their streams to be live before they are confirmed. With the in-process broker a
-//! stream is live as soon as it exists. With Redis, the hub records which streams changed in
-//! an [`Interest`] set that the Redis input reconciles (see `broker::redis`).
+//! Streams are *live* once every input that acknowledges subscriptions has acknowledged
+//! them; subscriptions wait for all their streams to be live before they are confirmed. Each
+//! such input (Rails' Redis adapter, PostgreSQL `LISTEN`, Solid Cable's poller) has its own
+//! [`AckSlot`] and [`Interest`] set, which it reconciles; a stream is live when all of them
+//! have acknowledged it. With no such input (the in-process broker, AnyCable's channel,
+//! routed channels, CloudEvents) a stream is live as soon as it exists.
 //!
 //! Per-stream order is preserved: each input hands its messages over sequentially and every
 //! connection's queue is FIFO.
@@ -17,9 +19,11 @@
 #[cfg(test)]
 mod callgrind;
 mod dispatch;
+mod interest;
 mod pending;
 
 pub use dispatch::Burst;
+pub use interest::{AckSlot, Interest, MAX_ACK_SLOTS};
 pub use pending::PendingConfirm;
 
 use std::collections::{HashMap, HashSet};
@@ -29,7 +33,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::json::Escaping;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
-use tokio::sync::Notify;
 
 use crate::activity::Activity;
 use crate::outbox::{Beat, ConnHandle};
@@ -49,7 +52,10 @@ struct Group {
 // stream, and with remote disconnect on, once per identity.
 #[derive(Debug, Default)]
 struct StreamEntry {
+    /// Every acknowledging input has acknowledged the stream.
     live: bool,
+    /// Which acknowledging inputs have (one bit per [`AckSlot`]).
+    acks: u32,
     waiters: Vec<Arc<PendingConfirm>>,
     /// Subscriptions by escaped identifier.
     groups: Vec<(EscapedIdentifier, Group)>,
@@ -62,7 +68,13 @@ impl StreamEntry {
         self.groups.is_empty() && self.internal.is_empty()
     }
 
-    fn go_live(&mut self) -> Vec<Arc<PendingConfirm>> {
+    /// Records `slot`'s acknowledgement; returns the waiters to confirm when that made the
+    /// stream live (`all`: every slot's bit).
+    fn acknowledge(&mut self, slot: AckSlot, all: u32) -> Vec<Arc<PendingConfirm>> {
+        self.acks |= 1 << slot.0;
+        if self.live || self.acks & all != all {
+            return Vec::new();
+        }
         self.live = true;
         std::mem::take(&mut self.waiters)
     }
@@ -71,38 +83,6 @@ impl StreamEntry {
 #[derive(Debug, Default)]
 struct Shard {
     streams: HashMap<Arc<str>, StreamEntry>,
-}
-
-/// Streams whose wanted state changed since the broker last looked. A set, so a stream that
-/// flips many times before the broker runs costs one entry: bounded by the number of streams.
-///
-/// There is one, for the one input that acknowledges subscriptions (Redis). With several such
-/// inputs on at once, each needs its own set and acknowledgements, and a stream is live once
-/// every one of them has acknowledged it: this is the place that has to change.
-#[derive(Debug, Default)]
-pub struct Interest {
-    dirty: Mutex<HashSet<Arc<str>>>,
-    /// Wakes the broker driver (its only waiter).
-    changed: Notify,
-}
-
-impl Interest {
-    fn mark(&self, stream: &Arc<str>) {
-        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
-        dirty.insert(stream.clone());
-        drop(dirty);
-        self.changed.notify_one();
-    }
-
-    /// Takes the changed streams.
-    pub fn take(&self) -> HashSet<Arc<str>> {
-        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Resolves when something changed since the last `take`.
-    pub async fn changed(&self) {
-        self.changed.notified().await
-    }
 }
 
 /// What the hub needs of the configuration.
@@ -121,8 +101,10 @@ pub struct HubOptions {
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
     hasher: std::collections::hash_map::RandomState,
-    /// `None` for the in-process broker, whose streams are live at once.
-    interest: Option<Interest>,
+    /// One per acknowledging input, indexed by [`AckSlot`]; empty: streams are live at once.
+    interests: Box<[Interest]>,
+    /// Every slot's bit: a stream is live when its acknowledgements cover this.
+    all_acks: u32,
     stats: Arc<Stats>,
     options: HubOptions,
     /// The delivery policy's load signal (see [`dispatch`]).
@@ -155,12 +137,15 @@ pub enum BroadcastOutcome {
 }
 
 impl Hub {
-    /// A hub; `external_broker` makes streams wait for the broker's acknowledgement.
-    pub fn new(external_broker: bool, stats: Arc<Stats>, options: HubOptions) -> Hub {
+    /// A hub whose streams wait for `acknowledgers` inputs (at most [`MAX_ACK_SLOTS`]; 0:
+    /// streams are live at once) before subscriptions to them are confirmed.
+    pub fn new(acknowledgers: usize, stats: Arc<Stats>, options: HubOptions) -> Hub {
+        let acknowledgers = acknowledgers.min(MAX_ACK_SLOTS);
         Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: Default::default(),
-            interest: external_broker.then(Interest::default),
+            interests: (0..acknowledgers).map(|_| Interest::default()).collect(),
+            all_acks: (0..acknowledgers).fold(0, |mask, i| mask | 1 << i),
             stats,
             options,
             load: Mutex::default(),
@@ -178,11 +163,6 @@ impl Hub {
     /// The heartbeat every welcomed connection is owed a ping of, once per beat.
     pub fn beat(&self) -> &Beat {
         &self.beat
-    }
-
-    /// The change set the external broker reconciles.
-    pub fn interest(&self) -> Option<&Interest> {
-        self.interest.as_ref()
     }
 
     fn shard(&self, stream: &str) -> MutexGuard<'_, Shard> {
@@ -249,10 +229,8 @@ impl Hub {
     }
 
     fn remove_stream(&self, shard: &mut Shard, stream: &str) {
-        if let Some((key, _)) = shard.streams.remove_entry(stream)
-            && let Some(interest) = &self.interest
-        {
-            interest.mark(&key);
+        if let Some((key, _)) = shard.streams.remove_entry(stream) {
+            self.mark_interest(&key);
         }
     }
 
@@ -266,16 +244,14 @@ impl Hub {
     }
 
     /// The stream's entry and the hub's shared copy of its name, creating both when this is
-    /// the stream's first listener: the broker is told (it subscribes, and the entry goes
-    /// live on the reply); without a broker that confirms, the entry is live at once.
+    /// the stream's first listener: every acknowledging input is told (each subscribes, and
+    /// the entry goes live on the last reply); without one, the entry is live at once.
     fn entry<'a>(&self, shard: &'a mut Shard, stream: &str) -> (Arc<str>, &'a mut StreamEntry) {
         let key = match shard.streams.get_key_value(stream) {
             Some((key, _)) => key.clone(),
             None => {
                 let key: Arc<str> = Arc::from(stream);
-                if let Some(interest) = &self.interest {
-                    interest.mark(&key);
-                }
+                self.mark_interest(&key);
                 key
             }
         };
@@ -283,7 +259,7 @@ impl Hub {
             .streams
             .entry(key.clone())
             .or_insert_with(|| StreamEntry {
-                live: self.interest.is_none(),
+                live: self.all_acks == 0,
                 ..StreamEntry::default()
             });
         (key, entry)
@@ -344,18 +320,7 @@ impl Hub {
         self.shard(stream).streams.contains_key(stream)
     }
 
-    /// The broker acknowledged `stream`: confirm whoever waited for it.
-    pub fn mark_live(&self, stream: &str) {
-        let waiters = match self.shard(stream).streams.get_mut(stream) {
-            Some(entry) if !entry.live => entry.go_live(),
-            _ => return,
-        };
-        for w in waiters {
-            w.ready();
-        }
-    }
-
-    /// Every stream with local listeners (to resubscribe after a broker reconnect).
+    /// Every stream with local listeners (to resubscribe after an input reconnects).
     pub fn streams(&self) -> Vec<Arc<str>> {
         let mut all = Vec::new();
         for shard in self.shards.iter() {
@@ -424,7 +389,7 @@ mod tests {
 
     fn hub_escaping(external: bool, escaping: Escaping) -> Hub {
         Hub::new(
-            external,
+            usize::from(external),
             Arc::new(Stats::default()),
             HubOptions {
                 remote_disconnect_frame: true,
@@ -466,7 +431,7 @@ mod tests {
         sub(&h, "chat_1", r#"{"channel":"Chat"}"#, &b);
         assert_eq!(texts(&a).len(), 1);
         texts(&b);
-        let out = h.broadcast("chat_1", &Bytes::from_static(br#"{ "x" : 1 }"#), false);
+        let out = h.broadcast("chat_1", &Bytes::from_static(br#"{ "x" : 1 }"#), None);
         assert_eq!(out, BroadcastOutcome::Delivered(2));
         let fa = a.drain().frames.pop_front().unwrap();
         let fb = b.drain().frames.pop_front().unwrap();
@@ -484,8 +449,9 @@ mod tests {
         let a = conn(1);
         sub(&h, "s", r#"{"channel":"C"}"#, &a);
         assert!(texts(&a).is_empty());
-        assert_eq!(h.interest().unwrap().take().len(), 1);
-        h.mark_live("s");
+        let slot = h.ack_slot(0).unwrap();
+        assert_eq!(h.interest(slot).take().len(), 1);
+        h.mark_live(slot, "s");
         assert_eq!(
             texts(&a),
             vec![r#"{"identifier":"{\"channel\":\"C\"}","type":"confirm_subscription"}"#]
@@ -493,11 +459,47 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_is_live_once_every_acknowledging_input_has_acknowledged_it() {
+        let h = Hub::new(
+            2,
+            Arc::new(Stats::default()),
+            HubOptions {
+                remote_disconnect_frame: true,
+                max_json_depth: ferrocable_protocol::MAX_JSON_DEPTH,
+                escaping: Escaping::default(),
+            },
+        );
+        let (first, second) = (h.ack_slot(0).unwrap(), h.ack_slot(1).unwrap());
+        assert_eq!(h.ack_slot(2), None);
+        let a = conn(1);
+        sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        // Both inputs hear about the new stream.
+        assert_eq!(h.interest(first).take().len(), 1);
+        assert_eq!(h.interest(second).take().len(), 1);
+        h.mark_live(first, "s");
+        h.mark_live(first, "s");
+        assert!(
+            texts(&a).is_empty(),
+            "one of two acknowledgements is not live"
+        );
+        // A message from the first input proves nothing about the second.
+        h.broadcast("s", &Bytes::from_static(b"1"), Some(first));
+        assert_eq!(
+            texts(&a),
+            vec![r#"{"identifier":"{\"channel\":\"C\"}","message":1}"#]
+        );
+        h.broadcast("s", &Bytes::from_static(b"2"), Some(second));
+        let got = texts(&a);
+        assert!(got[0].contains("confirm_subscription"), "{got:?}");
+        assert!(got[1].contains(r#""message":2"#));
+    }
+
+    #[test]
     fn an_acknowledged_message_confirms_before_it_is_delivered() {
         let h = hub(true);
         let a = conn(1);
         sub(&h, "s", r#"{"channel":"C"}"#, &a);
-        h.broadcast("s", &Bytes::from_static(b"1"), true);
+        h.broadcast("s", &Bytes::from_static(b"1"), h.ack_slot(0));
         let got = texts(&a);
         assert!(got[0].contains("confirm_subscription"));
         assert!(got[1].contains(r#""message":1"#));
@@ -510,7 +512,7 @@ mod tests {
         sub(&h, "s", r#"{"channel":"C"}"#, &a);
         texts(&a);
         assert_eq!(
-            h.broadcast("s", &Bytes::from_static(b"not json"), false),
+            h.broadcast("s", &Bytes::from_static(b"not json"), None),
             BroadcastOutcome::Invalid
         );
         assert!(texts(&a).is_empty());
@@ -520,7 +522,7 @@ mod tests {
     #[test]
     fn payloads_deeper_than_the_limit_are_dropped() {
         let h = Hub::new(
-            false,
+            0,
             Arc::new(Stats::default()),
             HubOptions {
                 remote_disconnect_frame: true,
@@ -532,9 +534,9 @@ mod tests {
         sub(&h, "s", r#"{"channel":"C"}"#, &a);
         texts(&a);
         let deep = Bytes::from_static(b"[[[[1]]]]");
-        assert_eq!(h.broadcast("s", &deep, false), BroadcastOutcome::Invalid);
+        assert_eq!(h.broadcast("s", &deep, None), BroadcastOutcome::Invalid);
         assert_eq!(
-            h.broadcast("s", &Bytes::from_static(b"[[[1]]]"), false),
+            h.broadcast("s", &Bytes::from_static(b"[[[1]]]"), None),
             BroadcastOutcome::Delivered(1)
         );
     }
@@ -557,7 +559,7 @@ mod tests {
         );
         texts(&a);
         texts(&b);
-        h.broadcast("order_channel_1", &Bytes::from_static(b"{}"), false);
+        h.broadcast("order_channel_1", &Bytes::from_static(b"{}"), None);
         assert!(texts(&a)[0].contains(r#"\"restaurant_id\":1}"#));
         assert!(texts(&b)[0].contains(r#"\"restaurant_id\":\"1\"}"#));
     }
@@ -582,7 +584,7 @@ mod tests {
             br#""<turbo-stream action=\"append\" target=\"messages\"><template><p>Caf\u00e9 & <\/p></template></turbo-stream>""#,
         );
         assert_eq!(
-            h.broadcast("room:messages", &payload, false),
+            h.broadcast("room:messages", &payload, None),
             BroadcastOutcome::Delivered(3)
         );
         assert_eq!(h.stats.broadcasts_rewritten.load(Ordering::Relaxed), 1);
@@ -600,7 +602,7 @@ mod tests {
         // What Rails itself publishes is spliced as it is: no rewrite at all.
         let canonical = Bytes::from(message.as_bytes().to_vec());
         assert_eq!(
-            h.broadcast("room:messages", &canonical, false),
+            h.broadcast("room:messages", &canonical, None),
             BroadcastOutcome::Delivered(3)
         );
         assert_eq!(h.stats.broadcasts_rewritten.load(Ordering::Relaxed), 1);
@@ -623,7 +625,7 @@ mod tests {
         h.subscribe("s", &id, &a, &p);
         p.ready();
         texts(&a);
-        h.broadcast("s", &Bytes::from_static(br#""a\u2028b""#), false);
+        h.broadcast("s", &Bytes::from_static(br#""a\u2028b""#), None);
         assert_eq!(
             texts(&a),
             ["{\"identifier\":\"{\\\"r\\\":\\\"\u{2028}\\\"}\",\"message\":\"a\u{2028}b\"}"]
@@ -636,10 +638,11 @@ mod tests {
         let a = conn(1);
         let id = EscapedIdentifier::new("{}");
         let p = sub(&h, "s", "{}", &a);
-        h.interest().unwrap().take();
+        let slot = h.ack_slot(0).unwrap();
+        h.interest(slot).take();
         h.unsubscribe("s", &id, 1, Some(&p));
         assert!(!h.wants("s"));
-        assert_eq!(h.interest().unwrap().take().len(), 1);
+        assert_eq!(h.interest(slot).take().len(), 1);
     }
 
     #[test]
@@ -669,7 +672,7 @@ mod tests {
         h.broadcast(
             &stream,
             &Bytes::from_static(br#"{"type":"disconnect","reconnect":false}"#),
-            false,
+            None,
         );
         for c in [&a, &b] {
             assert_eq!(
@@ -682,9 +685,9 @@ mod tests {
         }
         let c = conn(3);
         h.join_internal(&stream, &c);
-        h.broadcast(&stream, &Bytes::from_static(br#""disconnect""#), false);
+        h.broadcast(&stream, &Bytes::from_static(br#""disconnect""#), None);
         assert_eq!(c.drain().close, None);
-        h.broadcast(&stream, &Bytes::from_static(b"[1]"), false);
+        h.broadcast(&stream, &Bytes::from_static(b"[1]"), None);
         assert!(matches!(
             c.drain().close,
             Some(CloseRequest::Disconnect {
@@ -701,15 +704,15 @@ mod tests {
         sub(&h, "s", r#"{"channel":"C"}"#, &a);
         let payload = Bytes::from_static(b"1");
         let coalesced = || h.stats.broadcasts_coalesced.load(Ordering::Relaxed);
-        h.burst(false).dispatch("s", &payload, true);
+        h.burst(false).dispatch("s", &payload, None);
         assert_eq!(
             coalesced(),
             0,
             "a lone message on an idle hub is written at once"
         );
         let mut burst = h.burst(true);
-        burst.dispatch("s", &payload, true);
-        burst.dispatch("s", &payload, true);
+        burst.dispatch("s", &payload, None);
+        burst.dispatch("s", &payload, None);
         drop(burst);
         assert_eq!(coalesced(), 2, "more waiting: the whole burst is queued");
         assert_eq!(

@@ -1,7 +1,9 @@
 //! The Redis input's task: one subscriber connection per process, like Rails.
 //! `SUBSCRIBE <prefix>:<stream>` when the first local listener of a stream appears,
-//! `UNSUBSCRIBE` when the last leaves. The task owns that connection and does three things in
-//! one loop, so their order is the order Redis sent them in:
+//! `UNSUBSCRIBE` when the last leaves (unless `redis.streams` is off), plus the fixed channels
+//! of AnyCable and routed channels (`fixed`), subscribed on every connect. The task owns that
+//! connection and does three things in one loop, so their order is the order Redis sent them
+//! in:
 //!
 //! 1. hands messages to the hub (sequentially: per-stream order is preserved), in bursts of
 //!    what Redis has already sent, so the hub knows when it is behind;
@@ -23,7 +25,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,8 +33,10 @@ use redis::aio::PubSubSink;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{ConnectError, Node, Purpose, RedisConnector};
-use super::{CONNECTED, Health, OP_TIMEOUT, channel_name};
-use crate::hub::{Burst, Hub};
+use super::fixed::FixedChannels;
+use super::{Health, OP_TIMEOUT, channel_name};
+use crate::broker::reconnect::{Backoff, Wording, log_up};
+use crate::hub::{AckSlot, Burst, Hub, Interest};
 
 /// How often the subscriber connection is probed with PING.
 const PING_EVERY: Duration = Duration::from_secs(5);
@@ -42,9 +45,15 @@ const SUBSCRIBE_BATCH: usize = 500;
 /// At most this many already-received messages are handed on in one burst before the task
 /// looks at its other duties (reconciling subscriptions, PING).
 const BURST_MAX: usize = 64;
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Under Sentinel the next attempt asks the sentinels again soon: a failover is found in
+/// well under a second instead of after a 5 s back-off.
 const BACKOFF_MAX_SENTINEL: Duration = Duration::from_millis(250);
+const WORDING: Wording = Wording {
+    lost: "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back",
+    unreachable: "cannot reach Redis",
+    up: "Redis subscriber connected",
+    back: "Redis subscriber reconnected; every live stream is subscribed again",
+};
 
 /// Why the subscriber connection was given up.
 #[derive(Debug, thiserror::Error)]
@@ -73,9 +82,6 @@ enum Lost {
     /// Redis closed the connection.
     #[error("connection closed")]
     Closed,
-    /// The hub was built without an acknowledgement set (a wiring bug, not a Redis fault).
-    #[error("hub has no interest set")]
-    NoInterest,
 }
 
 enum Ended {
@@ -99,6 +105,10 @@ async fn bounded<T>(
 pub(super) struct Driver {
     connector: Arc<RedisConnector>,
     prefix: String,
+    /// The hub's slot for Rails' per-stream channels; `None` when they are off.
+    streams: Option<AckSlot>,
+    /// AnyCable's channel and routed channels.
+    fixed: Arc<FixedChannels>,
     hub: Arc<Hub>,
     health: Arc<Health>,
     stop: CancellationToken,
@@ -106,10 +116,20 @@ pub(super) struct Driver {
     run_id: Option<(String, String)>,
 }
 
+/// Resolves when `interest` changed; never when there is none (per-stream channels off).
+async fn changed(interest: Option<&Interest>) {
+    match interest {
+        Some(interest) => interest.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Driver {
     pub(super) fn new(
         connector: Arc<RedisConnector>,
         prefix: String,
+        streams: Option<AckSlot>,
+        fixed: Arc<FixedChannels>,
         hub: Arc<Hub>,
         health: Arc<Health>,
         stop: CancellationToken,
@@ -117,6 +137,8 @@ impl Driver {
         Driver {
             connector,
             prefix,
+            streams,
+            fixed,
             hub,
             health,
             stop,
@@ -125,38 +147,22 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self) {
-        let backoff_max = if self.connector.uses_sentinel() {
-            BACKOFF_MAX_SENTINEL
+        let mut backoff = if self.connector.uses_sentinel() {
+            Backoff::up_to(BACKOFF_MAX_SENTINEL)
         } else {
-            BACKOFF_MAX
+            Backoff::default()
         };
-        let mut backoff = BACKOFF_MIN;
-        // Failed attempts in a row; only the 1st, 2nd, 4th, 8th... are logged, so a long
-        // outage costs a few lines, not one per retry.
-        let mut failed: u64 = 0;
         loop {
-            match self.serve().await {
-                Ended::Stopped => return,
-                Ended::Lost(error) => {
-                    let was_connected = self.health.state.load(Ordering::Acquire) == CONNECTED;
-                    self.health.lost(&error.to_string());
-                    if was_connected {
-                        backoff = BACKOFF_MIN;
-                        failed = 0;
-                        tracing::warn!(cause = %error, "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back");
-                    } else {
-                        failed += 1;
-                        if failed.is_power_of_two() {
-                            tracing::warn!(cause = %error, attempts = failed, retry_in_ms = backoff.as_millis() as u64, "cannot reach Redis");
-                        }
-                    }
-                }
+            let lost = match self.serve().await {
+                Ended::Stopped => None,
+                Ended::Lost(error) => Some(error.to_string()),
+            };
+            if !backoff
+                .after(lost, &self.health, &self.stop, &WORDING)
+                .await
+            {
+                return;
             }
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(backoff_max);
         }
     }
 
@@ -184,41 +190,35 @@ impl Driver {
         };
         let (mut sink, mut messages) = pubsub.split();
         self.check_run_id(&node).await;
+        let interest = self.streams.map(|slot| self.hub.interest(slot));
         // Everything wanted now gets subscribed below; changes from here on are reconciled.
-        if let Some(interest) = self.hub.interest() {
+        if let Some(interest) = interest {
             interest.take();
         }
         let mut acknowledged: HashSet<Arc<str>> = HashSet::new();
-        let wanted = self.hub.streams();
+        let wanted = if interest.is_some() {
+            self.hub.streams()
+        } else {
+            Vec::new()
+        };
         if let Err(e) = self.subscribe(&mut sink, &wanted, &mut acknowledged).await {
             return Ended::Lost(e);
         }
-        let back = self.health.connected(&node.address);
-        match (back.gap, back.moved_from) {
-            (Some(gap), Some(previous)) => tracing::warn!(
+        if let Err(e) = self.subscribe_fixed(&mut sink).await {
+            return Ended::Lost(e);
+        }
+        // Connected means delivering: the gap runs until every live stream is subscribed.
+        let outage = self.health.connected();
+        match (outage, self.health.on_node(&node.address)) {
+            (Some(gap), Some(previous)) if self.health.connects() > 1 => tracing::warn!(
                 gap_ms = gap.as_millis() as u64,
                 streams = wanted.len(),
                 previous = %previous,
                 node = %node.address,
                 "Redis failover followed: subscribed on the new node; broadcasts published during the gap are lost (as with Rails)"
             ),
-            (Some(gap), None) => tracing::info!(
-                gap_ms = gap.as_millis() as u64,
-                // The name earlier releases logged, kept for whoever greps for it.
-                outage_ms = gap.as_millis() as u64,
-                streams = wanted.len(),
-                node = %node.address,
-                "Redis subscriber reconnected; every live stream is subscribed again"
-            ),
-            (None, _) => tracing::info!(
-                streams = wanted.len(),
-                node = %node.address,
-                "Redis subscriber connected"
-            ),
+            _ => log_up(outage, &self.health, wanted.len(), &WORDING),
         }
-        let Some(interest) = self.hub.interest() else {
-            return Ended::Lost(Lost::NoInterest);
-        };
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
@@ -247,7 +247,7 @@ impl Driver {
                     }
                     None => return Ended::Lost(Lost::Closed),
                 },
-                _ = interest.changed() => {
+                _ = changed(interest) => {
                     if let Err(e) = self.reconcile(&mut sink, &mut acknowledged).await {
                         return Ended::Lost(e);
                     }
@@ -261,9 +261,16 @@ impl Driver {
         }
     }
 
-    /// Strips Rails' `<prefix>:` and hands the message to the hub; a message on a stream
-    /// proves its SUBSCRIBE was acknowledged.
+    /// Hands a message on a fixed channel to its reader; else strips Rails' `<prefix>:` and
+    /// hands the message to the hub: a message on a stream proves its SUBSCRIBE was
+    /// acknowledged.
     fn hand_on(&self, burst: &mut Burst<'_>, msg: &redis::Msg, acknowledged: &HashSet<Arc<str>>) {
+        if self.fixed.hand_on(burst, msg) {
+            return;
+        }
+        let Some(slot) = self.streams else {
+            return;
+        };
         let channel = msg.get_channel_name();
         let stream = if self.prefix.is_empty() {
             channel
@@ -277,7 +284,11 @@ impl Driver {
             }
         };
         let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-        burst.dispatch(stream, &payload, acknowledged.contains(stream));
+        burst.dispatch(
+            stream,
+            &payload,
+            acknowledged.contains(stream).then_some(slot),
+        );
     }
 
     async fn reconcile(
@@ -285,9 +296,10 @@ impl Driver {
         sink: &mut PubSubSink,
         acknowledged: &mut HashSet<Arc<str>>,
     ) -> Result<(), Lost> {
-        let Some(interest) = self.hub.interest() else {
+        let Some(slot) = self.streams else {
             return Ok(());
         };
+        let interest = self.hub.interest(slot);
         let mut subscribe = Vec::new();
         let mut unsubscribe = Vec::new();
         for stream in interest.take() {
@@ -295,7 +307,7 @@ impl Driver {
                 (true, false) => subscribe.push(stream),
                 (false, true) => unsubscribe.push(stream),
                 // Re-created while Redis was still subscribed: live already.
-                (true, true) => self.hub.mark_live(&stream),
+                (true, true) => self.hub.mark_live(slot, &stream),
                 (false, false) => {}
             }
         }
@@ -318,6 +330,9 @@ impl Driver {
         streams: &[Arc<str>],
         acknowledged: &mut HashSet<Arc<str>>,
     ) -> Result<(), Lost> {
+        let Some(slot) = self.streams else {
+            return Ok(());
+        };
         for batch in streams.chunks(SUBSCRIBE_BATCH) {
             let channels: Vec<String> = batch
                 .iter()
@@ -326,8 +341,21 @@ impl Driver {
             bounded("SUBSCRIBE", sink.subscribe(channels)).await?;
             for s in batch {
                 acknowledged.insert(s.clone());
-                self.hub.mark_live(s);
+                self.hub.mark_live(slot, s);
             }
+        }
+        Ok(())
+    }
+
+    /// SUBSCRIBE AnyCable's and the routed channels, PSUBSCRIBE the routed patterns.
+    async fn subscribe_fixed(&self, sink: &mut PubSubSink) -> Result<(), Lost> {
+        let channels = self.fixed.channels();
+        if !channels.is_empty() {
+            bounded("SUBSCRIBE", sink.subscribe(channels)).await?;
+        }
+        let patterns = self.fixed.patterns();
+        if !patterns.is_empty() {
+            bounded("PSUBSCRIBE", sink.psubscribe(patterns)).await?;
         }
         Ok(())
     }

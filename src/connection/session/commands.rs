@@ -2,8 +2,11 @@
 //! action). Every failure is logged and ignored, as Rails does; the only replies are the
 //! confirm (once the streams are live) and the reject.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use ferrocable_protocol::incoming::{self, Command, CommandError};
@@ -15,10 +18,37 @@ use hyper_tungstenite::tungstenite::Message;
 use tokio::io::AsyncWrite;
 use tracing::{debug, info, warn};
 
-use super::super::subscriptions::Subscription;
+use super::super::subscriptions::{ActionContext, Subscription};
 use super::{Session, release};
-use crate::channels::Action;
+use crate::channels::{Action, ChannelSpec, Fill, Rejection, predicate};
+use crate::database::Row;
 use crate::hub::PendingConfirm;
+
+type Answer = Result<Arc<Row>, Rejection>;
+
+/// A subscribe whose channel asked the database (see `Session::check`).
+pub(super) struct PendingCheck {
+    identifier: EscapedIdentifier,
+    channel: Arc<ChannelSpec>,
+    params: Value,
+    /// The channel's verified signed name, if it has one (it streams first).
+    verified: Option<String>,
+    answer: Pin<Box<dyn Future<Output = Answer> + Send>>,
+    outcome: Option<Answer>,
+}
+
+impl PendingCheck {
+    /// Ready once the predicate answered (the answer is kept for `finish_check`).
+    pub(super) fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.outcome.is_none() {
+            match self.answer.as_mut().poll(cx) {
+                Poll::Ready(answer) => self.outcome = Some(answer),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+}
 
 /// Longest command text quoted in a log line.
 const LOG_TEXT_MAX: usize = 300;
@@ -102,8 +132,8 @@ where
             self.reject(&escaped);
             return;
         }
-        let streams = match channel.decide(&self.identity, &channel_ref.params) {
-            Ok(streams) => streams,
+        let verified = match channel.check_rules(&self.identity, &channel_ref.params) {
+            Ok(verified) => verified,
             Err(rejection) if rejection.is_silent() => {
                 info!(channel = %channel.name, cause = %rejection, "Could not execute command");
                 return;
@@ -114,10 +144,79 @@ where
                 return;
             }
         };
-        // PREDICATE (issue 10): a channel's async authorization predicate (a custom Turbo
-        // channel's membership check: `turbo_stream_from @room, :messages, channel:
-        // RoomMessagesChannel`) plugs in here, after the pure rules and before the hub
-        // subscribes: await it, and on refusal log and `self.reject(&escaped)` as above.
+        if let Some(predicate) = channel.predicate().cloned() {
+            // Asked off the command path: the session keeps flushing while it waits, and
+            // reads the next command once the answer is in (see `Session::check`).
+            let identity = self.identity.clone();
+            let params = channel_ref.params.clone();
+            let answer = Box::pin(async move { predicate.check(&identity, &params, false).await });
+            self.check = Some(Box::new(PendingCheck {
+                identifier: escaped,
+                channel,
+                params: channel_ref.params,
+                verified,
+                answer,
+                outcome: None,
+            }));
+            return;
+        }
+        self.establish(escaped, channel, channel_ref.params, None, verified);
+    }
+
+    /// Finishes the subscribe whose predicate answered: streams, or Rails' rejection.
+    pub(super) async fn finish_check(&mut self) {
+        let Some(check) = self.check.take() else {
+            return;
+        };
+        let PendingCheck {
+            identifier,
+            channel,
+            params,
+            verified,
+            outcome,
+            ..
+        } = *check;
+        match outcome.unwrap_or(Err(Rejection::NotAuthorized)) {
+            Ok(row) => self.establish(
+                identifier,
+                channel,
+                params,
+                Some(predicate::row_value(&row)),
+                verified,
+            ),
+            Err(rejection) => {
+                if matches!(rejection, Rejection::Database(_)) {
+                    warn!(channel = %channel.name, cause = %rejection, "subscription rejected: the authorize query did not answer");
+                } else {
+                    info!(channel = %channel.name, cause = %rejection, "subscription rejected");
+                }
+                self.reject(&identifier);
+            }
+        }
+    }
+
+    /// Subscribes to the channel's streams (or rejects when a template cannot be filled).
+    fn establish(
+        &mut self,
+        escaped: EscapedIdentifier,
+        channel: Arc<ChannelSpec>,
+        params: Value,
+        row: Option<Value>,
+        verified: Option<String>,
+    ) {
+        let fill = Fill {
+            identity: &self.identity,
+            params: &params,
+            row: row.as_ref(),
+        };
+        let streams = match channel.streams(&fill, verified) {
+            Ok(streams) => streams,
+            Err(rejection) => {
+                info!(channel = %channel.name, cause = %rejection, "subscription rejected");
+                self.reject(&escaped);
+                return;
+            }
+        };
         let pending = Arc::new(PendingConfirm::new(
             streams.len(),
             self.conn.clone(),
@@ -142,13 +241,18 @@ where
             .stats
             .subscriptions
             .fetch_add(1, Ordering::Relaxed);
-        let params = channel.has_actions().then_some(channel_ref.params);
+        let recheck = channel.predicate().and_then(|p| p.recheck);
+        if let Some(every) = recheck {
+            self.schedule_recheck(every);
+        }
+        let context = (channel.has_actions() || recheck.is_some())
+            .then(|| Box::new(ActionContext { params, row }));
         self.subscriptions.insert(Subscription {
             identifier: shared_identifier,
             channel,
             streams,
             pending,
-            params,
+            context,
         });
     }
 
@@ -209,11 +313,23 @@ where
             return;
         };
         let mut encoded = Vec::with_capacity(data.len());
-        json::write_value_with(
-            &mut encoded,
-            &call.data,
-            self.shared.settings.protocol.escaping,
-        );
+        let (params, row) = match &sub.context {
+            Some(c) => (&c.params, c.row.as_ref()),
+            None => (&Value::Null, None),
+        };
+        let fill = Fill {
+            identity: &self.identity,
+            params,
+            row,
+        };
+        let escaping = self.shared.settings.protocol.escaping;
+        match effect {
+            Action::BroadcastTo {
+                payload: Some(payload),
+                ..
+            } => json::write_value_with(&mut encoded, &payload.render(&fill, &call.data), escaping),
+            _ => json::write_value_with(&mut encoded, &call.data, escaping),
+        }
         match effect {
             Action::Transmit => {
                 let message = String::from_utf8(encoded).unwrap_or_default();
@@ -222,9 +338,10 @@ where
                     &message,
                 )));
             }
-            Action::BroadcastTo(template) => {
-                let params = sub.params.as_ref().unwrap_or(&Value::Null);
-                let Some(stream) = template.render(&self.identity, params) else {
+            Action::BroadcastTo {
+                stream: template, ..
+            } => {
+                let Some(stream) = template.render(&fill) else {
                     info!(channel = %sub.channel.name, action, "action's stream template has no value; nothing broadcast");
                     return;
                 };

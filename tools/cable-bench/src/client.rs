@@ -60,6 +60,9 @@ pub(crate) struct WorkerConfig {
     /// SO_RCVBUF of those connections (small, so their backlog reaches the server fast).
     pub(crate) slow_rcvbuf: u32,
     pub(crate) handshake_timeout_s: f64,
+    /// `Cookie` header values, one per line, used instead of tokens (`run --cookies`).
+    #[serde(default)]
+    pub(crate) cookies_file: Option<String>,
 }
 
 pub(crate) fn is_slow(i: u64, per_mille: u32) -> bool {
@@ -158,18 +161,6 @@ fn emit(v: &Value) {
     let _ = out.flush();
 }
 
-/// Signs the HS256 token of connection `i`: user `i + 1` of restaurant 1, valid one day.
-pub(crate) fn token(secret: &str, i: u64) -> String {
-    let exp = now_us() / 1_000_000 + 86_400;
-    let claims = json!({"user_id": i + 1, "restaurant_id": 1, "exp": exp});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap_or_default()
-}
-
 pub(crate) fn main(cfg_json: &str) -> std::process::ExitCode {
     let cfg: WorkerConfig = match serde_json::from_str(cfg_json) {
         Ok(c) => c,
@@ -216,10 +207,20 @@ async fn run(cfg: WorkerConfig) {
         };
         targets.push((addr, hostport, path));
     }
-    // Tokens are signed before the clock starts: a connect storm measures the server.
-    let tokens = (0..cfg.count)
-        .map(|j| token(&cfg.secret, cfg.first + j))
-        .collect();
+    // Tokens are signed (or cookies read) before the clock starts: a connect storm measures
+    // the server. With cookies, `tokens[j]` is the whole `Cookie` header value.
+    let tokens = match crate::credentials::for_connections(
+        cfg.cookies_file.as_deref(),
+        &cfg.secret,
+        cfg.first,
+        cfg.count,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cable-bench worker: {e}");
+            std::process::exit(2);
+        }
+    };
     let (slow_tx, slow_rx) = watch::channel(false);
     let state = State {
         active: vec![0; cfg.streams.max(1) as usize],
@@ -588,12 +589,16 @@ async fn establish(
         .map_err(|e| format!("connect: {:?}", e.kind()))?;
     let _ = s.set_nodelay(true);
     let sep = if path.contains('?') { '&' } else { '?' };
+    let credential = &ctx.tokens[j as usize];
+    let (query, cookie) = match ctx.cfg.cookies_file {
+        Some(_) => (String::new(), format!("Cookie: {credential}\r\n")),
+        None => (format!("{sep}token={credential}"), String::new()),
+    };
     let request = format!(
-        "GET {path}{sep}token={token} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n\
+        "GET {path}{query} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: actioncable-v1-json, actioncable-unsupported\r\n\
-         Origin: {origin}\r\n\r\n",
-        token = ctx.tokens[j as usize],
+         Origin: {origin}\r\n{cookie}\r\n",
         origin = ctx.cfg.origin,
     );
     s.write_all(request.as_bytes())

@@ -13,10 +13,12 @@
 //! `run` spawns `worker` processes (itself) holding ≤ `--per-process` connections each.
 
 mod client;
+mod credentials;
 mod floor;
 mod hist;
 mod payload;
 mod procfs;
+mod publish;
 mod report;
 mod run;
 mod wire;
@@ -58,6 +60,16 @@ enum Cmd {
     Record {
         out: std::path::PathBuf,
         pairs: Vec<String>,
+    },
+    /// Lay out Solid Cable's table in a database with the statements Rails ran (a
+    /// recording of bin/record-inputs).
+    DbSetup {
+        /// sqlite3:PATH or postgres://...
+        #[arg(long)]
+        database: String,
+        /// fixtures/inputs/rails-7.2/solid_cable.json (SQLite) or solid_cable_postgresql.json.
+        #[arg(long)]
+        schema: std::path::PathBuf,
     },
     /// Check the histogram and wire helpers.
     Selftest,
@@ -108,6 +120,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::DbSetup { database, schema } => match publish::db_setup(&database, &schema) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cable-bench db-setup: {e}");
+                ExitCode::from(1)
+            }
+        },
         Cmd::Selftest => match hist::self_check()
             .and_then(|_| wire::self_check())
             .and_then(|_| payload::self_check())

@@ -27,6 +27,8 @@ pub(crate) struct ReportArgs {
     svg: Option<PathBuf>,
 }
 
+mod inputs;
+
 const TARGETS: [&str; 3] = ["floor", "ferrocable", "actioncable"];
 
 fn label(t: &str) -> &str {
@@ -209,8 +211,20 @@ fn report(a: &ReportArgs) -> Result<String, String> {
     }
     r1(&runs, &mut md);
     r2(&runs, &mut md);
+    inputs::tables(&runs, &mut md);
     r3(&runs, &mut md);
-    r4(&runs, &mut md);
+    r4(
+        &runs,
+        &mut md,
+        "R4",
+        "R4 connect storm (JWT, connect + upgrade + welcome + subscribe + confirm)",
+    );
+    r4(
+        &runs,
+        &mut md,
+        "R4C",
+        "R4C connect storm with Rails cookies and a PostgreSQL lookup (the shop app: encrypted session cookie, `User.find_by(id:)`)",
+    );
     r5(&runs, &mut md);
     r6(&runs, &mut md);
     turbo::tables(&runs, &mut md);
@@ -465,15 +479,13 @@ fn r3(runs: &Runs, md: &mut String) {
     let _ = writeln!(md);
 }
 
-fn r4(runs: &Runs, md: &mut String) {
-    let variants = runs.variants("R4");
+/// R4 and R4C (the same storm, authenticated by cookies and a database lookup).
+fn r4(runs: &Runs, md: &mut String, scenario: &str, title: &str) {
+    let variants = runs.variants(scenario);
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
-        md,
-        "### R4 connect storm (JWT, connect + upgrade + welcome + subscribe + confirm)\n"
-    );
+    let _ = writeln!(md, "### {title}\n");
     let _ = writeln!(
         md,
         "| clients | server | concurrency | confirmed | confirmed per s | failures | to-confirm p50 / p99 / max ms | server CPU µs per connection | listen-queue overflows / SYN retransmits |"
@@ -481,7 +493,7 @@ fn r4(runs: &Runs, md: &mut String) {
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
-            let r = runs.get("R4", v, t);
+            let r = runs.get(scenario, v, t);
             if let Some(why) = not_run(r) {
                 let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
                 continue;
@@ -509,6 +521,18 @@ fn r4(runs: &Runs, md: &mut String) {
                 num(&c["server_cpu_us_per_connection"], 0),
                 num(&c["listen_overflows"], 0),
                 num(&c["syn_retransmits"], 0),
+            );
+        }
+        let rate = |t: &str| {
+            runs.get(scenario, v, t)
+                .and_then(|r| f(&r["connect"]["confirmed_per_s"]))
+                .filter(|x| *x > 0.0)
+        };
+        if let (Some(fc), Some(ac)) = (rate("ferrocable"), rate("actioncable")) {
+            let _ = writeln!(
+                md,
+                "| {v} | ferrocable ÷ Action Cable | | | {:.1}x | | | | |",
+                fc / ac
             );
         }
     }

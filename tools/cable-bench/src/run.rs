@@ -13,14 +13,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::client::{WorkerConfig, is_slow, now_us};
 use crate::hist::Hist;
 use crate::payload::{PayloadKind, Payloads};
 use crate::procfs;
+use crate::publish::Publisher;
 use crate::wire;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -31,6 +30,14 @@ pub(crate) struct RunArgs {
     /// Redis to PUBLISH on.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis: String,
+    /// How the bench broadcasts reach the server, as a Rails app would publish them:
+    /// `redis` (PUBLISH, the Redis adapter), `solid_cable` (INSERT into --database, one row
+    /// per broadcast), `notify` (PostgreSQL NOTIFY on --database, the PostgreSQL adapter).
+    #[arg(long, default_value = "redis")]
+    via: String,
+    /// The database for --via solid_cable (sqlite3:PATH or postgres://...) or notify.
+    #[arg(long, default_value = "")]
+    database: String,
     /// Redis channel prefix (cable.yml channel_prefix); empty: none.
     #[arg(long, default_value = "")]
     prefix: String,
@@ -118,6 +125,10 @@ pub(crate) struct RunArgs {
     /// Free-form notes stored in the result.
     #[arg(long)]
     note: Vec<String>,
+    /// Authenticate with cookies instead of tokens: a file of `Cookie` header values, one per
+    /// line; connection i sends line i mod n (and no `?token=`).
+    #[arg(long)]
+    cookies: Option<String>,
     /// Write the result here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -312,109 +323,6 @@ impl Fleet {
             self.send(i, &cmd)?;
         }
         self.collect(ev, timeout).await
-    }
-}
-
-/// PUBLISH over one pipelined Redis connection; replies are counted by a reader task.
-struct Publisher {
-    w: tokio::net::tcp::OwnedWriteHalf,
-    replies: Rc<Cell<u64>>,
-    zero_receivers: Rc<Cell<u64>>,
-    errors: Rc<Cell<u64>>,
-    sent: u64,
-    buf: Vec<u8>,
-    payload: Vec<u8>,
-    channels: Vec<Vec<u8>>,
-    payloads: Payloads,
-}
-
-impl Publisher {
-    async fn connect(
-        url: &str,
-        prefix: &str,
-        stream_prefix: &str,
-        streams: u64,
-        payloads: Payloads,
-    ) -> Result<Publisher, String> {
-        let addr = wire::redis_addr(url)?;
-        let s = TcpStream::connect(&addr)
-            .await
-            .map_err(|e| format!("redis {addr}: {e}"))?;
-        let _ = s.set_nodelay(true);
-        let (mut r, w) = s.into_split();
-        let replies = Rc::new(Cell::new(0));
-        let zero = Rc::new(Cell::new(0));
-        let errors = Rc::new(Cell::new(0));
-        let (r2, z2, e2) = (replies.clone(), zero.clone(), errors.clone());
-        tokio::task::spawn_local(async move {
-            let mut buf = vec![0u8; 16384];
-            let mut have = 0;
-            loop {
-                if have == buf.len() {
-                    buf.resize(buf.len() * 2, 0);
-                }
-                let n = match r.read(&mut buf[have..]).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                have += n;
-                let mut pos = 0;
-                while let Some((v, used)) = wire::parse_resp(&buf[pos..have]) {
-                    pos += used;
-                    r2.set(r2.get() + 1);
-                    match v {
-                        wire::Resp::Int(0) => z2.set(z2.get() + 1),
-                        wire::Resp::Int(_) => {}
-                        _ => e2.set(e2.get() + 1),
-                    }
-                }
-                buf.copy_within(pos..have, 0);
-                have -= pos;
-            }
-        });
-        let channels = (0..streams.max(1))
-            .map(|s| {
-                if prefix.is_empty() {
-                    format!("{stream_prefix}{s}").into_bytes()
-                } else {
-                    format!("{prefix}:{stream_prefix}{s}").into_bytes()
-                }
-            })
-            .collect();
-        Ok(Publisher {
-            w,
-            replies,
-            zero_receivers: zero,
-            errors,
-            sent: 0,
-            buf: Vec::new(),
-            payload: Vec::new(),
-            channels,
-            payloads,
-        })
-    }
-
-    /// Queues `PUBLISH <channel of g> <payload>` for each g in `gs` and writes them at once.
-    async fn publish(&mut self, gs: std::ops::Range<u64>, w: u64) -> Result<(), String> {
-        self.buf.clear();
-        let t = now_us();
-        for g in gs {
-            let ch = &self.channels[(g % self.channels.len() as u64) as usize];
-            self.payloads.write(g, w, t, &mut self.payload);
-            wire::resp_command(&[b"PUBLISH", ch, &self.payload], &mut self.buf);
-            self.sent += 1;
-        }
-        self.w
-            .write_all(&self.buf)
-            .await
-            .map_err(|e| format!("redis write: {e}"))
-    }
-
-    async fn wait_replies(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.replies.get() < self.sent && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
     }
 }
 
@@ -667,8 +575,8 @@ impl Bench {
             "client_closed_total": closed,
             "client_close_reasons": close_reasons,
             "pings_received_total": pings,
-            "redis_zero_receiver_publishes": self.publisher.zero_receivers.get(),
-            "redis_errors": self.publisher.errors.get(),
+            "redis_zero_receiver_publishes": self.publisher.zero_receivers(),
+            "redis_errors": self.publisher.errors(),
             "pass": pass,
         });
         if !self.a.quiet {
@@ -830,8 +738,16 @@ async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
         "sockstat_tcp_mem_pages": procfs::sockstat_tcp().map(|s| s.1).unwrap_or(0),
         "server_threads": a.server_pid.first().and_then(|p| procfs::threads(*p)),
     });
-    let publisher =
-        Publisher::connect(&a.redis, &a.prefix, &a.stream_prefix, a.streams, payloads).await?;
+    let publisher = Publisher::connect(
+        &a.via,
+        &a.redis,
+        &a.database,
+        &a.prefix,
+        &a.stream_prefix,
+        a.streams,
+        payloads,
+    )
+    .await?;
 
     let procs = if a.processes > 0 {
         a.processes
@@ -862,6 +778,7 @@ async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
             slow_per_mille,
             slow_rcvbuf: a.slow_rcvbuf,
             handshake_timeout_s: a.handshake_timeout,
+            cookies_file: a.cookies.clone(),
         });
         first += count;
     }
@@ -1109,6 +1026,7 @@ async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
             "slow_rcvbuf": a.slow_rcvbuf,
             "servers": a.url,
             "redis_channel_prefix": a.prefix,
+            "via": a.via,
             "drain_timeout_s": a.drain_timeout,
             "fail_p99_ms": a.fail_p99_ms,
         },

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class Room < ApplicationRecord
+  has_many :memberships
+end

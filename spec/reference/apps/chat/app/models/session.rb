@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+class Session < ApplicationRecord
+  belongs_to :user
+  has_secure_token
+end

@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+class ProjectMembership < ApplicationRecord
+  belongs_to :project
+  belongs_to :user
+end
