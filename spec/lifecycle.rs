@@ -18,10 +18,7 @@ async fn sigterm_sends_server_restart_to_everyone_and_exits_zero() {
         }
         server.signal(signal);
         for ws in &mut clients {
-            ws.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
-                .await;
-            ws.expect_close_1000().await;
-            ws.send_close(1000).await;
+            ws.expect_server_restart().await;
         }
         let status = server
             .wait_exit(Duration::from_secs(10))
@@ -337,4 +334,86 @@ fn config_warnings_reach_the_log_once_logging_starts() {
     let out = ferrocable(&["config", "check"], &env);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("redis.channel_prefix is set"));
+}
+
+#[tokio::test]
+async fn sigterm_drain_delay_answers_503_before_anyone_is_told_to_reconnect() {
+    let mut server =
+        Server::start_with(&config(""), &[("FERROCABLE_SERVER__DRAIN_DELAY_SECS", "2")]);
+    let mut ws = server.welcomed(1, 1).await;
+    ws.send_text(&subscribe(ORDER)).await;
+    ws.expect(&confirm(ORDER)).await;
+    let start = Instant::now();
+    server.signal("TERM");
+    assert!(server.wait_for_log("draining", Duration::from_secs(5)));
+    // The listener stays open: /health answers, 503 draining, so a load balancer stops
+    // routing here; connected clients are served as before; new upgrades are refused.
+    let health = server.http("GET", "/health", &[], b"").await;
+    assert_eq!(health.status, 503, "{}", health.text());
+    assert!(
+        health.text().contains(r#""status":"draining""#),
+        "{}",
+        health.text()
+    );
+    assert_eq!(server.broadcast("order_channel_1", "1").await.status, 201);
+    ws.expect(&data_frame(ORDER, "1")).await;
+    let late = token(serde_json::json!({"user_id": 2, "restaurant_id": 1}));
+    let (reply, _) = server.connect(&format!("/cable?token={late}"), &[]).await;
+    assert_eq!(reply.status, 503, "{}", reply.head);
+    // Only after the delay are clients told to go.
+    ws.expect_server_restart().await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(1900),
+        "server_restart came {:?} after SIGTERM, before the drain delay",
+        start.elapsed()
+    );
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("did not exit");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_second_signal_or_sigint_skips_the_drain_delay() {
+    for signals in [&["TERM", "TERM"][..], &["INT"][..]] {
+        let mut server = Server::start_with(
+            &config(""),
+            &[("FERROCABLE_SERVER__DRAIN_DELAY_SECS", "30")],
+        );
+        let mut ws = server.welcomed(1, 1).await;
+        let start = Instant::now();
+        for (i, signal) in signals.iter().enumerate() {
+            if i > 0 {
+                assert!(server.wait_for_log("draining", Duration::from_secs(5)));
+            }
+            server.signal(signal);
+        }
+        ws.expect_server_restart().await;
+        let status = server
+            .wait_exit(Duration::from_secs(10))
+            .expect("did not exit");
+        assert_eq!(status.code(), Some(0));
+        assert!(start.elapsed() < Duration::from_secs(10), "{signals:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    let server = Server::start_wrapped(
+        &["prlimit", "--nofile=256:4096", binary()],
+        &["--config", "/dev/null"],
+        &[],
+    );
+    assert!(server.wait_for_log("open files limit", Duration::from_secs(5)));
+    let line = server
+        .logs()
+        .lines()
+        .find(|l| l.contains("open files limit"))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .unwrap();
+    assert_eq!(line["soft_before"], 256, "{line}");
+    assert_eq!(line["soft"], 4096, "{line}");
+    assert_eq!(line["hard"], 4096, "{line}");
+    // 4,096 descriptors cannot hold the default 19,000 connections: said at startup.
+    assert!(server.logs().contains("below limits.max_connections"));
 }

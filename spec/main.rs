@@ -19,6 +19,8 @@ mod cluster;
 mod commands;
 /// Replays the sessions recorded from a real Rails Action Cable 7.2 and 6.1 (fixtures/transcripts).
 mod conformance;
+/// The live console's server side (the page itself runs in spec/browser); public streams.
+mod console;
 /// Cookie authentication, database lookups and predicates under hostile input and faults.
 mod cookies;
 /// Upgrade, subprotocols, origins, 404s, /health and /stats.
@@ -41,7 +43,15 @@ mod json_vectors;
 mod lifecycle;
 /// Bounds: slow clients, connection limits.
 mod limits;
+/// Connection open/close lines, and no secret in any log line.
+mod logs;
+/// `/metrics` through a real Prometheus parser; who may read `/stats` and `/metrics`.
+mod metrics;
 /// Redis outages, restarts and stalls.
 mod redis_faults;
+/// Redis over TLS (`rediss://`, generated certificates, `verify_mode`).
+mod redis_tls;
+/// Redis Sentinel: discovery and a failover under a live broadcast stream.
+mod sentinel;
 /// Turbo Streams and other signed streams; config/examples/turbo.toml on four variables.
 mod turbo;

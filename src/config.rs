@@ -21,7 +21,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{AuthSection, AuthSettings};
+use crate::activity::{ConsoleSection, ConsoleSettings};
+use crate::auth::{AuthMode, AuthSection, AuthSettings};
 use crate::broadcast_api::{BroadcastApiSection, BroadcastApiSettings};
 use crate::broker::cloudevents::DaprSection;
 use crate::broker::postgresql::PostgresSection;
@@ -72,6 +73,8 @@ pub struct RawConfig {
     pub broadcast_api: BroadcastApiSection,
     /// `[limits]`: bounds on clients.
     pub limits: LimitsSection,
+    /// `[console]`: the live console (and development's public streams).
+    pub console: ConsoleSection,
     /// `[signed_streams]`: the keys signed stream names are verified with.
     pub signed_streams: SignedStreamsSection,
     /// `[turbo]`: the built-in `Turbo::StreamsChannel`.
@@ -193,9 +196,11 @@ pub struct Settings {
     pub broadcast_api: BroadcastApiSettings,
     /// `[limits]`
     pub limits: Limits,
+    /// `[console]`
+    pub console: ConsoleSettings,
     /// `[database]`, when a URL is set (opened lazily by its first query).
     pub database: Option<Arc<Database>>,
-    /// `[channels.<Name>]`
+    /// `[channels.<Name>]` (plus `$pubsub` when `console.public_streams` is on)
     pub channels: Arc<ChannelRegistry>,
     /// Problems that are not errors, for `main` to log once logging has started.
     pub warnings: Vec<String>,
@@ -228,6 +233,9 @@ impl Settings {
             &mut warnings,
         )?;
         let limits = Limits::compile(&raw.limits)?;
+        // Development mode: no authentication, reachable from this machine only.
+        let development = raw.auth.mode == AuthMode::None && server.listen.ip().is_loopback();
+        let console = ConsoleSettings::compile(&raw.console, development)?;
         let broadcast_api = BroadcastApiSettings::compile(
             &raw.broadcast_api,
             broker
@@ -246,7 +254,7 @@ impl Settings {
         let signed_streams =
             SignedStreamsSettings::compile(&signed_section, &raw.turbo, protocol.load_defaults)?;
         let channels = ChannelRegistry::compile(
-            &raw.channels,
+            &console.with_public_streams(&raw.channels),
             &CompileContext {
                 identifiers: &identifier_names,
                 global_id_app: auth.global_id_app.as_deref(),
@@ -280,6 +288,7 @@ impl Settings {
             broker,
             broadcast_api,
             limits,
+            console,
             database,
             channels: Arc::new(channels),
             warnings,
@@ -349,7 +358,6 @@ impl RawConfig {
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
-    use crate::auth::AuthMode;
     use figment::Jail;
     use std::time::Duration;
 
@@ -503,7 +511,7 @@ mod tests {
         raw.auth.secret = "s".into();
         assert_eq!(
             Settings::from_raw(&raw).unwrap().summary(),
-            "listen 127.0.0.1:8080, mount /cable, broker redis (prefix \"app\"), auth jwt HS256, 0 channel(s)"
+            "listen 127.0.0.1:8080, mount /cable, broker redis 127.0.0.1:6379 (prefix \"app\"), auth jwt HS256, 0 channel(s)"
         );
     }
 

@@ -7,11 +7,17 @@
 //!   connection's task when it waits on the database; either way its refusal is delivered after
 //!   the 101, on the socket, exactly as Rails does.
 //! - `GET /health`: 200 with the broker's state, 503 when Redis is configured but down.
-//! - `GET /stats`: counters and gauges as JSON.
+//! - `GET /stats`: counters and gauges as JSON; `GET /metrics`: the same for Prometheus.
 //! - `POST /_broadcast`: publish `{"stream","data"}` (or an array of them) through the broker
 //!   (AnyCable's HTTP broadcast shape; answered 201).
 //! - with `[dapr]`: `GET /dapr/subscribe` and a `POST` route per topic (CloudEvents, answered
 //!   `{"status":"SUCCESS"|"RETRY"|"DROP"}`; decisions in `broker::cloudevents`).
+//!
+//! - `GET /console` (+ `/console/state`, `POST /console/broadcast`): the live console, when
+//!   enabled (see `console`).
+//!
+//! Everything but the upgrade, `/health` and Dapr's routes (guarded by Dapr's token) is
+//! guarded by the broadcast API's key (or loopback only without one): see `broadcast_api`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -34,7 +40,9 @@ use crate::broker::PublishError;
 use crate::broker::cloudevents::Verdict;
 use crate::broker::health::Rejection;
 use crate::connection;
+use crate::console::{self, ConsoleState};
 use crate::limits::Limits;
+use crate::metrics;
 use crate::origin::RequestOrigin;
 use crate::outbox::socket::SharedSocket;
 use crate::shared::Shared;
@@ -86,9 +94,34 @@ pub async fn handle(
     } else {
         match (req.method(), path) {
             (&Method::GET, "/health") => health(&shared),
-            (&Method::GET, "/stats") => stats(&shared),
+            (&Method::GET, "/stats") => guarded(&req, &shared, peer.addr, || stats(&shared)),
+            (&Method::GET, "/metrics") => guarded(&req, &shared, peer.addr, || {
+                let accept = req
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                let (body, content_type) = metrics::render(&shared, accept);
+                let mut r = Response::new(Full::new(Bytes::from(body)));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                r
+            }),
             (&Method::POST, "/_broadcast") if settings.broadcast_api.enabled => {
                 broadcast(req, &shared, peer.addr).await
+            }
+            (&Method::GET, "/console") if settings.console.enabled => {
+                guarded(&req, &shared, peer.addr, console_page)
+            }
+            (&Method::GET, "/console/state") if settings.console.enabled => {
+                guarded(&req, &shared, peer.addr, || {
+                    match ConsoleState::of(&shared) {
+                        Some(state) => json_response(StatusCode::OK, &state),
+                        None => not_found(&shared),
+                    }
+                })
+            }
+            (&Method::POST, "/console/broadcast") if settings.console.enabled => {
+                console_broadcast(req, &shared, peer.addr).await
             }
             (&Method::GET, "/dapr/subscribe") if settings.broker.dapr.is_some() => {
                 dapr_subscribe(&shared)
@@ -230,7 +263,7 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
         tracing::info!("Request origin not allowed: {}", origin.unwrap_or(""));
         return not_found(shared);
     }
-    if shared.is_shutting_down() {
+    if shared.refuses_new_connections() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
@@ -291,7 +324,7 @@ fn cable(mut req: Request<Incoming>, shared: &Arc<Shared>, peer: &Peer) -> Respo
     if let Some(p) = subprotocol {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
     }
-    if let Err(e) = connection::spawn(websocket, &peer.socket, auth, slot, shared) {
+    if let Err(e) = connection::spawn(websocket, &peer.socket, peer.addr, auth, slot, shared) {
         tracing::warn!("{e} refused");
         return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
     }
@@ -339,7 +372,7 @@ fn stats(shared: &Shared) -> Response<Body> {
 fn refused(refusal: Refusal) -> Response<Body> {
     let status = match refusal {
         Refusal::WrongKey => StatusCode::UNAUTHORIZED,
-        Refusal::NotLoopback(_) => StatusCode::FORBIDDEN,
+        Refusal::NotLoopback(_) | Refusal::ForeignHost => StatusCode::FORBIDDEN,
     };
     api_error(status, &refusal.to_string())
 }
@@ -348,17 +381,101 @@ fn api_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
-async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(refusal) = shared
+/// The refusal for a request to one of ferrocable's own endpoints, if it may not use them
+/// (see `broadcast_api`). A wrong key is answered 401 with a Basic challenge, so a browser
+/// asks for it (any user name, the key as the password).
+fn refusal<B>(req: &Request<B>, shared: &Shared, peer: SocketAddr) -> Option<Response<Body>> {
+    let headers = req.headers();
+    let get = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let refusal = shared
         .settings
         .broadcast_api
-        .admits(authorization, peer.ip())
-    {
-        return refused(refusal);
+        .admits(get(header::AUTHORIZATION), get(header::HOST), peer.ip())
+        .err()?;
+    let mut response = refused(refusal);
+    if refusal == Refusal::WrongKey {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"ferrocable\", charset=\"UTF-8\""),
+        );
+    }
+    Some(response)
+}
+
+/// `answer()` if the request may use ferrocable's own endpoints, else the refusal.
+fn guarded<B>(
+    req: &Request<B>,
+    shared: &Shared,
+    peer: SocketAddr,
+    answer: impl FnOnce() -> Response<Body>,
+) -> Response<Body> {
+    refusal(req, shared, peer).unwrap_or_else(answer)
+}
+
+fn console_page() -> Response<Body> {
+    let mut r = text(StatusCode::OK, "text/html; charset=utf-8", console::PAGE);
+    let h = r.headers_mut();
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(console::PAGE_POLICY),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Whether a browser request comes from a page of this server (no `Origin`, as from curl, or
+/// the `Origin` of `Host`): a page elsewhere must not post to the console (CSRF).
+fn same_origin<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = origin.to_str().unwrap_or("");
+    host.is_some_and(|host| {
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
+    })
+}
+
+/// `POST /console/broadcast`: the console's test broadcast, a JSON body as `/_broadcast`
+/// takes it, from the console's own page.
+async fn console_broadcast(
+    req: Request<Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Response<Body> {
+    if let Some(refused) = refusal(&req, shared, peer) {
+        return refused;
+    }
+    let json_body = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    // A cross-site form can send neither JSON nor a same-origin Origin.
+    if !json_body || !same_origin(&req) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "the console's broadcasts come from its own page (JSON, same origin)",
+        );
+    }
+    broadcast(req, shared, peer).await
+}
+
+async fn broadcast(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+    if let Some(refused) = refusal(&req, shared, peer) {
+        return refused;
     }
     let body = match Limited::new(req.into_body(), broadcast_api::BODY_MAX)
         .collect()

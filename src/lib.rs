@@ -18,7 +18,9 @@
 //! - [`listener`]: the listening socket (`[server]`).
 //!
 //! One request, one connection:
-//! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/_broadcast`.
+//! - [`http`]: the upgrade (origin, subprotocol, auth), `/health`, `/stats`, `/metrics`,
+//!   `/_broadcast`.
+//! - [`metrics`]: `/metrics` in Prometheus' text format (AnyCable's names where they fit).
 //! - [`origin`]: Rails' Origin check as a pure policy (`[origins]`).
 //! - [`auth`]: JWTs, Rails cookies, database lookups, identifiers (`[auth]`).
 //! - [`broadcast_api`]: who may `POST /_broadcast`, and its body (`[broadcast_api]`).
@@ -35,10 +37,14 @@
 //! - [`hub`]: streams → subscribers; the delivery path and policy; pending confirms.
 //! - [`registry`]: every welcomed connection (pings, shutdown).
 //! - [`broker`]: broadcast inputs (Rails' Redis adapter) and the publisher (`[redis]`).
-//! - [`stats`]: the counters behind `/stats`.
+//! - [`stats`]: the counters behind `/stats` and `/metrics`.
+//! - [`activity`]: what the live console shows that no counter holds (recent broadcasts per
+//!   stream, open connections), kept only while it is enabled (`[console]`).
+//! - [`console`]: `GET /console`, its state and its test broadcasts.
 //! - [`database`]: the Rails app's database (`[database]`): bound queries, a bounded pool,
 //!   a short cache; used by auth lookups and channel predicates.
 
+pub mod activity;
 pub mod auth;
 pub mod broadcast_api;
 pub mod broker;
@@ -47,6 +53,7 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod database;
 pub mod error;
 pub mod http;
@@ -54,6 +61,7 @@ pub mod hub;
 pub mod init;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod origin;
 pub mod outbox;
 pub mod registry;

@@ -133,3 +133,29 @@ impl Limits {
         })
     }
 }
+
+/// The open-files limit before and after [`raise_open_files_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFiles {
+    /// The soft limit the process started with.
+    pub before: u64,
+    /// The soft limit now.
+    pub now: u64,
+    /// The hard limit (the ceiling for `now`).
+    pub hard: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit: every connection is a descriptor, and
+/// the usual soft default (1,024) caps a server long before memory does. Raising the hard
+/// limit itself is the administrator's (systemd's `LimitNOFILE=`, `ulimit -Hn`).
+pub fn raise_open_files_limit() -> std::io::Result<OpenFiles> {
+    let (before, hard) = rlimit::Resource::NOFILE.get()?;
+    // An unlimited hard limit is still capped by the kernel's fs.nr_open (setrlimit refuses
+    // more).
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(hard, |nr_open| hard.min(nr_open));
+    let now = rlimit::increase_nofile_limit(ceiling)?;
+    Ok(OpenFiles { before, now, hard })
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 /// Paths of ferrocable's own endpoints (see `http`), which the mount path may not take.
-pub const OWN_ENDPOINTS: [&str; 3] = ["/health", "/stats", "/_broadcast"];
+pub const OWN_ENDPOINTS: [&str; 5] = ["/health", "/stats", "/metrics", "/console", "/_broadcast"];
 
 /// The listen backlog asked of the kernel (it caps it at `net.core.somaxconn`). tokio's
 /// `TcpListener::bind` asks for 1,024, which a connect storm of 1,000 clients overflows: the
@@ -28,6 +28,9 @@ pub struct ServerSection {
     pub mount_path: String,
     /// Drain deadline after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// After SIGTERM, how long to keep listening with `/health` at 503 (and new upgrades
+    /// refused) before telling clients to reconnect, so load balancers stop routing here.
+    pub drain_delay_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -37,6 +40,7 @@ impl Default for ServerSection {
             port: 8080,
             mount_path: "/cable".into(),
             shutdown_timeout_secs: 10,
+            drain_delay_secs: 0,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct ServerSettings {
     pub mount_path: String,
     /// How long a shutdown waits for connections to drain.
     pub shutdown_timeout: Duration,
+    /// How long SIGTERM keeps the listener open with `/health` at 503 before the drain.
+    pub drain_delay: Duration,
 }
 
 impl ServerSettings {
@@ -82,6 +88,7 @@ impl ServerSettings {
             listen: SocketAddr::new(host, section.port),
             mount_path,
             shutdown_timeout: Duration::from_secs(section.shutdown_timeout_secs),
+            drain_delay: Duration::from_secs(section.drain_delay_secs),
         })
     }
 }

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use ferrocable::cli::{Cli, Commands, ConfigCommand, InitArgs};
 use ferrocable::config::{self, Settings};
-use ferrocable::{auth, init, listener, server, telemetry};
+use ferrocable::server::Stop;
+use ferrocable::{auth, init, limits, listener, server, telemetry};
 
 /// sysexits.h: configuration error.
 const EX_CONFIG: u8 = 64;
@@ -109,6 +110,32 @@ fn init(args: &InitArgs) -> ExitCode {
 
 fn serve(settings: Settings) -> ExitCode {
     telemetry::init(&settings.logging);
+    // rustls (Redis over TLS) with ring, the one provider compiled in, chosen for a light build
+    // (aws-lc-rs needs cmake and a C toolchain); explicit, so no other crate's choice can
+    // change it. rustls deprecates ring's provider for lacking post-quantum key exchange,
+    // which no Redis deployment needs of a cable server today.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match limits::raise_open_files_limit() {
+        Ok(files) => {
+            tracing::info!(
+                soft_before = files.before,
+                soft = files.now,
+                hard = files.hard,
+                "open files limit"
+            );
+            // Each connection holds a descriptor; listeners, Redis and logs need a few more.
+            let wanted = settings.limits.max_connections as u64 + 64;
+            if files.now < wanted {
+                tracing::warn!(
+                    limit = files.now,
+                    max_connections = settings.limits.max_connections,
+                    "the open files limit is below limits.max_connections: accepts will fail with EMFILE first (raise the hard limit: systemd LimitNOFILE=, ulimit -Hn)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(cause = %e, "cannot read or raise the open files limit"),
+    }
     // Found while validating, before there was anywhere to log them.
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
@@ -156,24 +183,53 @@ fn serve(settings: Settings) -> ExitCode {
             version = env!("CARGO_PKG_VERSION"),
             "ferrocable listening"
         );
-        server::run(listener, settings, shutdown_signal()).await;
+        if settings.console.enabled {
+            // An unspecified address (0.0.0.0) is reached on loopback from this machine.
+            let host = match address.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            let url = format!("http://{host}:{}/console", address.port());
+            tracing::info!(%url, "live console: open {url} in a browser");
+        }
+        server::run(listener, settings, stop_signals()).await;
         ExitCode::SUCCESS
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Forwards SIGTERM (drain first) and SIGINT (at once) to the server, for as long as it runs.
+fn stop_signals() -> tokio::sync::mpsc::Receiver<Stop> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
+                None
+            }
+        };
+        loop {
+            let stop = tokio::select! {
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("SIGINT received");
+                    Stop::Now
+                }
+                Some(()) = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::info!("SIGTERM received");
+                    Stop::Drain
+                }
+            };
+            if tx.send(stop).await.is_err() {
+                return;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-    }
+    });
+    rx
 }

@@ -1,6 +1,9 @@
 //! The accept loop, the ping timer, and shutdown in phases.
 //!
-//! [`run`] wires the parts together and serves until the `shutdown` future resolves, then:
+//! [`run`] wires the parts together and serves until the first [`Stop`] arrives, then:
+//! 0. on [`Stop::Drain`] (SIGTERM), for `server.drain_delay_secs`, keeps listening while
+//!    `/health` answers `503 draining` and new upgrades get 503, so a load balancer stops
+//!    routing here before anyone is told to reconnect (a second signal cuts it short);
 //! 1. stops accepting (the listener is dropped) and answers new upgrades with 503;
 //! 2. tells every client `{"type":"disconnect","reason":"server_restart","reconnect":true}`
 //!    and closes, and asks idle HTTP connections to finish;
@@ -17,6 +20,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -28,8 +32,17 @@ use crate::outbox::socket::CableIo;
 use crate::registry;
 use crate::shared::Shared;
 
-/// Serves on `listener` until `shutdown` resolves, then drains.
-pub async fn run(listener: TcpListener, settings: Settings, shutdown: impl Future<Output = ()>) {
+/// A request to stop (from a signal, see `main`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (a process manager, a rolling deploy): wait `server.drain_delay_secs` first.
+    Drain,
+    /// SIGINT (Ctrl-C at a terminal): go at once.
+    Now,
+}
+
+/// Serves on `listener` until a [`Stop`] arrives on `stops` (or it closes), then drains.
+pub async fn run(listener: TcpListener, settings: Settings, mut stops: Receiver<Stop>) {
     let shared = Arc::new(Shared::new(Arc::new(settings)));
     let settings = shared.settings.clone();
     let stop_background = CancellationToken::new();
@@ -47,25 +60,30 @@ pub async fn run(listener: TcpListener, settings: Settings, shutdown: impl Futur
 
     let http_tasks = TaskTracker::new();
     let stop_http = CancellationToken::new();
-    tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    backoff = Duration::from_millis(5);
-                    serve_http(tcp, peer, &shared, &http_tasks, &stop_http);
+    let accepting = Accepting {
+        listener: &listener,
+        shared: &shared,
+        tasks: &http_tasks,
+        stop: &stop_http,
+    };
+    let first = accepting.until(stops.recv()).await.unwrap_or(Stop::Now);
+    let delay = settings.server.drain_delay;
+    if first == Stop::Drain && !delay.is_zero() {
+        shared.begin_draining();
+        info!(
+            delay_ms = delay.as_millis() as u64,
+            "draining: /health answers 503 and new connections are refused while load balancers \
+             stop routing here; connected clients are told to reconnect after the delay (a \
+             second signal skips it)"
+        );
+        accepting
+            .until(async {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stops.recv() => info!("second signal: skipping the rest of the drain delay"),
                 }
-                Err(e) if is_per_connection_error(&e) => {}
-                Err(e) => {
-                    // Typically EMFILE: wait for descriptors to free up instead of spinning.
-                    error!(cause = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            },
-        }
+            })
+            .await;
     }
 
     let started = Instant::now();
@@ -99,6 +117,40 @@ pub async fn run(listener: TcpListener, settings: Settings, shutdown: impl Futur
     let _ = pinger.await;
     for task in inputs {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+}
+
+/// The accept loop's parts.
+struct Accepting<'a> {
+    listener: &'a TcpListener,
+    shared: &'a Arc<Shared>,
+    tasks: &'a TaskTracker,
+    stop: &'a CancellationToken,
+}
+
+impl Accepting<'_> {
+    /// Accepts connections until `done` resolves; returns its output.
+    async fn until<T>(&self, done: impl Future<Output = T>) -> T {
+        tokio::pin!(done);
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            tokio::select! {
+                out = &mut done => return out,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        backoff = Duration::from_millis(5);
+                        serve_http(tcp, peer, self.shared, self.tasks, self.stop);
+                    }
+                    Err(e) if is_per_connection_error(&e) => {}
+                    Err(e) => {
+                        // Typically EMFILE: wait for descriptors to free up instead of spinning.
+                        error!(cause = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                },
+            }
+        }
     }
 }
 

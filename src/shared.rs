@@ -9,6 +9,7 @@ use ferrocable_protocol::outgoing::DisconnectReason;
 use serde::Serialize;
 use tokio_util::task::TaskTracker;
 
+use crate::activity::Activity;
 use crate::broker::{Broker, InputStatus};
 use crate::config::Settings;
 use crate::database::DatabaseStatus;
@@ -33,11 +34,15 @@ pub struct Shared {
     pub broker: Broker,
     /// The counters behind `/stats`.
     pub stats: Arc<Stats>,
+    /// What the console shows beyond the counters; `None` unless it is enabled.
+    pub activity: Option<Arc<Activity>>,
     /// Every connection's task, awaited on shutdown.
     pub session_tasks: TaskTracker,
     next_id: AtomicU64,
     /// Set once shutdown begins. Paired with the registry (see [`Shared::begin_shutdown`]).
     shutting_down: AtomicBool,
+    /// Set when the drain delay begins: `/health` says draining, new upgrades are refused.
+    draining: AtomicBool,
     /// WebSocket connections from the accepted upgrade until their task ends; what
     /// `limits.max_connections` bounds.
     open: Arc<AtomicUsize>,
@@ -112,7 +117,7 @@ impl Shared {
     /// separately ([`Broker::spawn_inputs`]).
     pub fn new(settings: Arc<Settings>) -> Shared {
         let stats = Arc::new(Stats::default());
-        let hub = Arc::new(Hub::new(
+        let mut hub = Hub::new(
             settings.broker.acknowledgers(),
             stats.clone(),
             HubOptions {
@@ -120,8 +125,17 @@ impl Shared {
                 max_json_depth: settings.limits.max_json_depth,
                 escaping: settings.protocol.escaping,
             },
-        ));
+        );
+        let activity = settings
+            .console
+            .enabled
+            .then(|| Arc::new(Activity::new(settings.console.recent)));
+        if let Some(activity) = &activity {
+            hub = hub.recording(activity.clone());
+        }
+        let hub = Arc::new(hub);
         Shared {
+            activity,
             broker: Broker::new(
                 &settings.broker,
                 hub.clone(),
@@ -133,6 +147,7 @@ impl Shared {
             session_tasks: TaskTracker::new(),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             open: Arc::new(AtomicUsize::new(0)),
             settings,
         }
@@ -153,6 +168,17 @@ impl Shared {
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The drain delay begins: `/health` answers 503 `draining` and new upgrades are refused,
+    /// while connected clients are served as before.
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether new WebSocket connections are refused (draining or shutting down).
+    pub fn refuses_new_connections(&self) -> bool {
+        self.draining.load(Ordering::SeqCst) || self.is_shutting_down()
     }
 
     /// Tells every welcomed connection to go away with `server_restart`. A session that
@@ -193,7 +219,7 @@ impl Shared {
     pub fn health_report(&self) -> HealthReport {
         let inputs = self.broker.statuses();
         let database = self.settings.database.as_ref().map(|db| db.status());
-        let status = if self.is_shutting_down() {
+        let status = if self.refuses_new_connections() {
             "draining"
         } else if inputs.iter().all(|i| i.healthy) && database.as_ref().is_none_or(|d| d.healthy) {
             "ok"

@@ -238,12 +238,13 @@ def check_systemd(binary, standin):
     check_env_names("systemd ferrocable.env.example", env)
     eff = run_config(binary, exec_start[1:], env, "systemd", standin)
     if eff:
-        drain = eff["server"]["shutdown_timeout_secs"]
+        # SIGTERM waits drain_delay_secs, then up to shutdown_timeout_secs for the drain.
+        drain = eff["server"]["shutdown_timeout_secs"] + eff["server"].get("drain_delay_secs", 0)
         stop = systemd_duration(service["TimeoutStopSec"])
         if stop <= drain:
-            fail(f"systemd: TimeoutStopSec={stop} does not exceed shutdown_timeout_secs={drain}")
+            fail(f"systemd: TimeoutStopSec={stop} does not exceed drain_delay_secs + shutdown_timeout_secs={drain}")
         else:
-            ok(f"systemd: TimeoutStopSec={stop}s > shutdown_timeout_secs={drain}s")
+            ok(f"systemd: TimeoutStopSec={stop}s > drain_delay_secs + shutdown_timeout_secs={drain}s")
         if int(service["LimitNOFILE"]) <= eff["limits"]["max_connections"]:
             fail("systemd: LimitNOFILE is not above limits.max_connections")
         else:
@@ -299,8 +300,9 @@ def check_kamal(binary, standin, image):
         (proxy.get("strip_path_prefix") is False, "strip_path_prefix: false (the mount path is kept)"),
         (proxy["healthcheck"]["path"] == "/health", "healthcheck on /health"),
         (proxy["host"] == deploy["proxy"]["host"], "same host as the app"),
-        (int(acc["options"]["stop-timeout"]) > eff["server"]["shutdown_timeout_secs"],
-         f"docker stop-timeout {acc['options']['stop-timeout']} > shutdown_timeout_secs {eff['server']['shutdown_timeout_secs']}"),
+        (int(acc["options"]["stop-timeout"]) > eff["server"]["shutdown_timeout_secs"] + eff["server"].get("drain_delay_secs", 0),
+         f"docker stop-timeout {acc['options']['stop-timeout']} > drain_delay_secs + shutdown_timeout_secs "
+         f"{eff['server']['shutdown_timeout_secs'] + eff['server'].get('drain_delay_secs', 0)}"),
         (int(acc["options"]["ulimit"].split("=")[1].split(":")[0]) > eff["limits"]["max_connections"],
          f"ulimit {acc['options']['ulimit']} above max_connections"),
     ]

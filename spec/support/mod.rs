@@ -6,6 +6,7 @@
 pub mod database;
 pub mod db;
 pub mod recorded;
+pub mod redis_ha;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

@@ -111,7 +111,10 @@ pub async fn http(
     body: &[u8],
 ) -> HttpReply {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -311,6 +314,15 @@ impl Ws {
             Frame::Close { raw, .. } => assert_eq!(raw, vec![0x88, 0x02, 0x03, 0xe8]),
             other => panic!("expected close 1000, got {other:?}"),
         }
+    }
+
+    /// Asserts the server's goodbye on shutdown (`server_restart`, then close 1000) and
+    /// answers the close, as a client would.
+    pub async fn expect_server_restart(&mut self) {
+        self.expect(r#"{"type":"disconnect","reason":"server_restart","reconnect":true}"#)
+            .await;
+        self.expect_close_1000().await;
+        self.send_close(1000).await;
     }
 
     /// Asserts a close frame with `code` arrives (other frames are skipped).

@@ -482,6 +482,31 @@ pub enum AuthError {
     Database(String),
 }
 
+impl AuthError {
+    /// The refusal's reason in a word, for metrics (`ferrocable_auth_refusals_total{reason}`)
+    /// and `/stats`. Never includes the token or any part of it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "no_token",
+            AuthError::Malformed(_) => "malformed_token",
+            AuthError::BadSignature => "bad_signature",
+            AuthError::WrongAlgorithm => "wrong_algorithm",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid => "not_yet_valid",
+            AuthError::InvalidClaim(_) => "invalid_claim",
+            AuthError::TokenTooLong(_) => "token_too_long",
+            AuthError::MissingIdentifier(_) => "missing_identifier",
+            AuthError::QueryMismatch(_) => "query_mismatch",
+            AuthError::Cookie { .. } => "bad_cookie",
+            AuthError::MissingCredential(_) => "missing_credential",
+            AuthError::SignedId { .. } => "bad_signed_id",
+            AuthError::UnusableCredential => "unusable_credential",
+            AuthError::NoRow => "unknown_session",
+            AuthError::Database(_) => "database_unavailable",
+        }
+    }
+}
+
 /// The parts of the upgrade request authentication looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct Credentials<'a> {

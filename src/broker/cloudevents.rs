@@ -180,7 +180,13 @@ impl DaprSettings {
     /// Whether a request with this `dapr-api-token`, from `peer` (a sidecar is on loopback),
     /// may deliver.
     pub fn admits(&self, token: Option<&str>, peer: IpAddr) -> Result<(), Refusal> {
-        admit(self.token.as_deref(), token, peer, "dapr.app_api_token")
+        admit(
+            self.token.as_deref(),
+            token,
+            None,
+            peer,
+            "dapr.app_api_token",
+        )
     }
 }
 

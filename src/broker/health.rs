@@ -41,6 +41,20 @@ pub struct InputStatus {
     /// Input-specific numbers (Solid Cable's position, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
+    /// Where it is connected (`host:port`), for inputs that name their node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Times the connection was lost and re-established.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outages: Option<u64>,
+    /// The last outage's gap, from the loss until the input could deliver again (for Redis:
+    /// every live stream subscribed again): what was published meanwhile was lost, as with
+    /// Rails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_gap_ms: Option<u64>,
+    /// Reconnections that landed on another node (a Sentinel failover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failovers: Option<u64>,
 }
 
 impl InputStatus {
@@ -56,6 +70,10 @@ impl InputStatus {
             messages: None,
             rejected: BTreeMap::new(),
             detail: None,
+            node: None,
+            outages: None,
+            last_gap_ms: None,
+            failovers: None,
         }
     }
 }
@@ -65,8 +83,16 @@ impl InputStatus {
 pub(crate) struct Health {
     state: AtomicU8,
     connects: AtomicU64,
+    /// Reconnections after a loss (the first connection is not one).
+    outages: AtomicU64,
+    /// The last outage's length in milliseconds.
+    last_gap_ms: AtomicU64,
+    /// Reconnections that landed on another node than before.
+    failovers: AtomicU64,
     down_since: Mutex<Option<Instant>>,
     last_error: Mutex<Option<String>>,
+    /// The node connected to (`host:port`), for inputs that name it.
+    node: Mutex<Option<String>>,
 }
 
 impl Default for Health {
@@ -74,23 +100,44 @@ impl Default for Health {
         Health {
             state: AtomicU8::new(CONNECTING),
             connects: AtomicU64::new(0),
+            outages: AtomicU64::new(0),
+            last_gap_ms: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
             down_since: Mutex::new(Some(Instant::now())),
             last_error: Mutex::new(None),
+            node: Mutex::new(None),
         }
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Health {
-    /// The connection is up; returns how long it was down, if it was.
+    /// The connection is up (and delivering); returns how long it was down, if it was.
     pub(crate) fn connected(&self) -> Option<Duration> {
         self.state.store(CONNECTED, Ordering::Release);
-        self.connects.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.down_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .map(|t| t.elapsed())
+        let first = self.connects.fetch_add(1, Ordering::Relaxed) == 0;
+        *lock(&self.last_error) = None;
+        let down_for = lock(&self.down_since).take().map(|t| t.elapsed());
+        if let Some(gap) = down_for.filter(|_| !first) {
+            self.outages.fetch_add(1, Ordering::Relaxed);
+            self.last_gap_ms
+                .store(gap.as_millis() as u64, Ordering::Relaxed);
+        }
+        down_for
+    }
+
+    /// Records the node connected to; returns the previous one when it was another (a
+    /// failover), counting it.
+    pub(crate) fn on_node(&self, node: &str) -> Option<String> {
+        let previous = lock(&self.node).replace(node.to_string());
+        let moved_from = previous.filter(|p| p != node);
+        if moved_from.is_some() {
+            self.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+        moved_from
     }
 
     /// The connection is down because of `error`.
@@ -115,6 +162,8 @@ impl Health {
     /// The status `/health` shows for an input of this `kind` with this connection.
     pub(crate) fn status(&self, kind: &'static str) -> InputStatus {
         let state = self.state.load(Ordering::Acquire);
+        let outages = self.outages.load(Ordering::Relaxed);
+        let node = lock(&self.node).clone();
         let down_for_secs = self
             .down_since
             .lock()
@@ -138,6 +187,12 @@ impl Health {
             messages: None,
             rejected: BTreeMap::new(),
             detail: None,
+            outages: Some(outages),
+            last_gap_ms: (outages > 0).then(|| self.last_gap_ms.load(Ordering::Relaxed)),
+            failovers: node
+                .is_some()
+                .then(|| self.failovers.load(Ordering::Relaxed)),
+            node,
         }
     }
 }
@@ -231,5 +286,28 @@ impl InputCounters {
                 status.rejected.insert(why.key(), n);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_counts_outages_gaps_and_failovers() {
+        let h = Health::default();
+        assert!(h.connected().is_some(), "down since it was created");
+        assert_eq!(h.on_node("10.0.0.1:6379"), None);
+        h.lost("connection closed");
+        assert!(h.connected().is_some());
+        assert_eq!(h.on_node("10.0.0.1:6379"), None);
+        h.lost("connection closed");
+        h.connected();
+        assert_eq!(h.on_node("10.0.0.2:6379").as_deref(), Some("10.0.0.1:6379"));
+        let status = h.status("redis");
+        assert_eq!(status.outages, Some(2));
+        assert_eq!(status.failovers, Some(1));
+        assert!(status.last_gap_ms.is_some());
+        assert_eq!(status.node.as_deref(), Some("10.0.0.2:6379"));
     }
 }

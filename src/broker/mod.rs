@@ -130,7 +130,11 @@ impl BrokerSettings {
         let mut parts = Vec::new();
         if let Some(redis) = &self.redis {
             if redis.streams {
-                parts.push(format!("redis (prefix {:?})", redis.channel_prefix));
+                parts.push(format!(
+                    "redis {} (prefix {:?})",
+                    redis.connector.describe(),
+                    redis.channel_prefix
+                ));
             }
             if let Some(anycable) = &self.anycable {
                 parts.push(format!("anycable ({})", anycable.redis_channel));
@@ -183,6 +187,9 @@ pub enum PublishError {
     /// The broker did not answer in time.
     #[error("broker unavailable: {0} timed out")]
     TimedOut(&'static str),
+    /// No node to publish to (Sentinel named none that answered as master).
+    #[error("redis unavailable: {0}")]
+    Connect(#[source] redis::connect::ConnectError),
     /// The broker's format cannot carry this broadcast.
     #[error("{0}")]
     Refused(String),

@@ -32,15 +32,29 @@ pub(crate) struct Wording {
 #[derive(Debug)]
 pub(crate) struct Backoff {
     delay: Duration,
+    max: Duration,
+    /// Failed attempts in a row; only the 1st, 2nd, 4th, 8th... are logged, so a long outage
+    /// costs a few lines, not one per retry.
+    failed: u64,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { delay: BACKOFF_MIN }
+        Backoff::up_to(BACKOFF_MAX)
     }
 }
 
 impl Backoff {
+    /// A back-off that never waits longer than `max` (Sentinel: a failover is found by
+    /// asking again soon, not in 5 s).
+    pub(crate) fn up_to(max: Duration) -> Backoff {
+        Backoff {
+            delay: BACKOFF_MIN,
+            max,
+            failed: 0,
+        }
+    }
+
     /// A connection ended: `None` because the server is stopping, `Some(why)` because it
     /// was lost or never made. Records and logs a loss, then waits; false when the server
     /// stopped (now or while waiting), true to try again.
@@ -58,15 +72,19 @@ impl Backoff {
         health.lost(&error);
         if was_connected {
             self.delay = BACKOFF_MIN;
+            self.failed = 0;
             tracing::warn!(cause = %error, "{}", wording.lost);
         } else {
-            tracing::warn!(cause = %error, retry_in_ms = self.delay.as_millis() as u64, "{}", wording.unreachable);
+            self.failed += 1;
+            if self.failed.is_power_of_two() {
+                tracing::warn!(cause = %error, attempts = self.failed, retry_in_ms = self.delay.as_millis() as u64, "{}", wording.unreachable);
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return false,
             _ = tokio::time::sleep(self.delay) => {}
         }
-        self.delay = (self.delay * 2).min(BACKOFF_MAX);
+        self.delay = (self.delay * 2).min(self.max);
         true
     }
 }

@@ -1,9 +1,12 @@
 //! Rails' Redis cable adapter, read and written in its own format (docs/PROTOCOL.md §4.1–4.2):
 //! the `[redis]` section, the publisher (`PUBLISH <prefix>:<stream> <json>`), and the input
 //! whose subscriber task is in `subscriber`. The same connection also carries AnyCable's
-//! channel (`anycable`) and routed channels (`routed`), read in `fixed`.
+//! channel (`anycable`) and routed channels (`routed`), read in `fixed`. How connections are
+//! made (TLS, Sentinel) is `connect`'s business; both the publisher and the subscriber ask it
+//! for a node each time they (re)connect.
 
 pub mod anycable;
+pub mod connect;
 mod fixed;
 pub mod routed;
 mod subscriber;
@@ -21,19 +24,33 @@ use super::health::{Health, InputCounters};
 use super::{BroadcastInput, InputStatus, PublishError};
 use crate::error::ConfigError;
 use crate::hub::{AckSlot, Hub};
+use connect::{ConnectionKeys, Purpose, RedisConnector, Role, SentinelEntry, SslParams};
 use fixed::FixedChannels;
 
 /// How long any single Redis operation may take before the connection is considered dead.
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `[redis]`
+/// `[redis]`: the keys of Rails' `cable.yml` for the Redis adapter.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSection {
-    /// Empty for the in-process broker.
+    /// Empty for the in-process broker; `redis://`, `rediss://` (TLS) or `unix://`. With
+    /// `sentinels`, the host is the master's name (`redis://mymaster`), as for redis-rb.
     pub url: String,
     /// Rails' channel_prefix.
     pub channel_prefix: String,
+    /// TLS for a `rediss://` URL: CA, client certificate, `verify_mode`.
+    pub ssl_params: SslParams,
+    /// Redis Sentinel: `[{ host, port }]`; the node is found through them.
+    pub sentinels: Vec<SentinelEntry>,
+    /// The master's name under Sentinel (default: the URL's host).
+    pub name: String,
+    /// `master` or `replica`: the node to subscribe on under Sentinel.
+    pub role: Role,
+    /// Password of the Redis nodes, when not in the URL.
+    pub password: String,
+    /// Password of the sentinels (an entry's own `password` wins).
+    pub sentinel_password: String,
     /// SUBSCRIBE `<prefix>:<stream>` per live stream (Rails' Redis adapter). Off when Redis
     /// only carries AnyCable's channel or routed channels.
     pub streams: bool,
@@ -44,6 +61,12 @@ impl Default for RedisSection {
         RedisSection {
             url: String::new(),
             channel_prefix: String::new(),
+            ssl_params: SslParams::default(),
+            sentinels: Vec::new(),
+            name: String::new(),
+            role: Role::default(),
+            password: String::new(),
+            sentinel_password: String::new(),
             streams: true,
         }
     }
@@ -56,10 +79,10 @@ pub struct RedisSettings {
     pub url: String,
     /// Rails' channel_prefix, without the colon.
     pub channel_prefix: String,
+    /// Makes the connections (directly, over TLS, through Sentinel); shared by every user.
+    pub connector: Arc<RedisConnector>,
     /// Whether Rails' per-stream channels are read (and written by the publisher).
     pub streams: bool,
-    /// The parsed URL; opening connections with it cannot fail to parse any more.
-    client: redis::Client,
 }
 
 impl PartialEq for RedisSettings {
@@ -73,42 +96,45 @@ impl PartialEq for RedisSettings {
 impl Eq for RedisSettings {}
 
 impl RedisSettings {
-    /// Checks `[redis]`: `None` when no URL is set (the in-process broker), else a
-    /// `redis://` or `unix://` URL the redis crate accepts and a prefix without Rails' colon.
+    /// Checks `[redis]`: `None` when no URL is set (the in-process broker), else a URL the
+    /// redis crate accepts, its TLS and Sentinel keys (see `connect`), and a prefix without
+    /// Rails' colon.
     pub fn compile(
         raw: &RedisSection,
         warnings: &mut Vec<String>,
     ) -> Result<Option<RedisSettings>, ConfigError> {
         if raw.url.is_empty() {
-            if !raw.channel_prefix.is_empty() {
-                // A prefix without Redis is harmless but almost always a forgotten REDIS_URL.
-                warnings.push(
-                    "redis.channel_prefix is set but redis.url is empty: using the in-process broker"
-                        .to_string(),
-                );
+            // Redis keys without Redis are harmless but almost always a forgotten REDIS_URL.
+            for (key, set) in [
+                ("redis.channel_prefix", !raw.channel_prefix.is_empty()),
+                ("redis.sentinels", !raw.sentinels.is_empty()),
+            ] {
+                if set {
+                    warnings.push(format!(
+                        "{key} is set but redis.url is empty: using the in-process broker"
+                    ));
+                }
             }
             return Ok(None);
         }
-        if raw.url.starts_with("rediss://") {
-            return Err(ConfigError::new(
-                "redis.url",
-                "rediss:// (TLS) is not supported yet; use redis:// on a private network or a TLS tunnel",
-            ));
-        }
-        if !raw.url.starts_with("redis://") && !raw.url.starts_with("unix://") {
-            return Err(ConfigError::new(
-                "redis.url",
-                format!("{:?} is not a redis:// URL", mask_url(&raw.url)),
-            ));
-        }
-        let client = redis::Client::open(raw.url.as_str())
-            .map_err(|e| ConfigError::new("redis.url", format!("invalid: {e}")))?;
+        let connector = RedisConnector::compile(
+            ConnectionKeys {
+                url: &raw.url,
+                ssl_params: &raw.ssl_params,
+                sentinels: &raw.sentinels,
+                name: &raw.name,
+                role: raw.role,
+                password: &raw.password,
+                sentinel_password: &raw.sentinel_password,
+            },
+            warnings,
+        )?;
         super::check_channel_prefix("redis.channel_prefix", &raw.channel_prefix)?;
         Ok(Some(RedisSettings {
             url: raw.url.clone(),
             channel_prefix: raw.channel_prefix.clone(),
+            connector: Arc::new(connector),
             streams: raw.streams,
-            client,
         }))
     }
 }
@@ -141,10 +167,10 @@ fn channel_name(prefix: &str, stream: &str) -> String {
     }
 }
 
-/// `PUBLISH <prefix>:<stream> <payload>` on a cached connection.
+/// `PUBLISH <prefix>:<stream> <payload>` on a cached connection to the master.
 #[derive(Debug)]
 pub struct RedisPublisher {
-    client: redis::Client,
+    connector: Arc<RedisConnector>,
     prefix: String,
     /// Cached publishing connection; dropped on error and reopened on the next publish.
     connection: Mutex<Option<MultiplexedConnection>>,
@@ -154,7 +180,7 @@ impl RedisPublisher {
     /// A publisher; it connects on the first publish.
     pub fn new(settings: &RedisSettings) -> RedisPublisher {
         RedisPublisher {
-            client: settings.client.clone(),
+            connector: settings.connector.clone(),
             prefix: settings.channel_prefix.clone(),
             connection: Mutex::new(None),
         }
@@ -164,7 +190,10 @@ impl RedisPublisher {
         self.connection.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Publishes `payload` on `stream`'s channel.
+    /// Publishes `payload` on `stream`'s channel. A cached connection that fails is replaced
+    /// once at once: after a failover Sentinel kills the old master's clients, and the next
+    /// connection goes to the new master (like redis-rb, which retries a command once on a
+    /// new connection; a PUBLISH whose reply was lost can so be delivered twice).
     pub async fn publish(&self, stream: &str, payload: Bytes) -> Result<(), PublishError> {
         self.publish_to(&channel_name(&self.prefix, stream), payload)
             .await
@@ -173,26 +202,51 @@ impl RedisPublisher {
     /// Publishes `payload` on `channel` as is (AnyCable's channel).
     pub async fn publish_to(&self, channel: &str, payload: Bytes) -> Result<(), PublishError> {
         let cached = self.cache().clone();
+        let fresh = cached.is_none();
         let mut conn = match cached {
             Some(c) => c,
-            None => {
-                let c = tokio::time::timeout(
-                    OP_TIMEOUT,
-                    self.client.get_multiplexed_async_connection(),
-                )
-                .await
-                .map_err(|_| PublishError::TimedOut("connect"))?
-                .map_err(PublishError::Redis)?;
-                *self.cache() = Some(c.clone());
-                c
-            }
+            None => self.connect().await?,
         };
+        match self.publish_on(&mut conn, channel, &payload).await {
+            Err(PublishError::Redis(_)) if !fresh => {
+                let mut conn = self.connect().await?;
+                self.publish_on(&mut conn, channel, &payload).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect(&self) -> Result<MultiplexedConnection, PublishError> {
+        let connect = async {
+            let node = self
+                .connector
+                .resolve(Purpose::Publish)
+                .await
+                .map_err(PublishError::Connect)?;
+            node.client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(PublishError::Redis)
+        };
+        let conn = tokio::time::timeout(OP_TIMEOUT, connect)
+            .await
+            .map_err(|_| PublishError::TimedOut("connect"))??;
+        *self.cache() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn publish_on(
+        &self,
+        conn: &mut MultiplexedConnection,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<(), PublishError> {
         let result = tokio::time::timeout(
             OP_TIMEOUT,
             redis::cmd("PUBLISH")
                 .arg(channel)
-                .arg(payload.as_ref())
-                .query_async::<i64>(&mut conn),
+                .arg(payload)
+                .query_async::<i64>(conn),
         )
         .await;
         match result {
@@ -213,7 +267,7 @@ impl RedisPublisher {
 /// channels (AnyCable's, routed) it also reads.
 #[derive(Debug)]
 pub struct RedisInput {
-    client: redis::Client,
+    connector: Arc<RedisConnector>,
     prefix: String,
     /// The hub's slot for the per-stream channels; `None` when `redis.streams` is off.
     streams: Option<AckSlot>,
@@ -235,7 +289,7 @@ impl RedisInput {
     ) -> RedisInput {
         let counters = Arc::new(InputCounters::default());
         RedisInput {
-            client: settings.client.clone(),
+            connector: settings.connector.clone(),
             prefix: settings.channel_prefix.clone(),
             streams,
             fixed: Arc::new(FixedChannels::new(
@@ -272,7 +326,7 @@ impl BroadcastInput for RedisInput {
 
     fn spawn(&self, hub: Arc<Hub>, stop: CancellationToken) -> JoinHandle<()> {
         let driver = subscriber::Driver::new(
-            self.client.clone(),
+            self.connector.clone(),
             self.prefix.clone(),
             self.streams,
             self.fixed.clone(),

@@ -34,10 +34,11 @@ pub struct AlreadyUpgraded;
 /// tungstenite writes on `socket` goes through the connection's outbox (the 101 included),
 /// ordered with the hub's direct writes. `auth` is the outcome of checking the upgrade
 /// request (a refusal gets Rails' unauthorized disconnect on the socket); `slot` is released
-/// when the task ends.
+/// when the task ends. `peer` is the client's address, for the "connection opened" line.
 pub fn spawn(
     websocket: HyperWebsocket,
     socket: &SharedSocket,
+    peer: std::net::SocketAddr,
     auth: Authentication,
     slot: Slot,
     shared: &Arc<Shared>,
@@ -64,17 +65,40 @@ pub fn spawn(
         .ok_or(AlreadyUpgraded)?;
     let span = tracing::info_span!("conn", id, identity = %identity);
     let shared_for_task = shared.clone();
+    let remote = peer;
+    let directory = shared.activity.clone();
+    let directory_on_close = directory.clone();
     // A combinator rather than an async block: the closure's captures are moved into the
     // session future instead of being kept beside it for the connection's whole life.
     let session = websocket.then(move |upgraded| match upgraded {
-        Ok(ws) => Either::Left(session::run(ws, out, shared_for_task, conn, auth)),
+        Ok(ws) => {
+            tracing::info!(%remote, "connection opened");
+            if let Some(activity) = directory {
+                activity.connections.opened(id, &identity, remote);
+            }
+            Either::Left(session::run(ws, out, shared_for_task, conn, auth))
+        }
         Err(e) => {
             tracing::debug!(cause = %e, "upgrade did not complete");
-            Either::Right(std::future::ready(()))
+            Either::Right(std::future::ready("upgrade_failed"))
         }
     });
-    shared
-        .session_tasks
-        .spawn(session.map(move |()| drop(slot)).instrument(span));
+    // One line per connection at each end (identity from the span): what operators grep for.
+    let opened = std::time::Instant::now();
+    shared.session_tasks.spawn(
+        session
+            .map(move |reason| {
+                tracing::info!(
+                    reason,
+                    duration_ms = opened.elapsed().as_millis() as u64,
+                    "connection closed"
+                );
+                if let Some(activity) = directory_on_close {
+                    activity.connections.closed(id);
+                }
+                drop(slot);
+            })
+            .instrument(span),
+    );
     Ok(())
 }

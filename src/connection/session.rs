@@ -35,6 +35,7 @@ use super::subscriptions::{Subscription, Subscriptions};
 use crate::auth::{AuthError, Authentication, Identity};
 use crate::outbox::{self, CloseRequest, ConnHandle, Frame};
 use crate::shared::{Shared, server_restart};
+use crate::stats::Stamp;
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -54,6 +55,22 @@ enum End {
     WriteTimeout,
 }
 
+/// Why a requested close ended the connection, in a word, for the "connection closed" log
+/// line: the disconnect reason sent to the client.
+fn close_reason(request: &CloseRequest) -> &'static str {
+    match request {
+        CloseRequest::Disconnect { reason, .. } => match reason {
+            DisconnectReason::Unauthorized => "unauthorized",
+            DisconnectReason::ServerRestart => "server_restart",
+            DisconnectReason::Remote | DisconnectReason::Unspecified => "remote",
+            DisconnectReason::TooSlow => "too_slow",
+            DisconnectReason::TooManyRequests => "too_many_requests",
+        },
+        CloseRequest::CloseOnly => "remote",
+        CloseRequest::TooSlow => "too_slow",
+    }
+}
+
 /// Runs a connection whose upgrade already happened. `ws` reads frames (and carries
 /// tungstenite's control replies, which reach `conn`'s queue through [`crate::outbox::socket`]); `out`
 /// is the socket's write side, on which the task writes whatever `conn` had to queue.
@@ -68,7 +85,7 @@ pub(super) fn run<S, W>(
     shared: Arc<Shared>,
     conn: Arc<ConnHandle>,
     auth: Authentication,
-) -> impl std::future::Future<Output = ()>
+) -> impl std::future::Future<Output = &'static str>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     W: AsyncWrite + Unpin,
@@ -107,7 +124,10 @@ where
     // after the upgrade, the welcome waits for it.
     Either::Left(Box::pin(async move {
         match pending {
-            Err(cause) => session.refuse(cause).await,
+            Err(cause) => {
+                session.refuse(cause).await;
+                "unauthorized"
+            }
             Ok(pending) => match pending.finish().await {
                 Ok(identity) => {
                     // The connection's span was opened before the lookup answered.
@@ -119,7 +139,10 @@ where
                     session.read_waker = Waker::from(session.read_signal.clone());
                     session.serve().await
                 }
-                Err(cause) => session.refuse(cause).await,
+                Err(cause) => {
+                    session.refuse(cause).await;
+                    "unauthorized"
+                }
             },
         }
     }))
@@ -190,6 +213,7 @@ where
             .stats
             .unauthorized_connections
             .fetch_add(1, Ordering::Relaxed);
+        self.shared.stats.auth_refusals.add(cause.reason());
         if cause.is_configuration_problem() {
             warn!(cause = %cause, "An unauthorized connection attempt was rejected");
         } else {
@@ -199,16 +223,23 @@ where
         self.close_politely(Some(frame)).await;
     }
 
-    async fn serve(&mut self) {
+    /// Serves a welcomed connection to its end; returns why it ended (for the log line).
+    async fn serve(&mut self) -> &'static str {
         self.conn.push(&outgoing::text_frame(outgoing::WELCOME));
         if Box::pin(self.flush()).await.is_err() {
-            return;
+            return "client_closed";
         }
         self.register();
         let end = self.event_loop().await;
+        // Each arm says why the connection ended; nothing but constants and the request's own
+        // word outlive the awaits, so the reason costs the connection's future nothing.
         match end {
-            End::PeerGone => debug!("connection closed by the client"),
+            End::PeerGone => {
+                debug!("connection closed by the client");
+                "client_closed"
+            }
             End::Requested(request) => {
+                let reason = close_reason(&request);
                 let frame = match &request {
                     CloseRequest::Disconnect { reason, reconnect } => {
                         Some(outgoing::disconnect(*reason, reconnect))
@@ -226,9 +257,11 @@ where
                         Some(outgoing::disconnect(DisconnectReason::TooSlow, "true"))
                     }
                 };
+                drop(request);
                 // Cold paths are boxed so the connection's future stays small: it lives as
                 // long as the connection, so every byte is multiplied by the client count.
                 Box::pin(self.close_politely(frame)).await;
+                reason
             }
             End::Violation(code, reason) => {
                 info!(code = u16::from(code), "failing the connection: {reason}");
@@ -242,6 +275,7 @@ where
                     let _ = self.flush().await;
                 })
                 .await;
+                "protocol_error"
             }
             End::WriteTimeout => {
                 // A peer that stopped reading: its queue has usually overflowed by now too.
@@ -256,6 +290,7 @@ where
                     queued_bytes = self.conn.queued_bytes(),
                     "client too slow: a write stayed blocked past the write timeout; dropping the connection"
                 );
+                "write_timeout"
             }
         }
     }
@@ -361,13 +396,13 @@ where
     /// at once is bounded by the write timeout. Returns the close request, if any.
     async fn flush(&mut self) -> Result<Option<CloseRequest>, End> {
         loop {
-            let close = self.conn.take_batch(&mut self.batch);
+            let taken = self.conn.take_batch(&mut self.batch);
             if self.batch.is_empty() {
                 // A burst may have grown the buffer; an idle connection should not keep it.
                 if self.batch.capacity() > 64 {
                     self.batch.shrink_to(8);
                 }
-                return Ok(close);
+                return Ok(taken.close);
             }
             let count = self.batch.len() as u64;
             let write_timeout = self.shared.settings.limits.write_timeout;
@@ -382,10 +417,24 @@ where
                 }
             };
             self.batch.clear();
+            let stats = &self.shared.stats;
             match outcome {
-                Ok(Ok(())) => self.shared.stats.frames_delivered.add(self.conn.id, count),
-                Ok(Err(_)) => return Err(End::PeerGone),
-                Err(_) => return Err(End::WriteTimeout),
+                Ok(Ok(())) => {
+                    stats.frames_delivered.add(self.conn.id, count);
+                    // Once per batch: since it started (see `outbox::Taken::started`).
+                    if let Some(received) = taken.started {
+                        stats
+                            .delivery_latency
+                            .observe(self.conn.id, received.until(Stamp::now()));
+                    }
+                }
+                Ok(Err(_)) | Err(_) => {
+                    stats.frames_failed.fetch_add(count, Ordering::Relaxed);
+                    return Err(match outcome {
+                        Err(_) => End::WriteTimeout,
+                        _ => End::PeerGone,
+                    });
+                }
             }
         }
     }
@@ -437,12 +486,19 @@ where
                 reconnect: "true".into(),
             }));
         }
+        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+            self.shared.stats.client_messages.add(self.conn.id, 1);
+        }
         match message {
             Message::Text(text) => {
                 Box::pin(self.on_command(text.as_str())).await;
                 Ok(())
             }
             Message::Binary(_) => {
+                self.shared
+                    .stats
+                    .client_messages_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 // websocket-driver before 0.8 (what Rails 7.2 apps pin) hands Rails a byte
                 // array, which it refuses to handle.
                 debug!("Couldn't handle non-string message: binary frame ignored");

@@ -28,6 +28,7 @@ use ferrocable_protocol::outgoing::{self, DisconnectReason};
 
 use super::{AckSlot, BroadcastOutcome, Hub};
 use crate::outbox::{CloseRequest, ConnHandle, FanOut};
+use crate::stats::Stamp;
 
 /// The load signal behind the delivery policy.
 #[derive(Debug)]
@@ -90,6 +91,7 @@ impl Hub {
         payload: &Bytes,
         acknowledged: Option<AckSlot>,
     ) -> BroadcastOutcome {
+        let received = Stamp::now();
         self.stats
             .broadcasts_received
             .fetch_add(1, Ordering::Relaxed);
@@ -131,6 +133,8 @@ impl Hub {
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
+                drop(shard);
+                self.record(stream, message, 0);
                 return BroadcastOutcome::Delivered(0);
             };
             if let Some(slot) = acknowledged {
@@ -150,13 +154,38 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
         }
         let mut delivered = 0;
+        // The mode is chosen once per broadcast, not per delivery.
         for (frame, members) in &deliveries {
-            for conn in members {
-                fan_out.push(conn, frame, &self.beat);
+            match fan_out {
+                FanOut::Immediate => {
+                    for conn in members {
+                        conn.push_beating(frame, &self.beat);
+                    }
+                }
+                FanOut::Queued => {
+                    for conn in members {
+                        conn.push_queued_beating(frame, &self.beat, received);
+                    }
+                }
             }
             delivered += members.len();
         }
+        // Once per broadcast, for the frames written at once (queued ones are timed by the
+        // connections' tasks, per batch).
+        if fan_out == FanOut::Immediate && delivered > 0 {
+            self.stats
+                .delivery_latency
+                .observe(received.spread(), received.until(Stamp::now()));
+        }
+        self.record(stream, message, delivered);
         BroadcastOutcome::Delivered(delivered)
+    }
+
+    /// Keeps the broadcast for the console, when it is enabled (once per broadcast).
+    fn record(&self, stream: &str, message: &str, recipients: usize) {
+        if let Some(activity) = &self.activity {
+            activity.recent.record(stream, message, recipients);
+        }
     }
 
     /// A message on a connection's internal stream: Rails' remote disconnect

@@ -16,6 +16,8 @@
 //! Per-stream order is preserved: each input hands its messages over sequentially and every
 //! connection's queue is FIFO.
 
+#[cfg(test)]
+mod callgrind;
 mod dispatch;
 mod interest;
 mod pending;
@@ -24,7 +26,7 @@ pub use dispatch::Burst;
 pub use interest::{AckSlot, Interest, MAX_ACK_SLOTS};
 pub use pending::PendingConfirm;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -32,6 +34,7 @@ use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::json::Escaping;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
 
+use crate::activity::Activity;
 use crate::outbox::{Beat, ConnHandle};
 use crate::stats::Stats;
 use dispatch::LoadSignal;
@@ -108,6 +111,20 @@ pub struct Hub {
     load: Mutex<LoadSignal>,
     /// Rails' heartbeat: fan-outs carry the owed ping along (see [`crate::outbox::beat`]).
     beat: Beat,
+    /// Where broadcasts are recorded for the console; `None` (nothing recorded, nothing
+    /// spent) unless it is enabled.
+    activity: Option<Arc<Activity>>,
+}
+
+/// The streams as the console lists them ([`Hub::listing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamListing {
+    /// Streams with subscribers.
+    pub total: usize,
+    /// The most subscribed ones, with their subscriber counts.
+    pub top: Vec<(String, usize)>,
+    /// The streams of each watched connection.
+    pub by_connection: HashMap<u64, Vec<String>>,
 }
 
 /// What a broadcast payload turned into.
@@ -133,7 +150,14 @@ impl Hub {
             options,
             load: Mutex::default(),
             beat: Beat::default(),
+            activity: None,
         }
+    }
+
+    /// Records every broadcast in `activity` (for the console).
+    pub fn recording(mut self, activity: Arc<Activity>) -> Hub {
+        self.activity = Some(activity);
+        self
     }
 
     /// The heartbeat every welcomed connection is owed a ping of, once per beat.
@@ -261,6 +285,24 @@ impl Hub {
         (unique, all)
     }
 
+    /// How many distinct identities (connection identifiers) have connections: what
+    /// [`Hub::identities`] counts, without collecting them.
+    pub fn identity_count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+                shard
+                    .streams
+                    .iter()
+                    .filter(|(name, entry)| {
+                        name.starts_with(INTERNAL_STREAM_PREFIX) && !entry.internal.is_empty()
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     /// Stops listening for remote disconnects.
     pub fn leave_internal(&self, stream: &str, conn_id: u64) {
         let mut shard = self.shard(stream);
@@ -286,6 +328,42 @@ impl Hub {
             all.extend(shard.streams.keys().cloned());
         }
         all
+    }
+
+    /// The streams with subscribers (not the internal ones): how many, the `limit` most
+    /// subscribed with their subscriber counts, and the streams each of the `watched`
+    /// connections listens to (for the console). Names are shared, not copied, until the
+    /// end.
+    pub fn listing(&self, limit: usize, watched: &HashSet<u64>) -> StreamListing {
+        let mut all: Vec<(Arc<str>, usize)> = Vec::new();
+        let mut by_connection: HashMap<u64, Vec<String>> = HashMap::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, entry) in &shard.streams {
+                if entry.groups.is_empty() {
+                    continue;
+                }
+                let subscribers = entry.groups.iter().map(|(_, g)| g.members.len()).sum();
+                for (_, group) in &entry.groups {
+                    for id in group.members.keys().filter(|id| watched.contains(id)) {
+                        by_connection.entry(*id).or_default().push(name.to_string());
+                    }
+                }
+                all.push((name.clone(), subscribers));
+            }
+        }
+        let total = all.len();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(limit);
+        for streams in by_connection.values_mut() {
+            streams.sort_unstable();
+            streams.dedup();
+        }
+        StreamListing {
+            total,
+            top: all.into_iter().map(|(n, c)| (n.to_string(), c)).collect(),
+            by_connection,
+        }
     }
 
     /// Number of streams with local listeners.
@@ -578,6 +656,7 @@ mod tests {
         ));
         h.join_internal("action_cable/u2", &c);
         assert_eq!(h.identities(1), (2, vec![("u1".to_string(), 2)]));
+        assert_eq!(h.identity_count(), 2);
         h.leave_internal("action_cable/u1", 1);
         h.leave_internal("action_cable/u1", 2);
         assert_eq!(h.identities(10).0, 1);

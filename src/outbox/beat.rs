@@ -6,7 +6,7 @@
 //! broadcasts/s that is one write in six, and a broadcast that lands while the round runs waits
 //! behind 10,000 writes. So the ping timer only opens a new *beat* (an epoch number and its ping
 //! frame); a connection that is written to anyway during the beat gets the ping in the same
-//! vectored `write` as that frame ([`crate::outbox::FanOut::push`]), and the timer sweeps the
+//! vectored `write` as that frame ([`crate::outbox::ConnHandle::push_beating`]), and the timer sweeps the
 //! connections still owed a ping, shard by shard, over the first part of the interval
 //! (`server.rs`, at [`Beat::sweep_offset`]). Every connection still gets exactly one ping per
 //! beat, at most [`Beat::slack`] after the tick.

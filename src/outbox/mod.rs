@@ -27,7 +27,7 @@ use ferrocable_protocol::outgoing::DisconnectReason;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::stats::{Stats, StripedCounter};
+use crate::stats::{Stamp, Stats, StripedCounter};
 
 pub mod beat;
 pub mod socket;
@@ -76,6 +76,20 @@ struct Queue {
     /// The last [`Beat`] epoch this connection got (or was owed nothing for); 0 until it is
     /// welcomed, and a connection at 0 is never owed a ping.
     pinged: u64,
+    /// When the batch now queued started (for the delivery latency): the arrival at the hub
+    /// of the broadcast that opened it when fanned out queued, else when its first frame had
+    /// to be queued. Set only when the queue goes from empty to not, so it costs nothing per
+    /// frame; four bytes in the struct's padding, so it costs no memory.
+    started: Option<Stamp>,
+}
+
+/// What the connection's task takes with a batch.
+#[derive(Debug)]
+pub struct Taken {
+    /// Set once; the task ends the connection after writing the batch.
+    pub close: Option<CloseRequest>,
+    /// When the batch started (see `Queue::started`).
+    pub started: Option<Stamp>,
 }
 
 /// Everything a test takes from a queue in one go.
@@ -182,11 +196,12 @@ impl ConnHandle {
                 Ok(n) => {
                     // The rest must go out before anything else: the task finishes it.
                     queue_unwritten(q, frames, n);
+                    q.started = queued_now();
                     self.wake.notify_one();
                     return Pushed::Queued;
                 }
                 // Full socket (or a dead one: the task finds out and ends the connection).
-                Err(_) => {}
+                Err(_) => q.started = queued_now(),
             }
         }
         let mut pushed = Pushed::Queued;
@@ -198,7 +213,7 @@ impl ConnHandle {
 
     fn queue_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
         if q.bytes + frame.len() > self.limit {
-            self.overflow(q);
+            self.overflow(q, 1);
             return Pushed::Refused;
         }
         q.bytes += frame.len();
@@ -250,17 +265,23 @@ impl ConnHandle {
         }
     }
 
-    /// [`ConnHandle::push_queued`], with the owed ping queued first.
-    pub fn push_queued_beating(&self, frame: &Frame, beat: &Beat) -> Pushed {
+    /// [`ConnHandle::push_queued`] for a broadcast frame, of a broadcast that reached the hub
+    /// at `received`, with the owed ping queued first.
+    pub fn push_queued_beating(&self, frame: &Frame, beat: &Beat, received: Stamp) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
             return Pushed::Refused;
         }
+        let was_empty = q.frames.is_empty();
         if let Some(ping) = Self::owed_ping(&mut q, beat) {
             self.count(|s| &s.pings_carried);
             self.queue_locked(&mut q, &ping);
         }
-        self.queue_locked(&mut q, frame)
+        let pushed = self.queue_locked(&mut q, frame);
+        if was_empty && pushed == Pushed::Queued {
+            q.started = Some(received);
+        }
+        pushed
     }
 
     /// From now on this connection is owed one ping per beat, starting with the next one
@@ -285,7 +306,15 @@ impl ConnHandle {
         }
     }
 
-    fn overflow(&self, q: &mut Queue) {
+    /// Drops the queue (but a partly written frame) and marks the connection too slow;
+    /// `refused` frames did not even get in.
+    fn overflow(&self, q: &mut Queue, refused: usize) {
+        if let Some(stats) = &self.stats {
+            let dropped = q.frames.len() - usize::from(q.partial_head) + refused;
+            stats
+                .frames_failed
+                .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         if q.partial_head {
             q.frames.truncate(1);
             q.bytes = q.frames.front().map_or(0, Bytes::len);
@@ -302,7 +331,7 @@ impl ConnHandle {
         let mut q = self.lock();
         if q.close.is_none() {
             if request == CloseRequest::TooSlow {
-                self.overflow(&mut q);
+                self.overflow(&mut q, 0);
             } else {
                 q.close = Some(request);
             }
@@ -312,22 +341,26 @@ impl ConnHandle {
     }
 
     /// The task takes the queue into `out` (which must be empty) by swapping buffers, and
-    /// owns the write side until a call finds nothing left. Returns the close request.
-    pub fn take_batch(&self, out: &mut VecDeque<Frame>) -> Option<CloseRequest> {
+    /// owns the write side until a call finds nothing left. Returns the close request and
+    /// when the batch started.
+    pub fn take_batch(&self, out: &mut VecDeque<Frame>) -> Taken {
         debug_assert!(out.is_empty());
         let mut q = self.lock();
         std::mem::swap(&mut q.frames, out);
         q.bytes = 0;
         q.partial_head = false;
         q.writing = !out.is_empty();
-        q.close.clone()
+        Taken {
+            close: q.close.clone(),
+            started: q.started.take(),
+        }
     }
 
     /// Takes everything queued (tests; the task uses [`ConnHandle::take_batch`]).
     #[cfg(test)]
     pub fn drain(&self) -> Drained {
         let mut frames = VecDeque::new();
-        let close = self.take_batch(&mut frames);
+        let close = self.take_batch(&mut frames).close;
         self.lock().writing = false;
         Drained { frames, close }
     }
@@ -361,6 +394,14 @@ fn queue_unwritten(q: &mut Queue, frames: &[&Frame], written: usize) {
     }
 }
 
+/// When a frame that could not be written at once was queued: off the direct-write path
+/// (a full socket is the rare case), so it costs that path nothing.
+#[cold]
+#[inline(never)]
+fn queued_now() -> Option<Stamp> {
+    Some(Stamp::now())
+}
+
 /// How the hub's fan-out hands a broadcast's frames to connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FanOut {
@@ -374,11 +415,14 @@ pub enum FanOut {
 }
 
 impl FanOut {
-    /// Hands `frame` to `conn` in this mode, with the ping of `beat` if `conn` is owed it.
-    pub fn push(self, conn: &ConnHandle, frame: &Frame, beat: &Beat) -> Pushed {
+    /// Hands `frame`, of a broadcast that reached the hub at `received`, to `conn` in this
+    /// mode, with the ping of `beat` if `conn` is owed it. (The hub's fan-out chooses the mode
+    /// once per broadcast and calls the two directly; this is the tests' shorthand.)
+    #[cfg(test)]
+    pub fn push(self, conn: &ConnHandle, frame: &Frame, beat: &Beat, received: Stamp) -> Pushed {
         match self {
             FanOut::Immediate => conn.push_beating(frame, beat),
-            FanOut::Queued => conn.push_queued_beating(frame, beat),
+            FanOut::Queued => conn.push_queued_beating(frame, beat, received),
         }
     }
 }
@@ -483,6 +527,17 @@ mod tests {
     }
 
     #[test]
+    fn the_batch_stamp_lives_in_padding() {
+        // frames, bytes, close, pinged, two flags: 74 bytes rounded up to 80 on 64-bit, with
+        // room for the four bytes of `started`.
+        assert!(
+            std::mem::size_of::<Queue>() <= 80,
+            "{}",
+            std::mem::size_of::<Queue>()
+        );
+    }
+
+    #[test]
     fn first_close_wins() {
         let c = ConnHandle::new(1, 10, None);
         c.close(CloseRequest::CloseOnly);
@@ -520,15 +575,21 @@ mod tests {
         let (_client, server) = socket_pair().await;
         let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
         let beat = Beat::default();
-        assert_eq!(FanOut::Queued.push(&c, &f("one"), &beat), Pushed::Queued);
+        assert_eq!(
+            FanOut::Queued.push(&c, &f("one"), &beat, Stamp::now()),
+            Pushed::Queued
+        );
         // Behind a queued frame even an immediate push waits its turn.
-        assert_eq!(FanOut::Immediate.push(&c, &f("two"), &beat), Pushed::Queued);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("two"), &beat, Stamp::now()),
+            Pushed::Queued
+        );
         tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
             .await
             .unwrap();
         assert_eq!(c.drain().frames, VecDeque::from([f("one"), f("two")]));
         assert_eq!(
-            FanOut::Immediate.push(&c, &f("three"), &beat),
+            FanOut::Immediate.push(&c, &f("three"), &beat, Stamp::now()),
             Pushed::Written
         );
     }
@@ -557,12 +618,24 @@ mod tests {
         let beat = Beat::default();
         beat.advance(f("P1"));
         // Not welcomed yet: never owed a ping.
-        assert_eq!(FanOut::Immediate.push(&c, &f("a"), &beat), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("a"), &beat, Stamp::now()),
+            Pushed::Written
+        );
         c.start_pings(&beat);
-        assert_eq!(FanOut::Immediate.push(&c, &f("b"), &beat), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("b"), &beat, Stamp::now()),
+            Pushed::Written
+        );
         beat.advance(f("P2"));
-        assert_eq!(FanOut::Immediate.push(&c, &f("c"), &beat), Pushed::Written);
-        assert_eq!(FanOut::Immediate.push(&c, &f("d"), &beat), Pushed::Written);
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("c"), &beat, Stamp::now()),
+            Pushed::Written
+        );
+        assert_eq!(
+            FanOut::Immediate.push(&c, &f("d"), &beat, Stamp::now()),
+            Pushed::Written
+        );
         // The sweep finds nothing owed in this beat; in the next it sends the ping alone.
         c.ping_if_due(&beat);
         beat.advance(f("P3"));
@@ -585,8 +658,8 @@ mod tests {
         let beat = Beat::default();
         c.start_pings(&beat);
         beat.advance(f("P"));
-        FanOut::Queued.push(&c, &f("one"), &beat);
-        FanOut::Queued.push(&c, &f("two"), &beat);
+        FanOut::Queued.push(&c, &f("one"), &beat, Stamp::now());
+        FanOut::Queued.push(&c, &f("two"), &beat, Stamp::now());
         assert_eq!(
             c.drain().frames,
             VecDeque::from([f("P"), f("one"), f("two")])

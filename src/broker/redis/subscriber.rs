@@ -12,8 +12,11 @@
 //! 3. PINGs every few seconds, so a Redis that stopped answering is detected and replaced.
 //!
 //! On any failure the connection is dropped, the health turns `disconnected`, sockets keep
-//! being served, and the task reconnects with exponential back-off (100 ms to 5 s) and
-//! resubscribes every live stream; the outage is logged with its duration.
+//! being served, and the task reconnects with exponential back-off (100 ms to 5 s; to 250 ms
+//! under Sentinel, where asking for the new master is cheap and a failover is the usual cause),
+//! resubscribes every live stream and logs the gap (loss until resubscribed: what was published
+//! meanwhile is lost, as with Rails), and whether it landed on another node (a failover).
+//! Each (re)connection asks `connect` for the node, so under Sentinel it follows the master.
 //!
 //! **Buffers**: replies and messages pass through the redis crate's own unbounded channel
 //! between its socket reader and this task. The task never blocks on clients (the hub only
@@ -29,6 +32,7 @@ use futures_util::{FutureExt, StreamExt};
 use redis::aio::PubSubSink;
 use tokio_util::sync::CancellationToken;
 
+use super::connect::{ConnectError, Node, Purpose, RedisConnector};
 use super::fixed::FixedChannels;
 use super::{Health, OP_TIMEOUT, channel_name};
 use crate::broker::reconnect::{Backoff, Wording, log_up};
@@ -41,6 +45,9 @@ const SUBSCRIBE_BATCH: usize = 500;
 /// At most this many already-received messages are handed on in one burst before the task
 /// looks at its other duties (reconciling subscriptions, PING).
 const BURST_MAX: usize = 64;
+/// Under Sentinel the next attempt asks the sentinels again soon: a failover is found in
+/// well under a second instead of after a 5 s back-off.
+const BACKOFF_MAX_SENTINEL: Duration = Duration::from_millis(250);
 const WORDING: Wording = Wording {
     lost: "lost the Redis subscriber connection; sockets stay open, broadcasts pause until it is back",
     unreachable: "cannot reach Redis",
@@ -51,6 +58,9 @@ const WORDING: Wording = Wording {
 /// Why the subscriber connection was given up.
 #[derive(Debug, thiserror::Error)]
 enum Lost {
+    /// No node to connect to (Sentinel named none that confirmed its role).
+    #[error("{0}")]
+    Resolve(#[source] ConnectError),
     /// Connecting failed.
     #[error("{0}")]
     Connect(#[source] redis::RedisError),
@@ -93,7 +103,7 @@ async fn bounded<T>(
 }
 
 pub(super) struct Driver {
-    client: redis::Client,
+    connector: Arc<RedisConnector>,
     prefix: String,
     /// The hub's slot for Rails' per-stream channels; `None` when they are off.
     streams: Option<AckSlot>,
@@ -102,7 +112,8 @@ pub(super) struct Driver {
     hub: Arc<Hub>,
     health: Arc<Health>,
     stop: CancellationToken,
-    run_id: Option<String>,
+    /// The node and its run_id, last time.
+    run_id: Option<(String, String)>,
 }
 
 /// Resolves when `interest` changed; never when there is none (per-stream channels off).
@@ -115,7 +126,7 @@ async fn changed(interest: Option<&Interest>) {
 
 impl Driver {
     pub(super) fn new(
-        client: redis::Client,
+        connector: Arc<RedisConnector>,
         prefix: String,
         streams: Option<AckSlot>,
         fixed: Arc<FixedChannels>,
@@ -124,7 +135,7 @@ impl Driver {
         stop: CancellationToken,
     ) -> Driver {
         Driver {
-            client,
+            connector,
             prefix,
             streams,
             fixed,
@@ -136,7 +147,11 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self) {
-        let mut backoff = Backoff::default();
+        let mut backoff = if self.connector.uses_sentinel() {
+            Backoff::up_to(BACKOFF_MAX_SENTINEL)
+        } else {
+            Backoff::default()
+        };
         loop {
             let lost = match self.serve().await {
                 Ended::Stopped => None,
@@ -152,17 +167,29 @@ impl Driver {
     }
 
     async fn serve(&mut self) -> Ended {
-        let pubsub = tokio::select! {
+        let connect = async {
+            let node = self
+                .connector
+                .resolve(Purpose::Subscribe)
+                .await
+                .map_err(Lost::Resolve)?;
+            let pubsub = node
+                .client
+                .get_async_pubsub()
+                .await
+                .map_err(Lost::Connect)?;
+            Ok::<_, Lost>((node, pubsub))
+        };
+        let (node, pubsub) = tokio::select! {
             _ = self.stop.cancelled() => return Ended::Stopped,
-            r = tokio::time::timeout(OP_TIMEOUT, self.client.get_async_pubsub()) => match r {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Ended::Lost(Lost::Connect(e)),
+            r = tokio::time::timeout(OP_TIMEOUT, connect) => match r {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(lost)) => return Ended::Lost(lost),
                 Err(_) => return Ended::Lost(Lost::ConnectTimedOut),
             },
         };
         let (mut sink, mut messages) = pubsub.split();
-        self.check_run_id().await;
-        let outage = self.health.connected();
+        self.check_run_id(&node).await;
         let interest = self.streams.map(|slot| self.hub.interest(slot));
         // Everything wanted now gets subscribed below; changes from here on are reconciled.
         if let Some(interest) = interest {
@@ -180,7 +207,18 @@ impl Driver {
         if let Err(e) = self.subscribe_fixed(&mut sink).await {
             return Ended::Lost(e);
         }
-        log_up(outage, &self.health, wanted.len(), &WORDING);
+        // Connected means delivering: the gap runs until every live stream is subscribed.
+        let outage = self.health.connected();
+        match (outage, self.health.on_node(&node.address)) {
+            (Some(gap), Some(previous)) if self.health.connects() > 1 => tracing::warn!(
+                gap_ms = gap.as_millis() as u64,
+                streams = wanted.len(),
+                previous = %previous,
+                node = %node.address,
+                "Redis failover followed: subscribed on the new node; broadcasts published during the gap are lost (as with Rails)"
+            ),
+            _ => log_up(outage, &self.health, wanted.len(), &WORDING),
+        }
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
@@ -323,9 +361,9 @@ impl Driver {
     }
 
     /// Logs when Redis itself restarted (new run_id) rather than just the connection.
-    async fn check_run_id(&mut self) {
+    async fn check_run_id(&mut self, node: &Node) {
         let info = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await.ok()?;
+            let mut conn = node.client.get_multiplexed_async_connection().await.ok()?;
             redis::cmd("INFO")
                 .arg("server")
                 .query_async::<String>(&mut conn)
@@ -342,11 +380,14 @@ impl Driver {
         else {
             return;
         };
-        if let Some(previous) = &self.run_id
+        // A failover moves us to another server, whose run_id differs too: that is not a
+        // restart, and the failover is logged on its own.
+        if let Some((previous_node, previous)) = &self.run_id
+            && previous_node == &node.address
             && previous != &run_id
         {
             tracing::warn!(previous = %previous, current = %run_id, "Redis restarted (new run_id): messages published while it was down are lost, as with Rails");
         }
-        self.run_id = Some(run_id);
+        self.run_id = Some((node.address.clone(), run_id));
     }
 }

@@ -60,7 +60,14 @@ where
 {
     pub(super) async fn on_command(&mut self, text: &str) {
         let depth = self.shared.settings.limits.max_json_depth;
-        match incoming::parse_command_at_depth(text.as_bytes(), depth) {
+        let parsed = incoming::parse_command_at_depth(text.as_bytes(), depth);
+        if parsed.is_err() {
+            self.shared
+                .stats
+                .client_messages_failed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        match parsed {
             Ok(Command::Subscribe { identifier }) => self.subscribe(identifier),
             Ok(Command::Unsubscribe { identifier }) => self.unsubscribe(identifier),
             Ok(Command::Message { identifier, data }) => self.perform(identifier, data).await,
