@@ -74,11 +74,33 @@ fn give_to_postgres(path: &Path) {
     }
 }
 
+/// Removes the templates of test processes that have ended: a static is never dropped, so
+/// each process leaves its template behind (tens of MB each).
+fn remove_dead_templates() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("ferrocable-spec-pg-template-"))
+        else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A cluster made once per test process (initdb is the slow part) and copied for each server.
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
     &TEMPLATE
         .get_or_init(|| {
+            remove_dead_templates();
             let dir = TempDir::new("pg-template");
             give_to_postgres(&dir.0);
             let data = dir.0.join("data");
