@@ -65,6 +65,13 @@ streams = ["watched_room_{{row.id}}"]
 query = "SELECT rooms.id FROM rooms JOIN memberships ON memberships.room_id = rooms.id WHERE memberships.user_id = $1 AND rooms.id = $2"
 bind = ["claims.id", "params.room_id:integer"]
 recheck_secs = 1
+[channels.RoomMessagesChannel.signed_stream]
+verifier = "turbo"
+accept = ["/^[^:]*:messages$/"]
+[channels.RoomMessagesChannel.authorize]
+query = "SELECT rooms.id FROM rooms JOIN memberships ON memberships.room_id = rooms.id WHERE memberships.user_id = $1 AND rooms.id = $2"
+bind = ["claims.id", "signed_stream.Room:integer"]
+recheck_secs = 1
 [channels.TypingChannel]
 streams = ["{{channel_name}}:{{gid:Room/row.id}}"]
 [channels.TypingChannel.authorize]
@@ -362,6 +369,53 @@ async fn a_recheck_ends_the_subscription_when_the_row_is_deleted() {
     server.broadcast("watched_room_1", r#"{"n":2}"#).await;
     ann.expect_silence(500).await;
     assert_eq!(server.stats().await["subscriptions"], 0);
+}
+
+/// `turbo_stream_from room, :messages` of the chat app, signed as Turbo signs it.
+fn room_messages_identifier(room: u32) -> String {
+    let generator = KeyGenerator::new(SecretKeyBase::new(SECRET.to_string()));
+    let key = generator.generate_key(
+        "turbo/signed_stream_verifier_key",
+        DEFAULT_KEY_SIZE,
+        KeyDigest::Sha256,
+    );
+    let room_gid = ferrocable_rails::global_id("chat", "Room", &[&room.to_string()]);
+    let name = format!("{}:messages", ferrocable_rails::global_id_param(&room_gid));
+    let signed =
+        MessageVerifier::new(key, HmacDigest::Sha256).generate(&json!(name), &Envelope::None);
+    format!(r#"{{"channel":"RoomMessagesChannel","signed_stream_name":"{signed}"}}"#)
+}
+
+#[tokio::test]
+async fn a_recheck_ends_a_turbo_room_stream_when_the_membership_is_deleted() {
+    let dir = TempDir::new("cookie-recheck-turbo");
+    let (server, url) = chat_server(&dir, 60_000).await;
+    let mut ann = open(&server, &ann_cookie()).await;
+    expect_welcome(&mut ann).await;
+    // Ann is in room 1 only: the room comes from the verified name.
+    let other = room_messages_identifier(2);
+    assert_eq!(sub(&mut ann, &other).await, crate::support::reject(&other));
+    let lobby = room_messages_identifier(1);
+    assert_eq!(sub(&mut ann, &lobby).await, crate::support::confirm(&lobby));
+    let stream = format!(
+        "{}:messages",
+        ferrocable_rails::global_id_param("gid://chat/Room/1")
+    );
+    server.broadcast(&stream, r#""one""#).await;
+    assert!(ann.recv_text().await.contains(r#""message":"one""#));
+    // Re-check rounds bind the same verified name: still a member, nothing happens.
+    ann.expect_silence(1500).await;
+    sqlite_execute(
+        &url,
+        "DELETE FROM memberships WHERE room_id = 1 AND user_id = 1",
+    )
+    .await;
+    let frame = tokio::time::timeout(Duration::from_secs(4), ann.recv_text())
+        .await
+        .expect("no reject_subscription after the membership was deleted");
+    assert_eq!(frame, crate::support::reject(&lobby));
+    server.broadcast(&stream, r#""two""#).await;
+    ann.expect_silence(500).await;
 }
 
 async fn pg_chat() -> (Postgres, String) {

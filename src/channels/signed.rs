@@ -8,7 +8,8 @@
 //! (`turbo_stream_from @room, :messages, channel: RoomMessagesChannel`) verifies the same way
 //! and then applies its rules; `refuse` keeps chosen verified names off a channel (Campfire
 //! refuses `…:messages` on the stock `Turbo::StreamsChannel`, so only its checked channel
-//! can stream them).
+//! can stream them) and `accept` keeps a channel to the names it exists for (Campfire's
+//! `RoomMessagesChannel` streams only `<room>:messages`).
 //!
 //! The keys (salt, explicit key, digests) are compiled once ([`SignedStreamsSettings`]); the
 //! per-subscription work is one or two HMACs over a name of at most 16 KiB.
@@ -81,6 +82,9 @@ pub struct SignedStreamSection {
     pub digest: String,
     /// Verified names this channel rejects (exact, or `/regex/`).
     pub refuse: Vec<String>,
+    /// When given, the only verified names this channel streams (exact, or `/regex/`); any
+    /// other is rejected.
+    pub accept: Vec<String>,
     /// Reject a verified name that is blank (Ruby's `present?` is false): CableReady does,
     /// Turbo streams even `""`. Absent: what the verifier's library does (false for custom).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,6 +250,7 @@ pub struct SignedStream {
     param: String,
     verifier: SignedStreamVerifier,
     refuse: Vec<NamePattern>,
+    accept: Vec<NamePattern>,
     reject_blank_names: bool,
 }
 
@@ -326,12 +331,14 @@ impl SignedStream {
             }
         }
         .with_base64(settings.base64);
-        let refuse = raw
-            .refuse
-            .iter()
-            .enumerate()
-            .map(|(i, text)| NamePattern::compile(text, &format!("{base}.refuse[{i}]")))
-            .collect::<Result<_, _>>()?;
+        let patterns = |list: &[String], key: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(i, text)| NamePattern::compile(text, &format!("{base}.{key}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let refuse = patterns(&raw.refuse, "refuse")?;
+        let accept = patterns(&raw.accept, "accept")?;
         let reject_blank_names = raw
             .reject_blank_names
             .unwrap_or(preset.is_some_and(|p| p.reject_blank_names));
@@ -339,6 +346,7 @@ impl SignedStream {
             param,
             verifier,
             refuse,
+            accept,
             reject_blank_names,
         })
     }
@@ -370,7 +378,9 @@ impl SignedStream {
         if self.reject_blank_names && name.chars().all(char::is_whitespace) {
             return Err(Rejection::InvalidSignedName("blank"));
         }
-        if self.refuse.iter().any(|p| p.matches(&name)) {
+        if self.refuse.iter().any(|p| p.matches(&name))
+            || (!self.accept.is_empty() && !self.accept.iter().any(|p| p.matches(&name)))
+        {
             return Err(Rejection::RefusedSignedName(name));
         }
         Ok(name)

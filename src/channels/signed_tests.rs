@@ -323,6 +323,46 @@ fn refused_names_stay_off_the_channel() {
 }
 
 #[test]
+fn accepted_names_are_the_only_ones_a_channel_streams() {
+    // Campfire's RoomMessagesChannel streams `<room>:messages` and nothing else.
+    let accepting = SignedStreamSection {
+        accept: vec!["/^[^:]*:messages$/".into()],
+        ..verifier("turbo")
+    };
+    let spec = channel(accepting, &keys(|_, _| {}));
+    assert_eq!(
+        spec.decide(&anyone(), &turbo_params(ROOM_MESSAGES_SHA256)),
+        Ok(vec!["Z2lkOi8vbXktYXBwL1Jvb20vMQ:messages".to_string()])
+    );
+    assert_eq!(
+        spec.decide(&anyone(), &turbo_params(ROOM_SHA256)),
+        Err(Rejection::RefusedSignedName(
+            "Z2lkOi8vbXktYXBwL1Jvb20vMQ".into()
+        ))
+    );
+}
+
+#[test]
+fn an_authorize_bind_on_the_signed_name_needs_a_signed_stream() {
+    let keys = keys(|_, _| {});
+    let section = |signed_stream: Option<SignedStreamSection>| ChannelSection {
+        signed_stream,
+        authorize: Some(crate::channels::AuthorizeSection {
+            query: "SELECT 1 FROM memberships WHERE room_id = $1".into(),
+            bind: vec!["signed_stream.Room:integer".into()],
+            recheck_secs: 0,
+        }),
+        ..ChannelSection::default()
+    };
+    let err = ChannelSpec::compile("C", &section(None), &bare(&keys)).unwrap_err();
+    assert_eq!(err.key, "channels.C.authorize.bind[0]", "{err}");
+    // With one, the bind is fine and only the (absent) database is missing.
+    let err =
+        ChannelSpec::compile("C", &section(Some(verifier("turbo"))), &bare(&keys)).unwrap_err();
+    assert_eq!(err.key, "channels.C.authorize.query", "{err}");
+}
+
+#[test]
 fn a_custom_turbo_channel_verifies_then_applies_its_rules() {
     let section = ChannelSection {
         signed_stream: Some(verifier("turbo")),
@@ -450,6 +490,14 @@ fn bad_signed_stream_settings_name_their_key() {
             },
             &with_secret,
             "channels.C.signed_stream.refuse[0]",
+        ),
+        (
+            SignedStreamSection {
+                accept: vec!["".into()],
+                ..verifier("turbo")
+            },
+            &with_secret,
+            "channels.C.signed_stream.accept[0]",
         ),
         (
             verifier("cable_ready"),

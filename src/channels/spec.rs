@@ -82,7 +82,7 @@ pub enum Rejection {
     /// The signed name does not verify (its `ferrocable_rails::Error` kind).
     #[error("signed stream name is invalid ({0})")]
     InvalidSignedName(&'static str),
-    /// The name verifies but this channel refuses it (`refuse`).
+    /// The name verifies but this channel refuses it (`refuse`, or not in `accept`).
     #[error("verified stream {0:?} is refused on this channel")]
     RefusedSignedName(String),
 }
@@ -138,8 +138,8 @@ impl ChannelSpec {
                 Predicate::compile(
                     section,
                     &base,
-                    identifiers,
-                    context.database,
+                    context,
+                    signed_stream.is_some(),
                     &mut claims_used,
                 )
                 .map(Arc::new)

@@ -29,6 +29,9 @@ pub(super) struct ActionContext {
     pub(super) params: Value,
     /// The row of the channel's `authorize` query, if it has one.
     pub(super) row: Option<Value>,
+    /// The verified signed name, kept when the `authorize` query is re-checked (it may bind
+    /// the record the name is about).
+    pub(super) verified: Option<String>,
 }
 
 /// A connection's subscriptions by identifier. Most connections hold one to a few, so a

@@ -120,8 +120,9 @@ pub use key_generator::{
     SecretKeyBase,
 };
 pub use naming::{
-    cgi_escape, channel_name, channel_name_with_acronyms, global_id, global_id_app_name,
-    global_id_param, underscore, underscore_with_acronyms,
+    GlobalIdRef, cgi_escape, channel_name, channel_name_with_acronyms, global_id,
+    global_id_app_name, global_id_param, parse_global_id_param, underscore,
+    underscore_with_acronyms,
 };
 pub use signed_id::{SIGNED_ID_SALT, SignedIdVerifier, signed_id_purpose};
 pub use stream::{CABLE_READY_SALT, SignedStreamVerifier, TURBO_SALT};

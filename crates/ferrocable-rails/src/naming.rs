@@ -1,8 +1,8 @@
 //! The names Rails derives from class names and records: `String#underscore`,
-//! `ActionCable::Channel::Naming#channel_name`, `GlobalID#to_s` / `#to_param`, and the
-//! GlobalID app name.
+//! `ActionCable::Channel::Naming#channel_name`, `GlobalID#to_s` / `#to_param` (and reading a
+//! param back), and the GlobalID app name.
 
-use crate::base64::url_safe_encode;
+use crate::base64::{Base64Decoding, url_safe_encode};
 
 /// ActiveSupport's `underscore` with no acronyms defined (the default inflections):
 /// `"Chats::AppearancesChannel"` → `"chats/appearances_channel"`, `"HTMLParser"` →
@@ -148,6 +148,74 @@ pub fn global_id_param(gid: &str) -> String {
     url_safe_encode(gid.as_bytes())
 }
 
+/// A GlobalID read back from its param: what `GlobalID.parse(param)` finds in it before the
+/// locator turns it into a record (`model_name.constantize.find(model_id)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalIdRef {
+    /// The app (`gid://<app>/...`). Rails' default locator finds the record whatever it is.
+    pub app: String,
+    /// The model's class name, `::` included (`Rooms::Open`).
+    pub model_name: String,
+    /// The id, unescaped (`CGI.unescape`); several for a composite key.
+    pub model_id: Vec<String>,
+}
+
+/// `GlobalID.parse` of a `to_param` (URL-safe base64 of `gid://<app>/<Model>/<id>`, padding
+/// optional, the standard alphabet accepted too, as `Base64.urlsafe_decode64`). `None` where
+/// Rails' parse gives `nil`: not base64, not UTF-8, not a `gid://` URI, or a blank app, model
+/// or id. A query (`?expires_in=...`, GlobalID params) is not part of the id.
+pub fn parse_global_id_param(param: &str) -> Option<GlobalIdRef> {
+    let bytes = Base64Decoding::UrlSafe.decode(param)?;
+    let text = String::from_utf8(bytes).ok()?;
+    let rest = text.strip_prefix("gid://")?;
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (app, path) = rest.split_once('/')?;
+    let (model_name, model_id) = path.split_once('/')?;
+    let blank = |s: &str| s.chars().all(char::is_whitespace);
+    if blank(app) || blank(model_name) || blank(model_id) {
+        return None;
+    }
+    let model_id = model_id
+        .split('/')
+        .map(cgi_unescape)
+        .collect::<Option<Vec<_>>>()?;
+    Some(GlobalIdRef {
+        app: app.to_string(),
+        model_name: model_name.to_string(),
+        model_id,
+    })
+}
+
+/// Ruby's `CGI.unescape`: `+` is a space, `%XX` a byte (a `%` not followed by two hex digits
+/// stays as it is); `None` when the bytes are not UTF-8.
+fn cgi_unescape(text: &str) -> Option<String> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match (bytes[i], escaped) {
+            (_, Some((high, low))) => {
+                out.push(high << 4 | low);
+                i += 3;
+                continue;
+            }
+            (b'+', None) => out.push(b' '),
+            (other, None) => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The GlobalID app name Rails picks by default (`config.global_id.app` unset):
 /// `app.railtie_name.remove("_application").dasherize` for the app class
 /// `<app_module>::Application`. `"MyApp"` → `"my-app"`, `"Campfire"` → `"campfire"`.
@@ -215,5 +283,60 @@ mod tests {
         );
         assert_eq!(global_id_app_name("MyApp"), "my-app");
         assert_eq!(global_id_app_name("Campfire"), "campfire");
+    }
+
+    #[test]
+    fn global_id_params_read_back() {
+        let room = |app: &str, model: &str, id: &[&str]| {
+            parse_global_id_param(&global_id_param(&global_id(app, model, id)))
+        };
+        assert_eq!(
+            room("chat", "Room", &["1"]),
+            Some(GlobalIdRef {
+                app: "chat".into(),
+                model_name: "Room".into(),
+                model_id: vec!["1".into()],
+            })
+        );
+        // Namespaced models, escaped and composite ids come back as they went in.
+        let odd = room("chat", "Rooms::Open", &["a b/c", "ü", "%zz"]).unwrap();
+        assert_eq!(odd.model_name, "Rooms::Open");
+        assert_eq!(odd.model_id, ["a b/c", "ü", "%zz"]);
+        // Padding and the standard alphabet are accepted, as Base64.urlsafe_decode64 does.
+        assert_eq!(
+            parse_global_id_param("Z2lkOi8vY2hhdC9Sb29tLzE=")
+                .unwrap()
+                .model_id,
+            ["1"]
+        );
+        // A query is not part of the id.
+        let with_query = global_id_param("gid://chat/Room/7?expires_in=60");
+        assert_eq!(parse_global_id_param(&with_query).unwrap().model_id, ["7"]);
+        // CGI.unescape leaves a '%' without two hex digits as it is.
+        let raw = global_id_param("gid://a/M/%zz+%4");
+        assert_eq!(parse_global_id_param(&raw).unwrap().model_id, ["%zz %4"]);
+        // What GlobalID.parse gives nil for.
+        for text in [
+            "gid://chat/Room/",
+            "gid://chat/Room",
+            "gid:///Room/1",
+            "gid://chat//1",
+            "gid://chat/ /1",
+            "http://chat/Room/1",
+            "rooms",
+        ] {
+            assert_eq!(
+                parse_global_id_param(&global_id_param(text)),
+                None,
+                "{text}"
+            );
+        }
+        for param in ["rooms", "messages", "", "!!", "Z2lk:"] {
+            assert_eq!(parse_global_id_param(param), None, "{param}");
+        }
+        assert_eq!(
+            parse_global_id_param(&url_safe_encode(b"gid://a/M/\xff")),
+            None
+        );
     }
 }

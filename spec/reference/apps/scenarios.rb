@@ -123,6 +123,98 @@ module AppRecorder
     end
   end
 
+  # ---- chat: Turbo Streams, Campfire's shape -------------------------------------------------
+  #
+  # rooms/show renders `turbo_stream_from @room, :messages, channel: RoomMessagesChannel`; the
+  # stock Turbo::StreamsChannel refuses those names and serves the others (`turbo_stream_from
+  # :rooms`). Signed names are made by the running app; broadcasts are its own PUBLISHes.
+
+  module TurboNames
+    # What `turbo_stream_from(*streamables)` puts in signed-stream-name, made by the app.
+    def signed_name(streamables_ruby)
+      app_eval("Turbo::StreamsChannel.signed_stream_name(#{streamables_ruby})")
+    end
+
+    # The identifier <turbo-cable-stream-source> subscribes with: channel, then the name.
+    def turbo_identifier(signed, channel: "Turbo::StreamsChannel")
+      identifier(channel, signed_stream_name: signed)
+    end
+  end
+
+  # A message partial as Campfire appends it (target dom_id(room, :messages)).
+  MESSAGE_HTML = '<div id="message_41" class="message" data-user-id="3"><strong>Cy &quot;the third&quot; ' \
+                 '&lt;Ω&gt;</strong><div class="message__body"><p>Lunch &amp; a “quick” sync? 🍜</p></div></div>'
+
+  scenario "chat_turbo_room_messages", app: "chat", config: CHAT,
+           description: "Campfire's Turbo streams: Ann (a member of room 1 only) subscribes RoomMessagesChannel with the " \
+                        "signed name of [room 1, :messages] (confirmed) and of [room 2, :messages] (rejected: not a " \
+                        "member); Turbo::StreamsChannel rejects the room 1 :messages name and confirms `rooms`. Bob " \
+                        "(member of room 2) streams room 2's messages. broadcast_append_to [room, :messages] reaches " \
+                        "each room's members only, byte for byte; broadcast_replace_to :rooms reaches Ann." do
+    extend TurboNames
+    ann = login("/session?user_id=1")
+    bob = login("/session?user_id=2")
+    room1 = signed_name("[Room.find(1), :messages]")
+    room2 = signed_name("[Room.find(2), :messages]")
+    rooms = signed_name(":rooms")
+    connect(:ann, path: "/cable", headers: browser_headers(ann))
+    recv(:ann)
+    connect(:bob, path: "/cable", headers: browser_headers(bob))
+    recv(:bob)
+    subscribe(:ann, turbo_identifier(room1, channel: "RoomMessagesChannel"))
+    recv(:ann)
+    subscribe(:ann, turbo_identifier(room2, channel: "RoomMessagesChannel"))
+    recv(:ann)
+    subscribe(:ann, turbo_identifier(room1))
+    recv(:ann)
+    subscribe(:ann, turbo_identifier(rooms))
+    recv(:ann)
+    subscribe(:bob, turbo_identifier(room2, channel: "RoomMessagesChannel"))
+    recv(:bob)
+    broadcast_ruby("room = Room.find(1); Turbo::StreamsChannel.broadcast_append_to(room, :messages, " \
+                   "target: ActionView::RecordIdentifier.dom_id(room, :messages), html: #{MESSAGE_HTML.dump})")
+    recv(:ann)
+    broadcast_ruby("room = Room.find(2); Turbo::StreamsChannel.broadcast_append_to(room, :messages, " \
+                   "target: ActionView::RecordIdentifier.dom_id(room, :messages), html: '<p>private</p>')")
+    recv(:bob)
+    broadcast_ruby('Turbo::StreamsChannel.broadcast_replace_to(:rooms, target: "rooms", ' \
+                   'html: "<nav id=\"rooms\"><a href=\"/rooms/1\">Lobby</a></nav>")')
+    recv(:ann)
+    silence(:ann, :bob)
+  end
+
+  scenario "chat_turbo_refusals", app: "chat", config: CHAT,
+           description: "What RoomMessagesChannel turns away, on Cy's socket (a member of room 1): a tampered name (and " \
+                        "on the stock channel too); room 1's own name without :messages (confirmed on the stock " \
+                        "channel); [room 1, :messages, :extra] (not a message stream: the stock channel confirms it); " \
+                        "[user 3, :messages] (not a room); [room 99, :messages] (no such room); no signed name. A " \
+                        "signed name that is a number makes the verifier raise: no reply. The good name still " \
+                        "confirms afterwards." do
+    extend TurboNames
+    cy = login("/session?user_id=3")
+    good = signed_name("[Room.find(1), :messages]")
+    tampered = good.sub(/.\z/) { |c| c == "0" ? "1" : "0" }
+    room = signed_name("Room.find(1)")
+    extra = signed_name("[Room.find(1), :messages, :extra]")
+    user = signed_name("[User.find(3), :messages]")
+    missing = signed_name("[Room.new(id: 99), :messages]")
+    connect(:cy, path: "/cable", headers: browser_headers(cy))
+    recv(:cy)
+    [tampered, room, extra, user, missing].each do |name|
+      subscribe(:cy, turbo_identifier(name, channel: "RoomMessagesChannel"))
+      recv(:cy)
+    end
+    [tampered, room, extra].each do |name|
+      subscribe(:cy, turbo_identifier(name))
+      recv(:cy)
+    end
+    subscribe(:cy, identifier("RoomMessagesChannel"))
+    recv(:cy)
+    subscribe_and_record(:cy, identifier("RoomMessagesChannel", signed_stream_name: 42))
+    subscribe(:cy, turbo_identifier(good, channel: "RoomMessagesChannel"))
+    recv(:cy)
+  end
+
   # ---- shop (cookie-store session, PostgreSQL) ----------------------------------------------
 
   scenario "shop_session_user_id", app: "shop", config: SHOP,

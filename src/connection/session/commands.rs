@@ -149,7 +149,12 @@ where
             // reads the next command once the answer is in (see `Session::check`).
             let identity = self.identity.clone();
             let params = channel_ref.params.clone();
-            let answer = Box::pin(async move { predicate.check(&identity, &params, false).await });
+            let name = verified.clone();
+            let answer = Box::pin(async move {
+                predicate
+                    .check(&identity, &params, name.as_deref(), false)
+                    .await
+            });
             self.check = Some(Box::new(PendingCheck {
                 identifier: escaped,
                 channel,
@@ -209,6 +214,9 @@ where
             params: &params,
             row: row.as_ref(),
         };
+        let recheck = channel.predicate().and_then(|p| p.recheck);
+        // A re-check binds the verified name again (`signed_stream.<Model>`).
+        let kept_name = verified.as_ref().filter(|_| recheck.is_some()).cloned();
         let streams = match channel.streams(&fill, verified) {
             Ok(streams) => streams,
             Err(rejection) => {
@@ -241,12 +249,16 @@ where
             .stats
             .subscriptions
             .fetch_add(1, Ordering::Relaxed);
-        let recheck = channel.predicate().and_then(|p| p.recheck);
         if let Some(every) = recheck {
             self.schedule_recheck(every);
         }
-        let context = (channel.has_actions() || recheck.is_some())
-            .then(|| Box::new(ActionContext { params, row }));
+        let context = (channel.has_actions() || recheck.is_some()).then(|| {
+            Box::new(ActionContext {
+                params,
+                row,
+                verified: kept_name,
+            })
+        });
         self.subscriptions.insert(Subscription {
             identifier: shared_identifier,
             channel,

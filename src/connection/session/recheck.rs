@@ -98,15 +98,21 @@ where
             .filter_map(|sub| {
                 let predicate = sub.channel.predicate()?;
                 predicate.recheck?;
-                let params = sub.context.as_ref()?.params.clone();
-                Some((sub.identifier.clone(), Arc::clone(predicate), params))
+                let context = sub.context.as_ref()?;
+                Some((
+                    sub.identifier.clone(),
+                    Arc::clone(predicate),
+                    context.params.clone(),
+                    context.verified.clone(),
+                ))
             })
             .collect();
         Box::pin(async move {
             let mut gone = Vec::new();
-            for (identifier, predicate, params) in due {
-                if let Err(Rejection::NotAuthorized) =
-                    predicate.check(&identity, &params, true).await
+            for (identifier, predicate, params, verified) in due {
+                if let Err(Rejection::NotAuthorized) = predicate
+                    .check(&identity, &params, verified.as_deref(), true)
+                    .await
                 {
                     gone.push(identifier);
                 }
