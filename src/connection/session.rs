@@ -9,6 +9,10 @@
 //! Rails' error behaviour (docs/PROTOCOL.md §3) is kept: every malformed or unknown command is
 //! logged and ignored, the connection stays open. Only WebSocket-level violations close it,
 //! with the code websocket-driver uses (1007 invalid UTF-8, 1009 too big, 1002 protocol).
+//!
+//! - `commands`: subscribe, unsubscribe and actions;
+//! - `recheck`: periodic re-checks of subscriptions whose predicate asks for them;
+//! - `end`: why the loop ended and how each ending closes the connection.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,57 +23,30 @@ use std::time::Duration;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use hyper_tungstenite::tungstenite::Error as WsError;
 use hyper_tungstenite::tungstenite::Message;
-use hyper_tungstenite::tungstenite::protocol::CloseFrame;
-use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio::io::AsyncWrite;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::outgoing::{self, DisconnectReason, EscapedIdentifier};
 
 mod commands;
+mod end;
 mod recheck;
+
+use end::End;
 
 use super::rate_limit::RateLimit;
 use super::subscriptions::{Subscription, Subscriptions};
-use crate::auth::{AuthError, Authentication, Identity};
+use crate::auth::{Authentication, Identity};
 use crate::outbox::{self, CloseRequest, ConnHandle, Frame};
 use crate::shared::{Shared, server_restart};
 use crate::stats::Stamp;
 
-/// How long a closing connection waits for the client's close frame.
+/// How long a closing connection waits for the client's close frame (or to send its own).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A server close frame with code 1000 and no reason: unmasked, FIN, opcode 8, length 2.
 const CLOSE_1000: &[u8] = &[0x88, 0x02, 0x03, 0xE8];
-
-/// Why the session loop ended.
-enum End {
-    /// The peer closed or vanished.
-    PeerGone,
-    /// Someone asked us to close (shutdown, remote disconnect, too slow).
-    Requested(CloseRequest),
-    /// The peer broke the WebSocket protocol; close with this code and reason.
-    Violation(CloseCode, String),
-    /// A write stayed blocked too long.
-    WriteTimeout,
-}
-
-/// Why a requested close ended the connection, in a word, for the "connection closed" log
-/// line: the disconnect reason sent to the client.
-fn close_reason(request: &CloseRequest) -> &'static str {
-    match request {
-        CloseRequest::Disconnect { reason, .. } => match reason {
-            DisconnectReason::Unauthorized => "unauthorized",
-            DisconnectReason::ServerRestart => "server_restart",
-            DisconnectReason::Remote | DisconnectReason::Unspecified => "remote",
-            DisconnectReason::TooSlow => "too_slow",
-            DisconnectReason::TooManyRequests => "too_many_requests",
-        },
-        CloseRequest::CloseOnly => "remote",
-        CloseRequest::TooSlow => "too_slow",
-    }
-}
 
 /// Runs a connection whose upgrade already happened. `ws` reads frames (and carries
 /// tungstenite's control replies, which reach `conn`'s queue through [`crate::outbox::socket`]); `out`
@@ -207,22 +184,6 @@ where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     W: AsyncWrite + Unpin,
 {
-    /// Rails' answer to a failed `connect`: the unauthorized disconnect, then close 1000.
-    async fn refuse(&mut self, cause: AuthError) {
-        self.shared
-            .stats
-            .unauthorized_connections
-            .fetch_add(1, Ordering::Relaxed);
-        self.shared.stats.auth_refusals.add(cause.reason());
-        if cause.is_configuration_problem() {
-            warn!(cause = %cause, "An unauthorized connection attempt was rejected");
-        } else {
-            info!(cause = %cause, "An unauthorized connection attempt was rejected");
-        }
-        let frame = outgoing::disconnect(DisconnectReason::Unauthorized, "false");
-        self.close_politely(Some(frame)).await;
-    }
-
     /// Serves a welcomed connection to its end; returns why it ended (for the log line).
     async fn serve(&mut self) -> &'static str {
         self.conn.push(&outgoing::text_frame(outgoing::WELCOME));
@@ -231,68 +192,7 @@ where
         }
         self.register();
         let end = self.event_loop().await;
-        // Each arm says why the connection ended; nothing but constants and the request's own
-        // word outlive the awaits, so the reason costs the connection's future nothing.
-        match end {
-            End::PeerGone => {
-                debug!("connection closed by the client");
-                "client_closed"
-            }
-            End::Requested(request) => {
-                let reason = close_reason(&request);
-                let frame = match &request {
-                    CloseRequest::Disconnect { reason, reconnect } => {
-                        Some(outgoing::disconnect(*reason, reconnect))
-                    }
-                    CloseRequest::CloseOnly => None,
-                    CloseRequest::TooSlow => {
-                        self.shared
-                            .stats
-                            .slow_client_disconnects
-                            .fetch_add(1, Ordering::Relaxed);
-                        warn!(
-                            limit = self.shared.settings.limits.max_outbound_bytes,
-                            "client too slow: outbound queue full, disconnecting"
-                        );
-                        Some(outgoing::disconnect(DisconnectReason::TooSlow, "true"))
-                    }
-                };
-                drop(request);
-                // Cold paths are boxed so the connection's future stays small: it lives as
-                // long as the connection, so every byte is multiplied by the client count.
-                Box::pin(self.close_politely(frame)).await;
-                reason
-            }
-            End::Violation(code, reason) => {
-                info!(code = u16::from(code), "failing the connection: {reason}");
-                // websocket-driver sends its close and drops TCP without waiting for an echo.
-                let close = Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }));
-                Box::pin(async {
-                    let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(close)).await;
-                    let _ = self.flush().await;
-                })
-                .await;
-                "protocol_error"
-            }
-            End::WriteTimeout => {
-                // A peer that stopped reading: its queue has usually overflowed by now too.
-                // The socket cannot take a too_slow frame, so the connection is just dropped.
-                let stats = &self.shared.stats;
-                stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .slow_client_disconnects
-                    .fetch_add(1, Ordering::Relaxed);
-                warn!(
-                    timeout_secs = self.shared.settings.limits.write_timeout.as_secs(),
-                    queued_bytes = self.conn.queued_bytes(),
-                    "client too slow: a write stayed blocked past the write timeout; dropping the connection"
-                );
-                "write_timeout"
-            }
-        }
+        self.finish(end).await
     }
 
     fn register(&mut self) {
@@ -373,24 +273,6 @@ where
         Poll::Pending
     }
 
-    fn classify(&self, error: WsError) -> End {
-        use hyper_tungstenite::tungstenite::error::CapacityError;
-        if let WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) = &error {
-            self.shared
-                .stats
-                .oversized_messages
-                .fetch_add(1, Ordering::Relaxed);
-            info!(
-                size,
-                max_size, "inbound message over limits.max_message_bytes"
-            );
-        }
-        match violation(&error) {
-            Some((code, reason)) => End::Violation(code, reason),
-            None => End::PeerGone,
-        }
-    }
-
     /// Writes whatever the outbox had to queue, with vectored writes, until it is empty;
     /// then producers write to the socket directly again. Each write that cannot complete
     /// at once is bounded by the write timeout. Returns the close request, if any.
@@ -437,34 +319,6 @@ where
                 }
             }
         }
-    }
-
-    /// Sends an optional last frame, then close 1000, then waits briefly for the client's
-    /// close so the closing handshake completes as Rails' does.
-    async fn close_politely(&mut self, last: Option<String>) {
-        if let Some(text) = last {
-            self.conn.push_control(&outgoing::text_frame(&text));
-        }
-        // Through tungstenite, so it knows the close is ours and will not echo the client's;
-        // its bytes reach the outbox after the frame above.
-        let close = Message::Close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        }));
-        if !matches!(
-            tokio::time::timeout(
-                self.shared.settings.limits.write_timeout,
-                self.ws.send(close)
-            )
-            .await,
-            Ok(Ok(()))
-        ) || self.flush().await.is_err()
-        {
-            return;
-        }
-        let ws = &mut self.ws;
-        let drain = async { while let Some(Ok(_)) = ws.next().await {} };
-        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), End> {
@@ -564,41 +418,6 @@ fn release(shared: &Shared, conn_id: u64, sub: &Subscription) {
             .unsubscribe(stream, &sub.identifier, conn_id, Some(&sub.pending));
     }
     shared.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// The close websocket-driver (Rails' WebSocket layer) sends for a broken frame, with its
-/// wording; `None` when the error is the connection going away rather than a violation.
-fn violation(error: &WsError) -> Option<(CloseCode, String)> {
-    use hyper_tungstenite::tungstenite::error::ProtocolError as P;
-    let protocol = |reason: String| Some((CloseCode::Protocol, reason));
-    match error {
-        WsError::Capacity(_) => Some((CloseCode::Size, "WebSocket frame length too large".into())),
-        WsError::Utf8(_) => Some((
-            CloseCode::Invalid,
-            "Could not decode a text frame as UTF-8".into(),
-        )),
-        WsError::Protocol(p) => match p {
-            P::UnmaskedFrameFromClient => Some((
-                CloseCode::Unsupported,
-                "Received unmasked frame but masking is required".into(),
-            )),
-            P::UnknownControlFrameType(op) | P::UnknownDataFrameType(op) => {
-                protocol(format!("Unrecognized frame opcode: {op}"))
-            }
-            P::UnexpectedContinueFrame => protocol("Received unexpected continuation frame".into()),
-            P::ExpectedFragment(_) => protocol(
-                "Received new data frame but previous continuous frame is unfinished".into(),
-            ),
-            P::FragmentedControlFrame => protocol("Received fragmented control frame".into()),
-            P::ControlFrameTooBig => {
-                protocol("Received control frame having too long payload".into())
-            }
-            P::NonZeroReservedBits => protocol("One or more reserved bits are on".into()),
-            P::ResetWithoutClosingHandshake => None,
-            other => protocol(other.to_string()),
-        },
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!   held only for map work and non-blocking queue pushes, never across `.await`);
 //! - `dispatch`: the delivery path (re-encode once, one frame per identifier, shared bytes)
 //!   and the policy that decides how frames are written, for every input;
-//! - `pending`: a subscription's confirm, held until its streams are live.
+//! - `pending`: a subscription's confirm, held until its streams are live;
+//! - `listing`: what the hub reports (stream and identity counts, the console's listing).
 //!
 //! Streams are *live* once every input that acknowledges subscriptions has acknowledged
 //! them; subscriptions wait for all their streams to be live before they are confirmed. Each
@@ -20,17 +21,18 @@
 mod callgrind;
 mod dispatch;
 mod interest;
+mod listing;
 mod pending;
 
 pub use dispatch::Burst;
 pub use interest::{AckSlot, Interest, MAX_ACK_SLOTS};
+pub use listing::StreamListing;
 pub use pending::PendingConfirm;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ferrocable_protocol::INTERNAL_STREAM_PREFIX;
 use ferrocable_protocol::json::Escaping;
 use ferrocable_protocol::outgoing::EscapedIdentifier;
 
@@ -116,17 +118,6 @@ pub struct Hub {
     activity: Option<Arc<Activity>>,
 }
 
-/// The streams as the console lists them ([`Hub::listing`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamListing {
-    /// Streams with subscribers.
-    pub total: usize,
-    /// The most subscribed ones, with their subscriber counts.
-    pub top: Vec<(String, usize)>,
-    /// The streams of each watched connection.
-    pub by_connection: HashMap<u64, Vec<String>>,
-}
-
 /// What a broadcast payload turned into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BroadcastOutcome {
@@ -167,7 +158,13 @@ impl Hub {
 
     fn shard(&self, stream: &str) -> MutexGuard<'_, Shard> {
         let i = (self.hasher.hash_one(stream) as usize) % SHARDS;
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.shards[i])
+    }
+
+    /// Every shard, each locked as the walk reaches it: a caller that drops each guard before
+    /// taking the next holds one shard at a time.
+    fn locked_shards(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+        self.shards.iter().map(lock)
     }
 
     /// Adds a subscriber; `pending` is told when the stream is live. Returns the hub's own
@@ -265,44 +262,6 @@ impl Hub {
         (key, entry)
     }
 
-    /// Identities (connection identifiers) with their connection counts, from the
-    /// remote-disconnect streams: the number of distinct ones and the `top` largest.
-    pub fn identities(&self, top: usize) -> (usize, Vec<(String, usize)>) {
-        let mut all = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (name, entry) in &shard.streams {
-                if let Some(id) = name.strip_prefix(INTERNAL_STREAM_PREFIX)
-                    && !entry.internal.is_empty()
-                {
-                    all.push((id.to_string(), entry.internal.len()));
-                }
-            }
-        }
-        let unique = all.len();
-        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        all.truncate(top);
-        (unique, all)
-    }
-
-    /// How many distinct identities (connection identifiers) have connections: what
-    /// [`Hub::identities`] counts, without collecting them.
-    pub fn identity_count(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| {
-                let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-                shard
-                    .streams
-                    .iter()
-                    .filter(|(name, entry)| {
-                        name.starts_with(INTERNAL_STREAM_PREFIX) && !entry.internal.is_empty()
-                    })
-                    .count()
-            })
-            .sum()
-    }
-
     /// Stops listening for remote disconnects.
     pub fn leave_internal(&self, stream: &str, conn_id: u64) {
         let mut shard = self.shard(stream);
@@ -323,56 +282,17 @@ impl Hub {
     /// Every stream with local listeners (to resubscribe after an input reconnects).
     pub fn streams(&self) -> Vec<Arc<str>> {
         let mut all = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        for shard in self.locked_shards() {
             all.extend(shard.streams.keys().cloned());
         }
         all
     }
+}
 
-    /// The streams with subscribers (not the internal ones): how many, the `limit` most
-    /// subscribed with their subscriber counts, and the streams each of the `watched`
-    /// connections listens to (for the console). Names are shared, not copied, until the
-    /// end.
-    pub fn listing(&self, limit: usize, watched: &HashSet<u64>) -> StreamListing {
-        let mut all: Vec<(Arc<str>, usize)> = Vec::new();
-        let mut by_connection: HashMap<u64, Vec<String>> = HashMap::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (name, entry) in &shard.streams {
-                if entry.groups.is_empty() {
-                    continue;
-                }
-                let subscribers = entry.groups.iter().map(|(_, g)| g.members.len()).sum();
-                for (_, group) in &entry.groups {
-                    for id in group.members.keys().filter(|id| watched.contains(id)) {
-                        by_connection.entry(*id).or_default().push(name.to_string());
-                    }
-                }
-                all.push((name.clone(), subscribers));
-            }
-        }
-        let total = all.len();
-        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        all.truncate(limit);
-        for streams in by_connection.values_mut() {
-            streams.sort_unstable();
-            streams.dedup();
-        }
-        StreamListing {
-            total,
-            top: all.into_iter().map(|(n, c)| (n.to_string(), c)).collect(),
-            by_connection,
-        }
-    }
-
-    /// Number of streams with local listeners.
-    pub fn stream_count(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).streams.len())
-            .sum()
-    }
+/// A shard's lock. A poisoned one (a panic while it was held) is used anyway, as every lock
+/// in the hub is: failing each later subscribe and broadcast on the shard would be worse.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
