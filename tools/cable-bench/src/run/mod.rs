@@ -426,6 +426,12 @@ async fn run(mut a: RunArgs) -> Result<(Value, bool), String> {
                     windows.push(v.clone());
                     if pass {
                         sweep_best = Some(v);
+                    } else if v["publisher_kept_up"] == false {
+                        sweep_stop = Some(format!(
+                            "stopped at {rate}/s: the publisher took {} s for a {secs} s step (it cannot publish this fast)",
+                            v["publish_secs"]
+                        ));
+                        break;
                     } else {
                         sweep_stop = Some(format!(
                             "stopped at {rate}/s: lost {}, per-recipient p99 {} ms, last-recipient p99 {} ms",

@@ -155,7 +155,13 @@ impl Bench {
         };
         let p99_ms = per.quantile(0.99) as f64 / 1000.0;
         let last_p99_ms = last.quantile(0.99) as f64 / 1000.0;
-        let pass = lost == 0 && p99_ms <= self.a.fail_p99_ms && last_p99_ms <= self.a.fail_p99_ms;
+        // A publisher one statement at a time (the SQL inputs) can fall behind the asked rate:
+        // such a step measures the publisher, and at the next doubling it would run for minutes.
+        let publisher_kept_up = publish_secs <= secs * 1.25 + 0.5;
+        let pass = lost == 0
+            && publisher_kept_up
+            && p99_ms <= self.a.fail_p99_ms
+            && last_p99_ms <= self.a.fail_p99_ms;
         let wall = c1.at.duration_since(c0.at).as_secs_f64();
         let v = json!({
             "window": w,
@@ -164,6 +170,7 @@ impl Bench {
             "rate_per_s": rate,
             "secs": secs,
             "publish_secs": round3(publish_secs),
+            "publisher_kept_up": publisher_kept_up,
             "drain_secs": round3(drain_secs),
             "broadcasts": g1 - g0,
             "subscribers": active.iter().sum::<u64>(),
