@@ -47,6 +47,11 @@ const SKIPPED: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// How long one step (or one run of recv steps for a client) may wait in all for what it
+/// expects: generous, as eight replays share a loaded box, and never extended by frames on
+/// the way. A frame that cannot be the expected one fails the step at once, without waiting.
+const STEP_WAIT: Duration = Duration::from_secs(20);
+
 /// The Rails versions recorded, each in fixtures/transcripts/rails-<version>/.
 const RAILS_VERSIONS: &[&str] = &["7.2", "6.1"];
 
@@ -299,6 +304,51 @@ fn mint_tokens(specs: &J) -> HashMap<String, String> {
     out
 }
 
+/// What came instead of the frame a step waited for, for its error.
+fn came(outcome: &Result<Frame, (ws::NoFrame, usize)>) -> String {
+    match outcome {
+        Ok(frame) => format!("{frame:?}"),
+        Err((why, pings)) => format!("no frame within {STEP_WAIT:?}: {why} ({pings} ping(s))"),
+    }
+}
+
+/// When a step that starts now stops waiting.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + STEP_WAIT
+}
+
+/// Whether the frames `got` so far can still turn out to be `expected`: with `any_order`, each
+/// is one of the expected frames not yet matched; otherwise, for every identifier, its frames
+/// so far are the first of its expected ones (frames for different identifiers may
+/// interleave differently, docs/PROTOCOL.md §4.6). Once `got` is as long as `expected`, true
+/// means they match.
+fn could_become(expected: &[String], got: &[String], any_order: bool) -> bool {
+    if got.len() > expected.len() {
+        return false;
+    }
+    if any_order {
+        let mut left: Vec<&String> = expected.iter().collect();
+        return got.iter().all(|g| match left.iter().position(|e| *e == g) {
+            Some(i) => {
+                left.swap_remove(i);
+                true
+            }
+            None => false,
+        });
+    }
+    let by_identifier = |frames: &[String]| {
+        let mut by_id: HashMap<String, Vec<String>> = HashMap::new();
+        for f in frames {
+            by_id.entry(identifier_of(f)).or_default().push(f.clone());
+        }
+        by_id
+    };
+    let want = by_identifier(expected);
+    by_identifier(got)
+        .iter()
+        .all(|(id, frames)| want.get(id).is_some_and(|w| w.starts_with(frames)))
+}
+
 /// The identifier a frame is about, for the cross-identifier order normalisation.
 fn identifier_of(frame: &str) -> String {
     serde_json::from_str::<J>(frame)
@@ -382,26 +432,29 @@ impl Replay {
                 let want = b64
                     .decode(step["base64"].as_str().unwrap_or(""))
                     .map_err(|e| e.to_string())?;
-                match self.ws(&client)?.recv_within(ws::WAIT).await {
-                    Some(Frame::Pong(p)) if p == want => Ok(()),
-                    other => Err(format!("expected pong {want:?}, got {other:?}")),
+                match self.ws(&client)?.recv_before(deadline()).await {
+                    Ok(Frame::Pong(p)) if p == want => Ok(()),
+                    other => Err(format!("expected pong {want:?}, got {}", came(&other))),
                 }
             }
             "recv_close" => {
                 let code = step["code"].as_u64().map(|c| c as u16);
                 let reason = step["reason"].as_str().unwrap_or("");
-                match self.ws(&client)?.recv().await {
-                    Frame::Close {
+                match self.ws(&client)?.recv_before(deadline()).await {
+                    Ok(Frame::Close {
                         code: got,
                         reason: got_reason,
                         ..
-                    } if got == code && got_reason == reason => Ok(()),
-                    other => Err(format!("expected close {code:?} {reason:?}, got {other:?}")),
+                    }) if got == code && got_reason == reason => Ok(()),
+                    other => Err(format!(
+                        "expected close {code:?} {reason:?}, got {}",
+                        came(&other)
+                    )),
                 }
             }
             "closed" => {
                 let ws = self.ws(&client)?;
-                if ws.closed_within(Duration::from_secs(5)).await {
+                if ws.closed_within(STEP_WAIT).await {
                     self.clients.remove(&client);
                     Ok(())
                 } else {
@@ -410,16 +463,11 @@ impl Replay {
             }
             "silence" => {
                 let ms = step["ms"].as_u64().unwrap_or(500);
-                let ws = self.ws(&client)?;
-                let deadline = Instant::now() + Duration::from_millis(ms);
-                while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-                    match ws.recv_within(left).await {
-                        None => break,
-                        Some(Frame::Text(t)) if ws::is_ping(&t) => continue,
-                        Some(other) => return Err(format!("expected silence, got {other:?}")),
-                    }
+                let quiet_until = tokio::time::Instant::now() + Duration::from_millis(ms);
+                match self.ws(&client)?.recv_before(quiet_until).await {
+                    Ok(frame) => Err(format!("expected {ms} ms of silence, got {frame:?}")),
+                    Err(_) => Ok(()),
                 }
-                Ok(())
             }
             "publish" => {
                 let channel = step["channel"].as_str().unwrap_or("").to_string();
@@ -557,64 +605,53 @@ impl Replay {
         Ok(())
     }
 
+    /// A run of recv steps for one client: the frames must come, pings aside, within one
+    /// [`STEP_WAIT`]. Each frame is checked as it comes, so a wrong one fails at once.
     async fn recv_run(&mut self, client: &str, run: &[J]) -> Result<(), String> {
         let expected: Vec<String> = run
             .iter()
             .map(|s| s["text"].as_str().unwrap_or("").to_string())
             .collect();
         let any_order = run.iter().all(|s| s["any_order"] == true);
+        let deadline = deadline();
         let ws = self.ws(client)?;
         let mut got = Vec::new();
-        for _ in 0..expected.len() {
-            match ws.recv_within(ws::WAIT).await {
-                Some(Frame::Text(t)) if ws::is_ping(&t) => continue,
-                Some(Frame::Text(t)) => got.push(t),
-                Some(other) => got.push(format!("<{other:?}>")),
-                None => break,
-            }
-        }
-        // recv_within may have skipped pings: top up until we have as many frames.
         while got.len() < expected.len() {
-            match ws.recv_within(ws::WAIT).await {
-                Some(Frame::Text(t)) if ws::is_ping(&t) => continue,
-                Some(Frame::Text(t)) => got.push(t),
-                Some(other) => got.push(format!("<{other:?}>")),
-                None => break,
+            let ended = match ws.recv_before(deadline).await {
+                Ok(Frame::Text(t)) => {
+                    got.push(t);
+                    None
+                }
+                Ok(other) => {
+                    got.push(format!("<{other:?}>"));
+                    None
+                }
+                Err((why, _)) => Some(why),
+            };
+            if ended.is_some() || !could_become(&expected, &got, any_order) {
+                let ended = ended.map_or(String::new(), |why| format!("\nthen: {why}"));
+                return Err(format!(
+                    "frames differ\nexpected:\n  {}\ngot:\n  {}{ended}",
+                    expected.join("\n  "),
+                    got.join("\n  ")
+                ));
             }
         }
-        let same = if any_order {
-            let (mut a, mut b) = (expected.clone(), got.clone());
-            a.sort();
-            b.sort();
-            a == b
-        } else {
-            let group = |frames: &[String]| {
-                let mut by_id: HashMap<String, Vec<String>> = HashMap::new();
-                for f in frames {
-                    by_id.entry(identifier_of(f)).or_default().push(f.clone());
-                }
-                by_id
-            };
-            got.len() == expected.len() && group(&got) == group(&expected)
-        };
-        if same {
-            Ok(())
-        } else {
-            Err(format!(
-                "frames differ\nexpected:\n  {}\ngot:\n  {}",
-                expected.join("\n  "),
-                got.join("\n  ")
-            ))
-        }
+        Ok(())
     }
 
     async fn recv_ping(&mut self, client: &str, step: &J) -> Result<(), String> {
         let ws = self.ws(client)?;
-        let frame = ws.recv_within(Duration::from_secs(6)).await;
+        let frame = ws.frame_before(deadline()).await;
         let at = Instant::now();
         match frame {
-            Some(Frame::Text(t)) if ws::is_ping(&t) => {}
-            other => return Err(format!("expected a ping, got {other:?}")),
+            Ok(Frame::Text(t)) if ws::is_ping(&t) => {}
+            other => {
+                return Err(format!(
+                    "expected a ping, got {}",
+                    came(&other.map_err(|why| (why, 0)))
+                ));
+            }
         }
         if let (Some(gap), Some(previous)) = (step["gap_s"].as_f64(), self.last_ping.get(client)) {
             let measured = at.duration_since(*previous).as_secs_f64();

@@ -6,9 +6,34 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
-/// How long `recv` waits before a test fails.
+/// How long an HTTP read waits before a test fails.
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How long one call that awaits a frame (`recv`, `expect_close_code`, ...) waits in all
+/// before the test fails: one deadline for the call, which frames skipped on the way (pings,
+/// frames before a close) do not extend. Generous, for a loaded 2-core box: a passing test
+/// never waits it out.
+pub const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a wait for a frame ended without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoFrame {
+    /// The deadline passed.
+    TimedOut,
+    /// The server closed the TCP connection (or reading it failed).
+    Closed,
+}
+
+impl std::fmt::Display for NoFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoFrame::TimedOut => "nothing came before the deadline",
+            NoFrame::Closed => "the TCP connection closed",
+        })
+    }
+}
 
 /// An HTTP response as received.
 #[derive(Debug, Clone)]
@@ -213,18 +238,35 @@ impl Ws {
 
     /// The next frame, or `None` if none arrives within `wait` or the socket closed.
     pub async fn recv_within(&mut self, wait: Duration) -> Option<Frame> {
-        let deadline = tokio::time::Instant::now() + wait;
+        self.frame_before(Instant::now() + wait).await.ok()
+    }
+
+    /// The next frame, pings included, or why none came before `deadline`.
+    pub async fn frame_before(&mut self, deadline: Instant) -> Result<Frame, NoFrame> {
         loop {
             if let Some(frame) = self.parse_one() {
-                return Some(frame);
+                return Ok(frame);
             }
             let mut chunk = [0u8; 8192];
             let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
-                Err(_) => return None,
-                Ok(Err(_) | Ok(0)) => return None,
+                Err(_) => return Err(NoFrame::TimedOut),
+                Ok(Err(_) | Ok(0)) => return Err(NoFrame::Closed),
                 Ok(Ok(n)) => n,
             };
             self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next frame that is not an Action Cable ping, or why none came before `deadline`
+    /// (with how many pings came meanwhile). Pings never move the deadline.
+    pub async fn recv_before(&mut self, deadline: Instant) -> Result<Frame, (NoFrame, usize)> {
+        let mut pings = 0;
+        loop {
+            match self.frame_before(deadline).await {
+                Ok(Frame::Text(t)) if is_ping(&t) => pings += 1,
+                Ok(frame) => return Ok(frame),
+                Err(why) => return Err((why, pings)),
+            }
         }
     }
 
@@ -267,14 +309,14 @@ impl Ws {
         })
     }
 
-    /// The next frame that is not an Action Cable ping; panics after [`WAIT`].
+    /// The next frame that is not an Action Cable ping; panics if none came within
+    /// [`FRAME_WAIT`] of the call (pings on the way do not extend it).
     pub async fn recv(&mut self) -> Frame {
-        loop {
-            match self.recv_within(WAIT).await {
-                Some(Frame::Text(t)) if is_ping(&t) => continue,
-                Some(frame) => return frame,
-                None => panic!("no frame within {WAIT:?}"),
-            }
+        match self.recv_before(Instant::now() + FRAME_WAIT).await {
+            Ok(frame) => frame,
+            Err((why, pings)) => panic!(
+                "waited {FRAME_WAIT:?} for a frame other than a ping: {why} ({pings} ping(s) came meanwhile)"
+            ),
         }
     }
 
@@ -294,17 +336,9 @@ impl Ws {
 
     /// Asserts no non-ping frame arrives for `ms` milliseconds.
     pub async fn expect_silence(&mut self, ms: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            match self.recv_within(left).await {
-                None => return,
-                Some(Frame::Text(t)) if is_ping(&t) => continue,
-                Some(other) => panic!("expected silence, got {other:?}"),
-            }
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        if let Ok(frame) = self.recv_before(deadline).await {
+            panic!("expected {ms} ms of silence (pings aside), got {frame:?}");
         }
     }
 
@@ -325,22 +359,34 @@ impl Ws {
         self.send_close(1000).await;
     }
 
-    /// Asserts a close frame with `code` arrives (other frames are skipped).
+    /// Asserts a close frame with `code` arrives within [`FRAME_WAIT`] of the call; other
+    /// frames are skipped (and named if the close does not come), and do not extend the wait.
     pub async fn expect_close_code(&mut self, code: u16) {
+        let deadline = Instant::now() + FRAME_WAIT;
+        let mut skipped = Vec::new();
         loop {
-            match self.recv().await {
-                Frame::Close { code: got, .. } => {
-                    assert_eq!(got, Some(code));
+            match self.recv_before(deadline).await {
+                Ok(Frame::Close {
+                    code: got, reason, ..
+                }) => {
+                    assert_eq!(
+                        got,
+                        Some(code),
+                        "expected a close with code {code}, got one with {got:?} ({reason:?}) after {skipped:?}"
+                    );
                     return;
                 }
-                _ => continue,
+                Ok(other) => skipped.push(other),
+                Err((why, pings)) => panic!(
+                    "waited {FRAME_WAIT:?} for a close with code {code}: {why}; came instead: {skipped:?} and {pings} ping(s)"
+                ),
             }
         }
     }
 
     /// Whether the server closed the TCP connection within `wait`.
     pub async fn closed_within(&mut self, wait: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         loop {
             let mut chunk = [0u8; 4096];
             match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
