@@ -110,6 +110,8 @@ pub struct Interp<'a> {
     pub claims_accessors: Vec<String>,
     /// Constants.
     pub scope: &'a Scope,
+    /// Walking a class method: calls without a receiver find class methods.
+    pub in_class_method: bool,
     depth: Rc<std::cell::Cell<usize>>,
 }
 
@@ -128,6 +130,7 @@ impl<'a> Interp<'a> {
             identifiers: Vec::new(),
             claims_accessors: Vec::new(),
             scope,
+            in_class_method: false,
             depth: Rc::new(std::cell::Cell::new(0)),
         }
     }
@@ -142,6 +145,7 @@ impl<'a> Interp<'a> {
             identifiers: self.identifiers.clone(),
             claims_accessors: self.claims_accessors.clone(),
             scope: self.scope,
+            in_class_method: self.in_class_method,
             depth: self.depth.clone(),
         }
     }

@@ -89,6 +89,9 @@ pub(super) fn index(recv: &Sym, args: &[Sym], whole: &Expr) -> Sym {
         (Sym::Data(None), Some(k)) => Sym::Data(Some(k)),
         (Sym::Claims(_), Some(k)) => Sym::Claim(k),
         (Sym::JwtDecoded(call), Some(k)) if k == "0" => Sym::Claims(call.clone()),
+        (r, Some(k)) if super::known::index(r, &k).is_some() => {
+            super::known::index(r, &k).unwrap_or(Sym::Lit(None))
+        }
         (Sym::Unknown(obj), Some(k)) => {
             object_key(obj, k).unwrap_or_else(|| Sym::unknown(source(whole)))
         }
