@@ -219,7 +219,7 @@ impl<'a> Interp<'a> {
             Expr::If(cond, yes, no) => {
                 let mut out = Vec::new();
                 for (p, c) in self.eval(cond, path, line, false) {
-                    match truth(&c) {
+                    match truth(&c).or_else(|| decided(&p, &c)) {
                         Some(true) => out.extend(self.body(yes, vec![p])),
                         Some(false) => out.extend(self.body(no, vec![p])),
                         None => {
@@ -355,7 +355,7 @@ impl<'a> Interp<'a> {
             Expr::If(cond, yes, no) => {
                 let mut out = Vec::new();
                 for (p, c) in self.eval(cond, path, line, false) {
-                    match truth(&c) {
+                    match truth(&c).or_else(|| decided(&p, &c)) {
                         Some(true) => out.extend(self.body_value(yes, p, !statement)),
                         Some(false) => out.extend(self.body_value(no, p, !statement)),
                         None => {
@@ -483,9 +483,14 @@ impl<'a> Interp<'a> {
             }
             // Does the right side do something (`x || reject_unauthorized_connection`)?
             let trial = self.eval(b, p.clone(), line, false);
-            let acts = trial
-                .iter()
-                .any(|(t, _)| t.rejected || t.effects.len() > p.effects.len() || t.returned);
+            // A rescue clause or a log line on the right is not an action of its own.
+            let acts = trial.iter().any(|(t, _)| {
+                t.rejected
+                    || t.returned
+                    || t.effects[p.effects.len().min(t.effects.len())..]
+                        .iter()
+                        .any(|e| !matches!(e, Effect::Rescue(..) | Effect::Logging(_)))
+            });
             if acts {
                 let mut short = p.clone();
                 short.conds.push((left.clone(), !is_and, line));
@@ -562,6 +567,16 @@ impl<'a> Interp<'a> {
         };
         self.call(&call, path, line, statement)
     }
+}
+
+/// A condition this path has already taken (`a && b` short-circuited on `a` being false,
+/// then `if` on the same value): its outcome, so the path does not take both branches.
+fn decided(path: &Path, cond: &Sym) -> Option<bool> {
+    path.conds
+        .iter()
+        .rev()
+        .find(|(c, _, _)| c == cond)
+        .map(|(_, outcome, _)| *outcome)
 }
 
 impl Scope {

@@ -266,7 +266,7 @@ fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>,
                 arrays.push((k, items));
             }
             _ if is_default && !always.contains(&k.as_str()) => {}
-            Value::Boolean(false) if defaults.is_none() => {}
+            Value::Boolean(false) | Value::Integer(0) if defaults.is_none() => {}
             Value::Array(a) if a.is_empty() && defaults.is_none() => {}
             Value::String(t) if t.is_empty() && defaults.is_none() => {}
             Value::Table(t) if t.is_empty() && !always.contains(&k.as_str()) => {}

@@ -26,6 +26,8 @@ pub struct Authorizer {
     pub columns: Vec<String>,
     /// What was guessed.
     pub assumptions: Vec<String>,
+    /// The association it goes through (`User.rooms`), if any.
+    through: Option<String>,
 }
 
 /// Whether a value is a record found in the database that `plan` could express: a finder
@@ -93,12 +95,6 @@ impl Authorizer {
         let chain = sql::chain(models, &owner_model, &associations)?;
         let target = chain.model().to_string();
         let table = chain.table().to_string();
-        if scope.is_some() {
-            assumptions.push(format!(
-                "the membership check goes through the association `{}` of {owner_model}",
-                associations.join(".")
-            ));
-        }
         let mut conditions = Vec::new();
         for (key, value) in keys {
             let column = sql::key_column(models, &target, key);
@@ -123,6 +119,8 @@ impl Authorizer {
             binds,
             columns: vec!["id".into()],
             assumptions,
+            through: (!associations.is_empty())
+                .then(|| format!("{owner_model}.{}", associations.join("."))),
         })
     }
 
@@ -136,7 +134,11 @@ impl Authorizer {
     /// The `[authorize]` section, with the naming assumption for the report.
     pub fn section(&self, models: &Models) -> (AuthorizeSection, String) {
         let query = sql::predicate_query(&self.chain, &self.columns, &self.conditions);
-        let note = sql::naming_assumption(models, "the predicate", &self.chain, &query);
+        let what = match &self.through {
+            Some(t) => format!("the predicate follows {t} and"),
+            None => "the predicate".to_string(),
+        };
+        let note = sql::naming_assumption(models, &what, &self.chain);
         (
             AuthorizeSection {
                 query,
@@ -148,9 +150,12 @@ impl Authorizer {
     }
 }
 
+/// How the assumption about the GlobalID's place in the signed name begins.
+pub const FIRST_PART: &str = "Rails reads the GlobalID from the signed name's first part";
+
 enum Bound {
     /// A bind source (`params.room_id:integer`) and what it assumes.
-    Source(String, Option<String>),
+    Source(String, Vec<String>),
     /// A literal written into the SQL (from the app's code, never from a client).
     Literal(String),
 }
@@ -168,20 +173,20 @@ fn bind(
     Ok(match value {
         Sym::Param(p) => {
             let note = note.map(|n| format!("{n}; params[:{p}] is cast as Active Record casts it"));
-            Bound::Source(format!("params.{p}{cast}"), note)
+            Bound::Source(format!("params.{p}{cast}"), note.into_iter().collect())
         }
-        Sym::Claim(c) => Bound::Source(format!("claims.{c}"), None),
+        Sym::Claim(c) => Bound::Source(format!("claims.{c}"), Vec::new()),
         Sym::Identifier(n) => {
             let claim = info
                 .id_claim
                 .get(n)
                 .ok_or_else(|| format!("the identifier {n} has no claim to bind"))?;
-            Bound::Source(format!("claims.{claim}"), None)
+            Bound::Source(format!("claims.{claim}"), Vec::new())
         }
         Sym::Attr(inner, attr) => match &**inner {
             Sym::Identifier(n) => {
                 let (src, note) = info.attribute(n, attr)?;
-                Bound::Source(src, note)
+                Bound::Source(src, note.into_iter().collect())
             }
             Sym::Located { gid, only } if attr == "id" => {
                 if !signed {
@@ -204,15 +209,11 @@ fn bind(
                 };
                 let mut notes: Vec<String> = note.into_iter().collect();
                 notes.push(format!(
-                    "Rails reads the GlobalID from the signed name's first part; \
-                     signed_stream.{} reads the first part that is one (the same for a name \
-                     `turbo_stream_from` signs with the record first)",
+                    "{FIRST_PART}; signed_stream.{} reads the first part that is one (the same \
+                     for a name `turbo_stream_from` signs with the record first)",
                     classes.join("|")
                 ));
-                Bound::Source(
-                    format!("signed_stream.{}{cast}", classes.join("|")),
-                    Some(notes.join("; ")),
-                )
+                Bound::Source(format!("signed_stream.{}{cast}", classes.join("|")), notes)
             }
             _ => return Err(format!("{value} cannot be bound")),
         },

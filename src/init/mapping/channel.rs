@@ -113,7 +113,19 @@ pub fn map(facts: &ChannelFacts, ctx: &ChannelContext<'_>) -> MappedChannel {
             "`{}` must find a row → [authorize] query with bind = {:?}",
             a.record, authorize.bind
         ));
+        // With an `accept` that pins the name to two parts (`<gid>:messages`), the first
+        // part is the only one that can be a GlobalID: Rails and ferrocable read the same.
+        let two_parts = section.signed_stream.as_ref().is_some_and(|s| {
+            !s.accept.is_empty()
+                && s.accept.iter().all(|a| {
+                    a.strip_prefix("/^[^:]*:")
+                        .is_some_and(|rest| !rest.contains(':') && !rest.contains(".*"))
+                })
+        });
         for n in a.assumptions.iter().cloned().chain([note]) {
+            if two_parts && n.starts_with(super::authorize::FIRST_PART) {
+                continue;
+            }
             finding.assume(n);
         }
         section.authorize = Some(authorize);

@@ -169,12 +169,7 @@ fn record(
         None => "id".into(),
     };
     let query = plan.query();
-    assumptions.push(sql::naming_assumption(
-        ctx.models,
-        "the lookup",
-        &plan.chain,
-        &query,
-    ));
+    assumptions.push(sql::naming_assumption(ctx.models, "the lookup", &plan.chain));
     if finder == "find_by!" || finder == "find" {
         assumptions.push(format!(
             "`{model}.{finder}` raises when nothing is found, which Rails turns into a refused \
@@ -270,12 +265,7 @@ fn warden(
         None => "id".into(),
     };
     let query = plan.query();
-    assumptions.push(sql::naming_assumption(
-        ctx.models,
-        "the lookup",
-        &plan.chain,
-        &query,
-    ));
+    assumptions.push(sql::naming_assumption(ctx.models, "the lookup", &plan.chain));
     Ok(CookieIdentifier {
         cookie,
         lookup: Some(plan),

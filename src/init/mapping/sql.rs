@@ -235,8 +235,8 @@ pub fn key_column(models: &Models, model: &str, key: &str) -> String {
     }
 }
 
-/// The one-line assumption a query built here carries.
-pub fn naming_assumption(models: &Models, what: &str, chain: &Chain, query: &str) -> String {
+/// The one-line assumption a query built here carries (the query itself is in the rules).
+pub fn naming_assumption(models: &Models, what: &str, chain: &Chain) -> String {
     let missing: Vec<&str> = chain
         .tables()
         .into_iter()
@@ -254,9 +254,7 @@ pub fn naming_assumption(models: &Models, what: &str, chain: &Chain, query: &str
     } else {
         format!(" ({})", chain.guesses.join("; "))
     };
-    format!(
-        "{what}: `{query}` names tables and columns as Rails names them{guesses}; {checked}"
-    )
+    format!("{what} names tables and columns as Rails names them{guesses}; {checked}")
 }
 
 /// `Room` for a has_many name (`rooms`), for messages.
