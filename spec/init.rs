@@ -208,10 +208,13 @@ fn chat_reference_app_maps_to_the_verified_chat_profile() {
     use ferrocable::config::RawConfig;
     let dir = TempDir::new("init-chat");
     let out = init(&dir.0, &repo().join("spec/reference/apps/chat"), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let read = |p: &Path| -> RawConfig {
-        toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read =
+        |p: &Path| -> RawConfig { toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
     let generated = read(&dir.0.join("ferrocable.toml"));
     let expected = read(&repo().join("config/examples/chat.toml"));
     let report = std::fs::read_to_string(dir.0.join("ferrocable-init-report.md")).unwrap();
@@ -222,16 +225,19 @@ fn chat_reference_app_maps_to_the_verified_chat_profile() {
     assert_eq!(cookie, expected.auth.cookie);
     assert_eq!(generated.auth.lookup, expected.auth.lookup);
     assert_eq!(generated.auth.identifiers, expected.auth.identifiers);
-    assert_eq!(generated.redis.channel_prefix, expected.redis.channel_prefix);
+    assert_eq!(
+        generated.redis.channel_prefix,
+        expected.redis.channel_prefix
+    );
     assert_eq!(generated.turbo.refuse, expected.turbo.refuse);
-    assert_eq!(generated.turbo.streams_channel, expected.turbo.streams_channel);
+    assert_eq!(
+        generated.turbo.streams_channel,
+        expected.turbo.streams_channel
+    );
     let names: Vec<&String> = generated.channels.keys().collect();
     // ApplicationCable::Channel is declared by init (Rails confirms it); chat.toml leaves it
     // out, which only matters to a client that subscribes to the base class itself.
     let mut channels = generated.channels.clone();
     channels.remove("ApplicationCable::Channel");
-    assert_eq!(
-        channels, expected.channels,
-        "channels {names:?}\n{report}"
-    );
+    assert_eq!(channels, expected.channels, "channels {names:?}\n{report}");
 }

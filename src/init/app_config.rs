@@ -377,8 +377,7 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
                     }
                 }
                 ("session_store", _)
-                    if c
-                        .recv
+                    if c.recv
                         .as_ref()
                         .and_then(Expr::dotted)
                         .is_some_and(|r| r == "config" || r.ends_with(".config")) =>

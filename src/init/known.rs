@@ -54,10 +54,12 @@ const SPLIT_UNLIMITED: &str = "verified_stream_name_from_params.split(\":\")";
 fn split(args: &[Sym]) -> Option<Sym> {
     match args {
         [sep] if sep.lit() == Some(":") => Some(Sym::unknown(SPLIT_UNLIMITED)),
-        [sep, limit] if sep.lit() == Some(":") && limit.lit() == Some("2") => Some(Sym::List(vec![
-            Sym::NamePart(NamePart::First),
-            Sym::NamePart(NamePart::Rest),
-        ])),
+        [sep, limit] if sep.lit() == Some(":") && limit.lit() == Some("2") => {
+            Some(Sym::List(vec![
+                Sym::NamePart(NamePart::First),
+                Sym::NamePart(NamePart::Rest),
+            ]))
+        }
         _ => None,
     }
 }

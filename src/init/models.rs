@@ -90,7 +90,9 @@ impl Models {
                 };
                 for s in &ns.statements {
                     match &s.expr {
-                        Expr::Assign(t, "=", v) if t.dotted().as_deref() == Some("self.table_name") => {
+                        Expr::Assign(t, "=", v)
+                            if t.dotted().as_deref() == Some("self.table_name") =>
+                        {
                             model.table_name = v.literal_text();
                         }
                         Expr::Call(c) if c.recv.is_none() => {
@@ -338,9 +340,10 @@ pub fn pluralize(word: &str) -> String {
         || w.ends_with("bus")
     {
         format!("{w}es")
-    } else if let Some(stem) = w.strip_suffix('y').filter(|s| {
-        s.ends_with("qu") || !s.ends_with(['a', 'e', 'i', 'o', 'u', 'y'])
-    }) {
+    } else if let Some(stem) = w
+        .strip_suffix('y')
+        .filter(|s| s.ends_with("qu") || !s.ends_with(['a', 'e', 'i', 'o', 'u', 'y']))
+    {
         format!("{stem}ies")
     } else if let Some(stem) = w.strip_suffix("sis") {
         format!("{stem}ses")
@@ -372,10 +375,15 @@ pub fn singularize(word: &str) -> String {
         format!("{stem}quiz")
     } else if let Some(stem) = w.strip_suffix("ies") {
         format!("{stem}y")
-    } else if let Some(stem) = w
-        .strip_suffix("es")
-        .filter(|s| s.ends_with("ss") || s.ends_with("sh") || s.ends_with("ch") || s.ends_with('x') || s.ends_with("status") || s.ends_with("alias") || s.ends_with("bus"))
-    {
+    } else if let Some(stem) = w.strip_suffix("es").filter(|s| {
+        s.ends_with("ss")
+            || s.ends_with("sh")
+            || s.ends_with("ch")
+            || s.ends_with('x')
+            || s.ends_with("status")
+            || s.ends_with("alias")
+            || s.ends_with("bus")
+    }) {
         stem.to_string()
     } else if let Some(stem) = w.strip_suffix("ves") {
         if stem.ends_with(['l', 'r']) {
@@ -384,9 +392,11 @@ pub fn singularize(word: &str) -> String {
             format!("{stem}fe")
         }
     } else if let Some(stem) = w.strip_suffix("ses").filter(|s| {
-        ["analy", "ba", "diagno", "parenthe", "progno", "synop", "the"]
-            .iter()
-            .any(|e| s.ends_with(e))
+        [
+            "analy", "ba", "diagno", "parenthe", "progno", "synop", "the",
+        ]
+        .iter()
+        .any(|e| s.ends_with(e))
     }) {
         format!("{stem}sis")
     } else if w.ends_with("ss") || w.ends_with("us") || w.ends_with("is") {
@@ -470,7 +480,10 @@ mod tests {
         assert_eq!(rooms.through.as_deref(), Some("memberships"));
         assert_eq!(rooms.class_name, "Room");
         assert_eq!(
-            m.association("User", "messages").unwrap().foreign_key.as_deref(),
+            m.association("User", "messages")
+                .unwrap()
+                .foreign_key
+                .as_deref(),
             Some("creator_id")
         );
         let guessed = m.association_or_convention("Session", "user");

@@ -78,7 +78,16 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
             find(m, crate::channels::TURBO_STREAMS_CHANNEL),
         ),
     ];
+    // With Solid Cable or the PostgreSQL adapter and no Redis, `[redis]` is left out and the
+    // adapter's comment goes with the input's section.
+    let other_input = p.solid_cable.enabled || p.postgresql.enabled;
+    let skip_redis = other_input && to_value(&p.redis) == to_value(&d.redis);
+    let mut input_finding = None;
     for (name, value, default, always, finding) in sections {
+        if name == "redis" && skip_redis {
+            input_finding = finding;
+            continue;
+        }
         out.push('\n');
         if let Some(f) = finding {
             comment_finding(&mut out, f, report_name, false);
@@ -125,6 +134,9 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
     for (name, enabled, value, default, note) in inputs {
         if enabled {
             out.push('\n');
+            if let Some(f) = input_finding.take() {
+                comment_finding(&mut out, f, report_name, false);
+            }
             out.push_str(note);
             out.push('\n');
             table(&mut out, name, &value, Some(&default), &["enabled"]);

@@ -347,13 +347,17 @@ fn covered_by_verification(cond: &Sym) -> bool {
 fn identifier_problem(name: &str, value: &Sym, line: u32) -> Problem {
     match value {
         Sym::Attr(inner, _) | Sym::Record { by: inner, .. } if mentions_cookie(inner) => Problem {
-            why: format!("line {line}: {name} = {value}: found through a cookie in a way the reader does not map"),
+            why: format!(
+                "line {line}: {name} = {value}: found through a cookie in a way the reader does not map"
+            ),
             remedy: "write [auth.cookie] and [auth.lookup] by hand (README: cookie-authenticated \
                      apps), or keep the connection on Rails"
                 .into(),
         },
         Sym::Attr(..) | Sym::Record { .. } => Problem {
-            why: format!("line {line}: {name} = {value}: needs a database lookup from something other than a cookie"),
+            why: format!(
+                "line {line}: {name} = {value}: needs a database lookup from something other than a cookie"
+            ),
             remedy: "put the value in the token as a claim, or look it up from a signed cookie \
                      (auth.mode = \"cookie\" with [auth.lookup])"
                 .into(),

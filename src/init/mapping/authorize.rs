@@ -74,9 +74,9 @@ impl Authorizer {
                     cur = inner;
                 }
                 let Sym::Identifier(n) = cur else {
-                    return Err(format!(
-                        "{record} starts from {cur}, not from a connection identifier"
-                    ));
+                    return Err(
+                        "it starts from another lookup, not from a connection identifier".into(),
+                    );
                 };
                 let owner = info.model_of.get(n).ok_or_else(|| {
                     format!("{n} is not a record the connection's mapping knows the model of")
@@ -190,10 +190,14 @@ fn bind(
             }
             Sym::Located { gid, only } if attr == "id" => {
                 if !signed {
-                    return Err("it reads a GlobalID from a name the channel does not verify".into());
+                    return Err(
+                        "it reads a GlobalID from a name the channel does not verify".into(),
+                    );
                 }
                 if **gid != Sym::NamePart(NamePart::First) {
-                    return Err(format!("the GlobalID comes from {gid}, not from the signed name's first part"));
+                    return Err(format!(
+                        "the GlobalID comes from {gid}, not from the signed name's first part"
+                    ));
                 }
                 let (classes, note) = if only.is_empty() {
                     (

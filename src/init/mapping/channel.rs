@@ -188,7 +188,14 @@ impl Subscribe<'_, '_> {
         };
         let signed = accepted.iter().any(|p| {
             p.effects.iter().any(|e| {
-                matches!(e, Effect::Stream { kind: StreamKind::From, target: Sym::SignedStreamName, .. })
+                matches!(
+                    e,
+                    Effect::Stream {
+                        kind: StreamKind::From,
+                        target: Sym::SignedStreamName,
+                        ..
+                    }
+                )
             })
         });
         self.find_record(path, signed);
@@ -213,21 +220,31 @@ impl Subscribe<'_, '_> {
     /// The record the channel authorizes with: the first lookup among the accepting path's
     /// conditions, else the record its streams are named after.
     fn find_record(&mut self, path: &Path, signed: bool) {
-        let from_conds = path.conds.iter().flat_map(|(c, o, _)| conjuncts(c, *o)).find_map(|c| {
-            let inner = match c {
-                Sym::Present(i) => *i,
-                other => other,
-            };
-            is_lookup(&inner).then_some(inner)
-        });
+        let from_conds = path
+            .conds
+            .iter()
+            .flat_map(|(c, o, _)| conjuncts(c, *o))
+            .find_map(|c| {
+                let inner = match c {
+                    Sym::Present(i) => *i,
+                    other => other,
+                };
+                is_lookup(&inner).then_some(inner)
+            });
         let from_streams = || {
             path.effects.iter().find_map(|e| match e {
                 Effect::Stream { target, .. } if is_lookup(target) => Some(target.clone()),
-                Effect::Stream { target: Sym::Concat(parts), .. } => parts.iter().find_map(|p| match p {
+                Effect::Stream {
+                    target: Sym::Concat(parts),
+                    ..
+                } => parts.iter().find_map(|p| match p {
                     Sym::Attr(r, _) if is_lookup(r) => Some((**r).clone()),
                     _ => None,
                 }),
-                Effect::Stream { target: Sym::Attr(r, _), .. } if is_lookup(r) => Some((**r).clone()),
+                Effect::Stream {
+                    target: Sym::Attr(r, _),
+                    ..
+                } if is_lookup(r) => Some((**r).clone()),
                 _ => None,
             })
         };
@@ -284,10 +301,13 @@ impl Subscribe<'_, '_> {
                     ));
                     continue;
                 }
-                match stream_template(target, *kind, self.names, self.ctx.info, self.auth.as_ref()) {
+                match stream_template(target, *kind, self.names, self.ctx.info, self.auth.as_ref())
+                {
                     Ok((t, assumptions)) => {
-                        self.finding
-                            .rule(&format!("line {line}: {} → \"{t}\"", describe(*kind, target)));
+                        self.finding.rule(&format!(
+                            "line {line}: {} → \"{t}\"",
+                            describe(*kind, target)
+                        ));
                         for a in assumptions {
                             self.finding.assume(a);
                         }
@@ -328,14 +348,17 @@ impl Subscribe<'_, '_> {
             .conds
             .iter()
             .flat_map(|(cond, outcome, line)| {
-                conjuncts(cond, *outcome).into_iter().map(move |c| (c, *line))
+                conjuncts(cond, *outcome)
+                    .into_iter()
+                    .map(move |c| (c, *line))
             })
             .collect();
         // key? checks after the comparisons that already imply them
         parts.sort_by_key(|(c, _)| matches!(c, Sym::HasKey(_)));
         for (c, line) in parts {
             if let Some((name, why)) = self.covered_by_record(&c) {
-                self.finding.rule(&format!("line {line}: `{c}` ({name}): {why}"));
+                self.finding
+                    .rule(&format!("line {line}: `{c}` ({name}): {why}"));
                 continue;
             }
             let applied = CONDITIONS
@@ -350,7 +373,8 @@ impl Subscribe<'_, '_> {
                     }
                 }
                 Some(Applied::Covered(name, why)) => {
-                    self.finding.rule(&format!("line {line}: `{c}` ({name}): {why}"));
+                    self.finding
+                        .rule(&format!("line {line}: `{c}` ({name}): {why}"));
                 }
                 None => {
                     let (why, remedy) = unmapped_condition(&c, self.ctx.info);
@@ -403,8 +427,7 @@ impl Subscribe<'_, '_> {
         if *inner == a.record {
             return Some((
                 "record found",
-                "the [authorize] query must return a row, else the subscription is rejected"
-                    .into(),
+                "the [authorize] query must return a row, else the subscription is rejected".into(),
             ));
         }
         let binds_signed = a.record.to_string().contains("GlobalID::Locator.locate");
@@ -468,12 +491,17 @@ fn for_template(
     auth: Option<&Authorizer>,
 ) -> Result<(String, Vec<String>), String> {
     if let Some(a) = auth.filter(|a| *target == a.record) {
-        return Ok((format!("{placeholder}:{{gid:{}/row.id}}", a.model), Vec::new()));
+        return Ok((
+            format!("{placeholder}:{{gid:{}/row.id}}", a.model),
+            Vec::new(),
+        ));
     }
     match target {
         Sym::Identifier(n) if info.models.contains(n) => {
             let model = info.model_of.get(n).ok_or_else(|| {
-                format!("`stream_for {n}` names the stream after {n}'s GlobalID, whose model is unknown")
+                format!(
+                    "`stream_for {n}` names the stream after {n}'s GlobalID, whose model is unknown"
+                )
             })?;
             Ok((format!("{placeholder}:{{gid:{model}/{n}}}"), Vec::new()))
         }
@@ -560,14 +588,18 @@ fn map_action(
                     ..ActionSection::default()
                 },
             );
-            finding.rule(&format!("action `{name}`: transmit(data) → transmit = true"));
+            finding.rule(&format!(
+                "action `{name}`: transmit(data) → transmit = true"
+            ));
         }
-        [Effect::Broadcast {
-            target,
-            data,
-            to_model_of,
-            ..
-        }] => relay(
+        [
+            Effect::Broadcast {
+                target,
+                data,
+                to_model_of,
+                ..
+            },
+        ] => relay(
             name,
             (target, data, to_model_of.as_deref()),
             ctx,
@@ -579,7 +611,11 @@ fn map_action(
         _ => {
             let what: Vec<String> = effects.iter().map(|e| effect_text(e)).collect();
             finding.problem(Problem {
-                why: format!("action `{name}` ({}) runs Ruby: {}", action.at, what.join("; ")),
+                why: format!(
+                    "action `{name}` ({}) runs Ruby: {}",
+                    action.at,
+                    what.join("; ")
+                ),
                 remedy: "perform it as an HTTP request to Rails (a controller), or keep this \
                          channel on Rails"
                     .into(),
@@ -601,7 +637,9 @@ fn relay(
     let info = ctx.info;
     let stream = match to_model_of {
         None => template_with(target, info, &|part| match (part, auth) {
-            (Sym::Attr(r, col), Some(a)) if **r == a.record => Some((format!("{{row.{col}}}"), None)),
+            (Sym::Attr(r, col), Some(a)) if **r == a.record => {
+                Some((format!("{{row.{col}}}"), None))
+            }
             _ => None,
         }),
         Some(class) => {

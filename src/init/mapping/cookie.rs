@@ -8,8 +8,8 @@
 use super::super::app_config::AppConfig;
 use super::super::models::{Models, camelize};
 use super::super::sym::{CookieKind, Sym};
-use super::sql::{self, Chain};
 use super::Problem;
+use super::sql::{self, Chain};
 use crate::auth::{CookieKind as Kind, CookieSection};
 
 /// What the connection's cookie mapping needs from the rest of the app.
@@ -92,12 +92,13 @@ pub fn identify(value: &Sym, ctx: &CookieContext<'_>) -> Option<Result<CookieIde
             by,
             keys,
             scope: None,
-        } if mentions_request_state(by) => Some(record(model, finder, column, by, keys, &attrs, ctx)),
+        } if mentions_request_state(by) => {
+            Some(record(model, finder, column, by, keys, &attrs, ctx))
+        }
         Sym::Record { .. } if mentions_request_state(cur) => Some(Err(Problem {
-            why: format!(
-                "{value}: the lookup needs more than the cookie's value (ferrocable's \
-                 [auth.lookup] binds one value, $1)"
-            ),
+            why: "the lookup needs more than the cookie's value (ferrocable's [auth.lookup] \
+                  binds one value, $1)"
+                .into(),
             remedy: "look the user up from the cookie alone (a view or a column that joins \
                      what the app adds from the request), or keep the connection on Rails"
                 .into(),
@@ -169,7 +170,11 @@ fn record(
         None => "id".into(),
     };
     let query = plan.query();
-    assumptions.push(sql::naming_assumption(ctx.models, "the lookup", &plan.chain));
+    assumptions.push(sql::naming_assumption(
+        ctx.models,
+        "the lookup",
+        &plan.chain,
+    ));
     if finder == "find_by!" || finder == "find" {
         assumptions.push(format!(
             "`{model}.{finder}` raises when nothing is found, which Rails turns into a refused \
@@ -222,7 +227,11 @@ fn warden(
     let (mut cookie, mut assumptions, what) = session_cookie(ctx)?;
     let scope = match scope {
         Some(s) => s.to_string(),
-        None => match ctx.config.other("default_scope").and_then(|s| s.value.text()) {
+        None => match ctx
+            .config
+            .other("default_scope")
+            .and_then(|s| s.value.text())
+        {
             Some(s) => s.to_string(),
             None => {
                 assumptions.push(
@@ -265,7 +274,11 @@ fn warden(
         None => "id".into(),
     };
     let query = plan.query();
-    assumptions.push(sql::naming_assumption(ctx.models, "the lookup", &plan.chain));
+    assumptions.push(sql::naming_assumption(
+        ctx.models,
+        "the lookup",
+        &plan.chain,
+    ));
     Ok(CookieIdentifier {
         cookie,
         lookup: Some(plan),
@@ -315,7 +328,11 @@ fn credential(
         Sym::SessionValue(key) => {
             let (mut cookie, assumptions, what) = session_cookie(ctx)?;
             cookie.key = key.clone();
-            Ok((cookie, assumptions, format!("{by} in {what}, key = {key:?}")))
+            Ok((
+                cookie,
+                assumptions,
+                format!("{by} in {what}, key = {key:?}"),
+            ))
         }
         Sym::SessionId => {
             let (mut cookie, assumptions, what) = session_cookie(ctx)?;
@@ -443,7 +460,11 @@ mod tests {
         // Devise: the cookie-store session's Warden key, Rails' default session name.
         let w = identify(&Sym::WardenUser(None), &ctx).unwrap().unwrap();
         assert_eq!(
-            (w.cookie.name.as_str(), w.cookie.kind, w.cookie.warden_scope.as_str()),
+            (
+                w.cookie.name.as_str(),
+                w.cookie.kind,
+                w.cookie.warden_scope.as_str()
+            ),
             ("_farm_market_session", Kind::Session, "user")
         );
         assert_eq!(w.cookie.load_defaults, "7.2");
@@ -455,7 +476,10 @@ mod tests {
         // session[:user_id]
         let s = record("User", "find_by", "id", Sym::SessionValue("user_id".into()));
         let s = identify(&s, &ctx).unwrap().unwrap();
-        assert_eq!((s.cookie.kind, s.cookie.key.as_str()), (Kind::Session, "user_id"));
+        assert_eq!(
+            (s.cookie.kind, s.cookie.key.as_str()),
+            (Kind::Session, "user_id")
+        );
         // Fizzy: a signed id in a signed cookie, then the session's user.
         let f = Sym::Attr(
             Box::new(record(
@@ -473,7 +497,12 @@ mod tests {
             "SELECT users.id FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = $1"
         );
         // A plain cookie is not a credential; a JWT claim is not a cookie at all.
-        let plain = record("User", "find_by", "id", Sym::Cookie("uid".into(), CookieKind::Plain));
+        let plain = record(
+            "User",
+            "find_by",
+            "id",
+            Sym::Cookie("uid".into(), CookieKind::Plain),
+        );
         assert!(identify(&plain, &ctx).unwrap().is_err());
         assert!(identify(&Sym::Claim("user_id".into()), &ctx).is_none());
         // Sessions kept on the server cannot be read.
@@ -498,7 +527,11 @@ mod tests {
         };
         let id = identify(&Sym::SessionId, &ctx).unwrap().unwrap();
         assert_eq!(
-            (id.cookie.name.as_str(), id.cookie.key.as_str(), id.claim.as_str()),
+            (
+                id.cookie.name.as_str(),
+                id.cookie.key.as_str(),
+                id.claim.as_str()
+            ),
             ("_campfire_session", "session_id", "value")
         );
     }

@@ -51,4 +51,3 @@ pub(super) fn effect_text(e: &Effect) -> String {
         other => format!("{other:?}"),
     }
 }
-

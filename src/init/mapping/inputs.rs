@@ -133,7 +133,9 @@ fn redis(i: &mut Input<'_>) {
                     i.f.rule(&format!("role: {r} → redis.role = \"replica\""));
                 }
                 Some("master") => {}
-                _ => i.f.assume(format!("role: {node:?} is not read; the master is used")),
+                _ => {
+                    i.f.assume(format!("role: {node:?} is not read; the master is used"))
+                }
             },
             _ => match HARMLESS.iter().find(|(k, _)| k == key) {
                 Some((_, "")) => {}
@@ -218,7 +220,9 @@ fn prefix(i: &mut Input<'_>, key: fn(&mut RawConfig) -> &mut String, name: &str)
             *key(i.profile) = p.clone();
             i.f.rule(&format!("channel_prefix: {p:?} → {name}"));
         }
-        Some(Value::Nil) | None => i.f.rule("no channel_prefix: streams are published unprefixed"),
+        Some(Value::Nil) | None => {
+            i.f.rule("no channel_prefix: streams are published unprefixed")
+        }
         Some(other) => i.f.problem(Problem {
             why: format!("the channel_prefix is {other}, which the reader cannot decide"),
             remedy: format!(
@@ -271,14 +275,20 @@ fn ssl_params(i: &mut Input<'_>, node: &Node) {
                                 .into(),
                         );
                     }
-                    (false, true, _) => i.f.rule("ssl_params.verify_mode: VERIFY_PEER (ferrocable's default)"),
-                    _ => i.f.assume(format!("ssl_params.verify_mode {text} is not read")),
+                    (false, true, _) => {
+                        i.f.rule("ssl_params.verify_mode: VERIFY_PEER (ferrocable's default)")
+                    }
+                    _ => {
+                        i.f.assume(format!("ssl_params.verify_mode {text} is not read"))
+                    }
                 }
             }
             "ca_file" => match v.scalar() {
                 Some(Value::Text(path)) if tls_url => {
                     i.profile.redis.ssl_params.ca_file = path.clone();
-                    i.f.rule(&format!("ssl_params.ca_file {path:?} → redis.ssl_params.ca_file"));
+                    i.f.rule(&format!(
+                        "ssl_params.ca_file {path:?} → redis.ssl_params.ca_file"
+                    ));
                     i.f.assume(format!(
                         "{path:?} is a path on the Rails app's machine: give ferrocable the same file"
                     ));
@@ -309,7 +319,10 @@ fn sentinels(i: &mut Input<'_>, node: &Node) {
         return;
     };
     for item in items {
-        let host = item.get("host").and_then(Node::scalar).and_then(Value::text);
+        let host = item
+            .get("host")
+            .and_then(Node::scalar)
+            .and_then(Value::text);
         let port = match item.get("port").and_then(Node::scalar) {
             None | Some(Value::Nil) => Some(26379),
             Some(v) => v.text().and_then(|p| p.parse::<u16>().ok()),
@@ -322,7 +335,9 @@ fn sentinels(i: &mut Input<'_>, node: &Node) {
             }),
             _ => {
                 i.f.problem(Problem {
-                    why: format!("a sentinel entry ({item:?}) needs a value the reader cannot decide"),
+                    why: format!(
+                        "a sentinel entry ({item:?}) needs a value the reader cannot decide"
+                    ),
                     remedy: "write redis.sentinels by hand".into(),
                 });
                 return;
@@ -356,7 +371,9 @@ fn secret(i: &mut Input<'_>, key: &str, node: &Node) {
     let var = format!("FERROCABLE_REDIS__{}", key.to_ascii_uppercase());
     match node.scalar() {
         Some(Value::Env { name, .. }) => {
-            i.f.rule(&format!("{key}: ENV[{name:?}] → {var} (secrets are not written)"));
+            i.f.rule(&format!(
+                "{key}: ENV[{name:?}] → {var} (secrets are not written)"
+            ));
             i.next.push(format!("export {var}=\"${name}\""));
         }
         _ => {
@@ -374,7 +391,11 @@ fn solid_cable(i: &mut Input<'_>) {
         "adapter: solid_cable → [solid_cable] enabled: ferrocable polls solid_cable_messages as \
          Solid Cable does (SQLite or PostgreSQL)",
     );
-    prefix(i, |p| &mut p.solid_cable.channel_prefix, "solid_cable.channel_prefix");
+    prefix(
+        i,
+        |p| &mut p.solid_cable.channel_prefix,
+        "solid_cable.channel_prefix",
+    );
     match i.cable.value("polling_interval").cloned() {
         None | Some(Value::Nil) => i.f.rule("no polling_interval: Solid Cable's 0.1 s"),
         Some(v) => match v.text().and_then(seconds) {
@@ -469,7 +490,11 @@ fn postgresql(i: &mut Input<'_>) {
         "adapter: postgresql → [postgresql] enabled: ferrocable LISTENs as Rails' adapter does \
          (and NOTIFYs for its relays)",
     );
-    prefix(i, |p| &mut p.postgresql.channel_prefix, "postgresql.channel_prefix");
+    prefix(
+        i,
+        |p| &mut p.postgresql.channel_prefix,
+        "postgresql.channel_prefix",
+    );
     match i.cable.value("url").cloned() {
         None | Some(Value::Nil) => i.next.push(
             "export DATABASE_URL (the app's PostgreSQL database, which Rails' adapter LISTENs on)"

@@ -177,4 +177,3 @@ pub(super) fn map_jwt(jwt: &JwtCall, section: &mut AuthSection, finding: &mut Fi
         ));
     }
 }
-

@@ -350,7 +350,11 @@ fn claims_used(channels: &BTreeMap<String, ChannelSection>) -> Vec<String> {
             texts.extend(a.payload.iter().cloned());
         }
         if let Some(a) = &c.authorize {
-            texts.extend(a.bind.iter().map(|b| format!("{{{}}}", b.split(':').next().unwrap_or(""))));
+            texts.extend(
+                a.bind
+                    .iter()
+                    .map(|b| format!("{{{}}}", b.split(':').next().unwrap_or(""))),
+            );
         }
     }
     let mut out: Vec<String> = Vec::new();

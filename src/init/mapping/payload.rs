@@ -48,7 +48,11 @@ fn value(
         Sym::Hash(pairs) => {
             let mut items = Vec::new();
             for (k, v) in pairs {
-                items.push(format!("{}:{}", quote(k), value(v, info, row, assumptions)?));
+                items.push(format!(
+                    "{}:{}",
+                    quote(k),
+                    value(v, info, row, assumptions)?
+                ));
             }
             format!("{{{}}}", items.join(","))
         }
@@ -78,12 +82,7 @@ fn value(
         Sym::Slice(inner, attrs) => {
             let mut items = Vec::new();
             for a in attrs {
-                let v = value(
-                    &Sym::Attr(inner.clone(), a.clone()),
-                    info,
-                    row,
-                    assumptions,
-                )?;
+                let v = value(&Sym::Attr(inner.clone(), a.clone()), info, row, assumptions)?;
                 items.push(format!("{}:{v}", quote(a)));
             }
             format!("{{{}}}", items.join(","))
@@ -133,7 +132,10 @@ mod tests {
             r#"{"action":"start","user":{"id":"{claims.id}","name":"{claims.name}"}}"#
         );
         assert_eq!(assumptions.len(), 1, "{assumptions:?}");
-        let whole = Sym::Hash(vec![("user".into(), Sym::Identifier("current_user".into()))]);
+        let whole = Sym::Hash(vec![(
+            "user".into(),
+            Sym::Identifier("current_user".into()),
+        )]);
         assert!(template(&whole, &info, &|_| None).is_err());
         assert_eq!(template(&Sym::Data(None), &info, &|_| None), Ok(None));
     }

@@ -31,23 +31,28 @@ pub struct IdentifierInfo {
 impl IdentifierInfo {
     /// Where `identifier.attribute` is read from: a claim (a lookup column, or a JWT claim
     /// the app issues), with an assumption when it is not the identifier's own value.
-    pub fn attribute(&self, identifier: &str, attribute: &str) -> Result<(String, Option<String>), String> {
+    pub fn attribute(
+        &self,
+        identifier: &str,
+        attribute: &str,
+    ) -> Result<(String, Option<String>), String> {
         if !self.names.iter().any(|n| n == identifier) {
             return Err(format!(
                 "it uses the identifier {identifier}, which the connection's mapping could not express"
             ));
         }
         let id_claim = self.id_claim.get(identifier);
-        if attribute == "id" && self.models.iter().any(|m| m == identifier) {
-            if let Some(c) = id_claim {
-                return Ok((format!("claims.{c}"), None));
-            }
+        if attribute == "id"
+            && self.models.iter().any(|m| m == identifier)
+            && let Some(c) = id_claim
+        {
+            return Ok((format!("claims.{c}"), None));
         }
         if self.from_row {
             return Ok((
                 format!("claims.{attribute}"),
                 Some(format!(
-                    "{identifier}.{attribute} is the column {attribute} of the connection's lookup row (added to [auth.lookup])"
+                    "{identifier}.{attribute} is taken to be a column of the connection's lookup row (not a method the model computes); it is added to [auth.lookup]"
                 )),
             ));
         }
@@ -133,7 +138,8 @@ pub fn template_with(sym: &Sym, info: &IdentifierInfo, extra: &Extra<'_>) -> Tem
     let mut text = String::new();
     let mut assumptions = Vec::new();
     for part in parts {
-        let mapped = extra(part).or_else(|| STREAM_PARTS.iter().find_map(|(_, rule)| rule(part, info)));
+        let mapped =
+            extra(part).or_else(|| STREAM_PARTS.iter().find_map(|(_, rule)| rule(part, info)));
         match mapped {
             Some((t, assumption)) => {
                 text.push_str(&t);
@@ -370,7 +376,9 @@ pub fn unmapped_condition(cond: &Sym, info: &IdentifierInfo) -> (String, String)
     };
     if lookup(cond) || cond.to_string().contains(".find") {
         (
-            format!("the subscription is authorized by a database lookup the reader does not translate: `{cond}`"),
+            format!(
+                "the subscription is authorized by a database lookup the reader does not translate: `{cond}`"
+            ),
             "write it as the channel's [authorize] query by hand (one per channel: join a \
              second check into it), or keep this channel on Rails"
                 .into(),

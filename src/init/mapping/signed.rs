@@ -67,7 +67,11 @@ pub fn refused_by_guard(paths: &[Path]) -> Result<Vec<String>, String> {
                     }
                     match pattern(&c) {
                         Some((regex, true)) if found.is_none() => found = Some(regex),
-                        _ => return Err(format!("it rejects on `{c}`, which is not a test of the name alone")),
+                        _ => {
+                            return Err(format!(
+                                "it rejects on `{c}`, which is not a test of the name alone"
+                            ));
+                        }
                     }
                 }
             }

@@ -116,7 +116,10 @@ fn follow(models: &Models, chain: &mut Chain, name: &str, depth: usize) -> Resul
             table,
             model: target,
             this_column: "id".into(),
-            prev_column: a.foreign_key.clone().unwrap_or_else(|| format!("{name}_id")),
+            prev_column: a
+                .foreign_key
+                .clone()
+                .unwrap_or_else(|| format!("{name}_id")),
         },
         Kind::HasMany | Kind::HasOne => Step {
             table,
@@ -163,7 +166,11 @@ pub fn lookup_query(chain: &Chain, column: &str, columns: &[String]) -> String {
 /// the rows reached from one owner row (whose id is `$1`) that meet `conditions`
 /// (`column`, already numbered placeholder or SQL literal). With no associations, there is
 /// no owner and the conditions stand alone.
-pub fn predicate_query(chain: &Chain, columns: &[String], conditions: &[(String, String)]) -> String {
+pub fn predicate_query(
+    chain: &Chain,
+    columns: &[String],
+    conditions: &[(String, String)],
+) -> String {
     let end = chain.table();
     let select: Vec<String> = columns.iter().map(|c| format!("{end}.{c}")).collect();
     let mut sql = format!("SELECT {} FROM {end}", select.join(", "));
@@ -230,7 +237,9 @@ pub fn cast_for(models: &Models, table: &str, column: &str) -> (&'static str, Op
 /// (`user` → `user_id` when the model belongs_to :user).
 pub fn key_column(models: &Models, model: &str, key: &str) -> String {
     match models.association(model, key) {
-        Some(a) if a.kind == Kind::BelongsTo => a.foreign_key.unwrap_or_else(|| format!("{key}_id")),
+        Some(a) if a.kind == Kind::BelongsTo => {
+            a.foreign_key.unwrap_or_else(|| format!("{key}_id"))
+        }
         _ => key.to_string(),
     }
 }
@@ -275,8 +284,14 @@ mod tests {
                 "user.rb",
                 "class User < ApplicationRecord\n  has_many :memberships\n  has_many :rooms, through: :memberships\nend\n",
             ),
-            ("membership.rb", "class Membership < ApplicationRecord\n  belongs_to :room\n  belongs_to :user\nend\n"),
-            ("session.rb", "class Session < ApplicationRecord\n  belongs_to :user\nend\n"),
+            (
+                "membership.rb",
+                "class Membership < ApplicationRecord\n  belongs_to :room\n  belongs_to :user\nend\n",
+            ),
+            (
+                "session.rb",
+                "class Session < ApplicationRecord\n  belongs_to :user\nend\n",
+            ),
         ] {
             std::fs::write(dir.join("app/models").join(f), text).unwrap();
         }
