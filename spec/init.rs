@@ -241,3 +241,46 @@ fn chat_reference_app_maps_to_the_verified_chat_profile() {
     channels.remove("ApplicationCable::Channel");
     assert_eq!(channels, expected.channels, "channels {names:?}\n{report}");
 }
+
+/// The shop reference app (spec/reference/apps/shop: the cookie-store session read by hand,
+/// `session["user_id"]` or Devise's key, on real Rails 7.2) against config/examples/shop.toml.
+/// Where they differ: shop.toml's queries use a table alias and select `users.name`, which no
+/// channel reads (the generated ones are written out below); its `load_defaults` is set in the
+/// shared helper the reader does not follow; and the Devise alternative is shop-devise.toml's,
+/// which the report names as an assumption.
+#[test]
+fn shop_reference_app_maps_to_the_verified_shop_profile() {
+    use ferrocable::config::RawConfig;
+    let dir = TempDir::new("init-shop");
+    let out = init(&dir.0, &repo().join("spec/reference/apps/shop"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read =
+        |p: &Path| -> RawConfig { toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let generated = read(&dir.0.join("ferrocable.toml"));
+    let mut expected = read(&repo().join("config/examples/shop.toml"));
+    let report = std::fs::read_to_string(dir.0.join("ferrocable-init-report.md")).unwrap();
+    assert!(report.contains("warden.user.user.key"), "{report}");
+    assert_eq!(generated.auth.mode, expected.auth.mode);
+    assert_eq!(generated.auth.app_module, expected.auth.app_module);
+    let mut cookie = generated.auth.cookie.clone();
+    cookie.load_defaults = expected.auth.cookie.load_defaults.clone();
+    assert_eq!(cookie, expected.auth.cookie);
+    assert_eq!(generated.auth.identifiers, expected.auth.identifiers);
+    assert_eq!(
+        generated.auth.lookup.query,
+        "SELECT users.id FROM users WHERE users.id = $1"
+    );
+    let project = expected.channels.get_mut("ProjectChannel").unwrap();
+    let authorize = project.authorize.as_mut().unwrap();
+    authorize.query = "SELECT projects.id FROM projects JOIN project_memberships ON \
+                       project_memberships.project_id = projects.id WHERE \
+                       project_memberships.user_id = $1 AND projects.id = $2"
+        .into();
+    let mut channels = generated.channels.clone();
+    channels.remove("ApplicationCable::Channel");
+    assert_eq!(channels, expected.channels, "{report}");
+}

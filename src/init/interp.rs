@@ -501,10 +501,13 @@ impl<'a> Interp<'a> {
                 }
             } else {
                 for (t, right) in trial {
-                    let combined = if is_and {
-                        Sym::And(Box::new(left.clone()), Box::new(right))
-                    } else {
-                        Sym::Or(Box::new(left.clone()), Box::new(right))
+                    let combined = match (is_and, &right) {
+                        // `x || {}`: the empty default only stands in for a missing x, whose
+                        // keys then read as nil, as x's own missing keys do.
+                        (false, Sym::Hash(h)) if h.is_empty() => left.clone(),
+                        (false, Sym::List(l)) if l.is_empty() => left.clone(),
+                        (true, _) => Sym::And(Box::new(left.clone()), Box::new(right)),
+                        (false, _) => Sym::Or(Box::new(left.clone()), Box::new(right)),
                     };
                     out.push((t, combined));
                 }

@@ -245,7 +245,10 @@ impl fmt::Display for Sym {
             Sym::JwtDecoded(_) => f.write_str("JWT.decode(...)"),
             Sym::Claims(_) => f.write_str("the JWT payload"),
             Sym::Claim(c) => write!(f, "claim {c:?}"),
-            Sym::SessionValue(k) => write!(f, "session[:{k}]"),
+            Sym::SessionValue(k) if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                write!(f, "session[:{k}]")
+            }
+            Sym::SessionValue(k) => write!(f, "session[{k:?}]"),
             Sym::SessionId => f.write_str("request.session.id"),
             Sym::WardenUser(None) => f.write_str("env[\"warden\"].user"),
             Sym::WardenUser(Some(s)) => write!(f, "env[\"warden\"].user(:{s})"),

@@ -95,6 +95,16 @@ pub(super) fn index(recv: &Sym, args: &[Sym], whole: &Expr) -> Sym {
         (Sym::Unknown(obj), Some(k)) => {
             object_key(obj, k).unwrap_or_else(|| Sym::unknown(source(whole)))
         }
+        // `cookies.encrypted[Rails.application.config.session_options[:key]]`: the
+        // cookie-store session, read by hand.
+        (Sym::Unknown(obj), None)
+            if obj == "cookies.encrypted"
+                && args
+                    .first()
+                    .is_some_and(|a| a.to_string().contains("session_options[:key]")) =>
+        {
+            Sym::unknown("request.session")
+        }
         _ => Sym::unknown(source(whole)),
     }
 }

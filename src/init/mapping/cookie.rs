@@ -116,6 +116,7 @@ pub fn mentions_request_state(s: &Sym) -> bool {
                 || scope.as_ref().is_some_and(|s| mentions_request_state(s))
         }
         Sym::Attr(by, _) | Sym::New(_, by) => mentions_request_state(by),
+        Sym::Or(a, b) => mentions_request_state(a) || mentions_request_state(b),
         Sym::Unknown(src) => src.contains("cookies") || src.contains("session"),
         _ => false,
     }
@@ -298,6 +299,16 @@ fn credential(
     ctx: &CookieContext<'_>,
 ) -> Result<(CookieSection, Vec<String>, String), Problem> {
     match by {
+        // `session["user_id"] || session.dig("warden.user.user.key", 0, 0)`: one of them.
+        Sym::Or(first, other) => {
+            let (cookie, mut assumptions, what) = credential(first, ctx)?;
+            assumptions.push(format!(
+                "`connect` also accepts {other} when {first} is missing; ferrocable takes one \
+                 value out of the cookie, {first}: for the other, write [auth.cookie] by hand \
+                 (a second profile)"
+            ));
+            Ok((cookie, assumptions, what))
+        }
         Sym::Cookie(name, kind) => {
             let kind = match kind {
                 CookieKind::Signed => Kind::Signed,
