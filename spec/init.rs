@@ -44,6 +44,9 @@ fn config_check(profile: &Path) -> Output {
         .args(["config", "check", "--config"])
         .arg(profile)
         .env("SECRET_KEY_BASE", SECRET)
+        // Profiles with a lookup or a predicate need the app's database (never opened by
+        // the check).
+        .env("DATABASE_URL", "postgres://127.0.0.1:1/app_production")
         .env_remove("REDIS_URL")
         .env_remove("PORT")
         .output()
@@ -100,10 +103,13 @@ fn every_generated_profile_passes_config_check() {
     for profile in ["generic", "hafaloha", "bench", "turbo"] {
         roots.push((repo().join("spec/reference"), vec![profile]));
     }
+    for app in ["chat", "shop"] {
+        roots.push((repo().join("spec/reference/apps").join(app), vec![]));
+    }
     for (root, dirs) in roots {
         let dir = TempDir::new("init-check");
         let mut extra = Vec::new();
-        for d in &dirs {
+        for d in dirs.iter().filter(|d| !d.is_empty()) {
             extra.extend([
                 "--channels".to_string(),
                 "channels/application_cable".into(),
@@ -188,4 +194,93 @@ fn init_refuses_to_overwrite_and_names_a_missing_root() {
     let missing = init(&dir.0, &dir.0.join("no-such-app"), &["--force"]);
     assert_eq!(missing.status.code(), Some(66));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not a directory"));
+}
+
+/// The chat reference app (spec/reference/apps/chat: Campfire's connection and channels on
+/// real Rails 7.2) against the profile written by hand and verified with recordings,
+/// config/examples/chat.toml: `init` must arrive at the same cookie, lookup, identifiers,
+/// channels (streams, authorize, relays, the Turbo channel's accept) and Turbo refusal.
+/// Where they differ by design: chat.toml pins `[auth.cookie] load_defaults = "7.2"`, which
+/// the app sets inside a shared helper the reader does not follow (both are Rails 7.2's
+/// default), and chat.toml sizes `[database]` to the app's pool.
+#[test]
+fn chat_reference_app_maps_to_the_verified_chat_profile() {
+    use ferrocable::config::RawConfig;
+    let dir = TempDir::new("init-chat");
+    let out = init(&dir.0, &repo().join("spec/reference/apps/chat"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read =
+        |p: &Path| -> RawConfig { toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let generated = read(&dir.0.join("ferrocable.toml"));
+    let expected = read(&repo().join("config/examples/chat.toml"));
+    let report = std::fs::read_to_string(dir.0.join("ferrocable-init-report.md")).unwrap();
+    assert_eq!(generated.auth.mode, expected.auth.mode, "{report}");
+    assert_eq!(generated.auth.app_module, expected.auth.app_module);
+    let mut cookie = generated.auth.cookie.clone();
+    cookie.load_defaults = expected.auth.cookie.load_defaults.clone();
+    assert_eq!(cookie, expected.auth.cookie);
+    assert_eq!(generated.auth.lookup, expected.auth.lookup);
+    assert_eq!(generated.auth.identifiers, expected.auth.identifiers);
+    assert_eq!(
+        generated.redis.channel_prefix,
+        expected.redis.channel_prefix
+    );
+    assert_eq!(generated.turbo.refuse, expected.turbo.refuse);
+    assert_eq!(
+        generated.turbo.streams_channel,
+        expected.turbo.streams_channel
+    );
+    let names: Vec<&String> = generated.channels.keys().collect();
+    // ApplicationCable::Channel is declared by init (Rails confirms it); chat.toml leaves it
+    // out, which only matters to a client that subscribes to the base class itself.
+    let mut channels = generated.channels.clone();
+    channels.remove("ApplicationCable::Channel");
+    assert_eq!(channels, expected.channels, "channels {names:?}\n{report}");
+}
+
+/// The shop reference app (spec/reference/apps/shop: the cookie-store session read by hand,
+/// `session["user_id"]` or Devise's key, on real Rails 7.2) against config/examples/shop.toml.
+/// Where they differ: shop.toml's queries use a table alias and select `users.name`, which no
+/// channel reads (the generated ones are written out below); its `load_defaults` is set in the
+/// shared helper the reader does not follow; and the Devise alternative is shop-devise.toml's,
+/// which the report names as an assumption.
+#[test]
+fn shop_reference_app_maps_to_the_verified_shop_profile() {
+    use ferrocable::config::RawConfig;
+    let dir = TempDir::new("init-shop");
+    let out = init(&dir.0, &repo().join("spec/reference/apps/shop"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read =
+        |p: &Path| -> RawConfig { toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let generated = read(&dir.0.join("ferrocable.toml"));
+    let mut expected = read(&repo().join("config/examples/shop.toml"));
+    let report = std::fs::read_to_string(dir.0.join("ferrocable-init-report.md")).unwrap();
+    assert!(report.contains("warden.user.user.key"), "{report}");
+    assert_eq!(generated.auth.mode, expected.auth.mode);
+    assert_eq!(generated.auth.app_module, expected.auth.app_module);
+    let mut cookie = generated.auth.cookie.clone();
+    cookie.load_defaults = expected.auth.cookie.load_defaults.clone();
+    assert_eq!(cookie, expected.auth.cookie);
+    assert_eq!(generated.auth.identifiers, expected.auth.identifiers);
+    assert_eq!(
+        generated.auth.lookup.query,
+        "SELECT users.id FROM users WHERE users.id = $1"
+    );
+    let project = expected.channels.get_mut("ProjectChannel").unwrap();
+    let authorize = project.authorize.as_mut().unwrap();
+    authorize.query = "SELECT projects.id FROM projects JOIN project_memberships ON \
+                       project_memberships.project_id = projects.id WHERE \
+                       project_memberships.user_id = $1 AND projects.id = $2"
+        .into();
+    let mut channels = generated.channels.clone();
+    channels.remove("ApplicationCable::Channel");
+    assert_eq!(channels, expected.channels, "{report}");
 }

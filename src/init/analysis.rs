@@ -323,3 +323,17 @@ fn run_callbacks(
     }
     paths
 }
+
+/// The paths through `subscribed` of a module the app prepends to (or includes in)
+/// `Turbo::StreamsChannel`, walked as channel code; `None` when the reader cannot find it.
+pub fn guard(index: &ClassIndex, module: &str, scope: &Scope) -> Option<Vec<Path>> {
+    let class = index.resolve(module, "")?;
+    let def = class
+        .ns
+        .defs
+        .iter()
+        .find(|d| d.name == "subscribed" && !d.singleton)?
+        .clone();
+    let interp = Interp::new(index, class, Role::Channel, scope);
+    Some(interp.run(&def.body, Path::default()))
+}

@@ -48,10 +48,23 @@ pub struct AppConfig {
     pub other_settings: Vec<CableSetting>,
     /// `Turbo::StreamsChannel.prepend SomeModule` (and `include`): changes to the stock channel.
     pub turbo_patches: Vec<(String, String)>,
+    /// `config.session_store :cookie_store, key: "_app_session"`, the last one read.
+    pub session_store: Option<SessionStore>,
     /// Constants with a static value, for evaluating the rest.
     pub scope: Scope,
     /// What could not be read.
     pub problems: Vec<String>,
+}
+
+/// The session store the app configures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionStore {
+    /// `cookie_store`, `active_record_store`, `cache_store`, `redis_store`, `disabled`.
+    pub kind: String,
+    /// `key:`, when given.
+    pub key: Option<Value>,
+    /// `file:line`
+    pub at: String,
 }
 
 impl AppConfig {
@@ -272,6 +285,8 @@ fn walk(body: &Body, conditional: bool, path: &str, config: &mut AppConfig) {
 const OTHER_SETTINGS: &[&str] = &[
     "turbo.signed_stream_verifier_key",
     "active_support.escape_js_separators_in_json",
+    // `config.default_scope = :spree_user` in Devise.setup: Warden's default scope.
+    "default_scope",
 ];
 
 /// The key of `config.action_cable.<key>`, `Rails.application.config.action_cable.<key>`,
@@ -359,6 +374,24 @@ fn read_statement(stmt: &Stmt, conditional: bool, path: &str, config: &mut AppCo
                 {
                     for a in c.args.iter().filter_map(Expr::dotted) {
                         config.turbo_patches.push((a, at.clone()));
+                    }
+                }
+                ("session_store", _)
+                    if c.recv
+                        .as_ref()
+                        .and_then(Expr::dotted)
+                        .is_some_and(|r| r == "config" || r.ends_with(".config")) =>
+                {
+                    let kind = c.args.first().and_then(Expr::literal_text);
+                    let key = c.args.iter().find_map(|a| match a {
+                        Expr::Hash(pairs) => pairs
+                            .iter()
+                            .find(|(k, _)| k.literal_text().as_deref() == Some("key"))
+                            .map(|(_, v)| config.scope.eval(v)),
+                        _ => None,
+                    });
+                    if let Some(kind) = kind {
+                        config.session_store = Some(SessionStore { kind, key, at });
                     }
                 }
                 ("acronym", _) => {

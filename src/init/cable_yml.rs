@@ -68,16 +68,23 @@ const HOLE: &str = "__FERROCABLE_ERB_";
 
 /// Reads `config/cable.yml` under `root` for `environment`.
 pub fn read(root: &Path, environment: &str, scope: &Scope) -> CableYml {
-    let mut out = CableYml {
-        environment: environment.to_string(),
-        ..CableYml::default()
-    };
-    let path = root.join("config/cable.yml");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let mut out = read_file(root, "config/cable.yml", environment, scope);
+    if !out.found {
         out.problems.push(
             "config/cable.yml not found: Rails falls back to the async adapter (single process)"
                 .into(),
         );
+    }
+    out
+}
+
+/// Reads a YAML file of environments (`config/database.yml`) the same way.
+pub fn read_file(root: &Path, rel: &str, environment: &str, scope: &Scope) -> CableYml {
+    let mut out = CableYml {
+        environment: environment.to_string(),
+        ..CableYml::default()
+    };
+    let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
         return out;
     };
     out.found = true;
@@ -86,13 +93,13 @@ pub fn read(root: &Path, environment: &str, scope: &Scope) -> CableYml {
         Ok(docs) => docs,
         Err(e) => {
             out.problems
-                .push(format!("config/cable.yml is not valid YAML after ERB: {e}"));
+                .push(format!("{rel} is not valid YAML after ERB: {e}"));
             return out;
         }
     };
     let Some(Yaml::Hash(top)) = docs.into_iter().next() else {
         out.problems
-            .push("config/cable.yml is not a mapping of environments".into());
+            .push(format!("{rel} is not a mapping of environments"));
         return out;
     };
     for (k, _) in &top {
@@ -108,9 +115,9 @@ pub fn read(root: &Path, environment: &str, scope: &Scope) -> CableYml {
         Some(Node::Map(pairs)) => out.keys = pairs,
         Some(_) => out
             .problems
-            .push(format!("config/cable.yml: {environment} is not a mapping")),
+            .push(format!("{rel}: {environment} is not a mapping")),
         None => out.problems.push(format!(
-            "config/cable.yml has no {environment:?} environment (it has: {})",
+            "{rel} has no {environment:?} environment (it has: {})",
             out.environments.join(", ")
         )),
     }

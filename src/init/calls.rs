@@ -191,6 +191,9 @@ impl Interp<'_> {
     ) -> Option<Sym> {
         let recv = recv?;
         let name = c.name.as_str();
+        if let Some(v) = super::known::constant_call(recv, c, args) {
+            return Some(v);
+        }
         if recv == "self.class" {
             let (def, owner) = self.index.method(&self.class, name, true)?;
             return Some(self.follow_class_method(def, owner, args, path));
@@ -229,7 +232,7 @@ impl Interp<'_> {
             return None;
         }
         if FINDERS.contains(&name) {
-            return Some(finder(recv, name, args, &c.args));
+            return Some(finder(recv, name, args, &c.args, None));
         }
         if name == "new" {
             return Some(Sym::New(
@@ -253,7 +256,8 @@ impl Interp<'_> {
         if !self.enter() {
             return Sym::unknown(format!("{}.{}(...)", owner.ns.name, def.name));
         }
-        let inner = self.for_class(owner);
+        let mut inner = self.for_class(owner);
+        inner.in_class_method = true;
         let mut start = path.clone();
         for (param, arg) in def.params.iter().zip(args) {
             start.env.insert(param.clone(), arg.clone());
@@ -375,7 +379,7 @@ impl Interp<'_> {
             }
         }
         // The class's own method: follow it.
-        if let Some((def, owner)) = self.index.method(&self.class, name, false) {
+        if let Some((def, owner)) = self.index.method(&self.class, name, self.in_class_method) {
             if !self.enter() {
                 path.effects.push(Effect::Unknown(
                     format!("{name} (calls nest too deep)"),
@@ -447,42 +451,54 @@ fn present(recv: &Sym) -> Sym {
     }
 }
 
-/// `Model.find_by(column: value)` and friends.
-fn finder(model: &str, name: &str, args: &[Sym], exprs: &[Expr]) -> Sym {
-    let (column, by) = match (name, exprs.first()) {
-        ("find" | "find_by_id", _) => ("id".to_string(), args.first().cloned()),
-        ("find_signed" | "find_signed!", _) => ("signed id".to_string(), args.first().cloned()),
-        ("find_by_token", _) => ("token".to_string(), args.first().cloned()),
+/// `Model.find_by(column: value)` and friends; `scope` is the receiver when it is not a
+/// constant (`current_user.rooms`).
+fn finder(model: &str, name: &str, args: &[Sym], exprs: &[Expr], scope: Option<&Sym>) -> Sym {
+    let mut keys: Vec<(String, Sym)> = match (name, exprs.first()) {
+        ("find" | "find_by_id", _) => vec![("id".into(), first_or_nil(args))],
+        ("find_signed" | "find_signed!", _) => vec![("signed id".into(), first_or_nil(args))],
+        ("find_by_token", _) => vec![("token".into(), first_or_nil(args))],
         (_, Some(Expr::Hash(pairs))) => {
-            let column = pairs
-                .first()
-                .and_then(|(k, _)| k.literal_text())
-                .unwrap_or_default();
-            let by = match args.first() {
-                Some(Sym::Hash(entries)) => entries.first().map(|(_, v)| v.clone()),
-                _ => None,
+            let values: Vec<Sym> = match args.first() {
+                Some(Sym::Hash(entries)) => entries.iter().map(|(_, v)| v.clone()).collect(),
+                // keyword arguments that came back as one unknown value: re-read each
+                _ => pairs.iter().map(|(_, v)| Sym::unknown(source(v))).collect(),
             };
-            (column, by)
+            pairs
+                .iter()
+                .zip(values)
+                .map(|((k, _), v)| (k.literal_text().unwrap_or_else(|| source(k)), v))
+                .collect()
         }
-        _ => (String::new(), None),
+        _ => Vec::new(),
     };
-    let by = by.unwrap_or_else(|| {
-        // keyword arguments come back as one unknown hash; re-read the first value
-        match exprs.first() {
-            Some(Expr::Hash(pairs)) if !pairs.is_empty() => Sym::unknown(source(&pairs[0].1)),
-            _ => Sym::Lit(None),
-        }
-    });
+    if keys.is_empty() && !args.is_empty() {
+        keys.push((String::new(), first_or_nil(args)));
+    }
+    let (column, by) = keys
+        .first()
+        .cloned()
+        .unwrap_or((String::new(), Sym::Lit(None)));
+    keys.retain(|(k, _)| !k.is_empty());
     Sym::Record {
         model: model.to_string(),
         finder: name.to_string(),
         column,
         by: Box::new(by),
+        keys,
+        scope: scope.map(|s| Box::new(s.clone())),
     }
+}
+
+fn first_or_nil(args: &[Sym]) -> Sym {
+    args.first().cloned().unwrap_or(Sym::Lit(None))
 }
 
 /// A method called on a known value; `None` when the walker does not know it.
 fn on_value(recv: &Sym, name: &str, args: &[Sym], whole: &Expr) -> Option<Sym> {
+    if let Some(v) = super::known::on_value(recv, name, args) {
+        return Some(v);
+    }
     let arg_text = args.first().and_then(Sym::lit).map(String::from);
     let same = || Some(recv.clone());
     match name {
@@ -545,7 +561,7 @@ fn on_value(recv: &Sym, name: &str, args: &[Sym], whole: &Expr) -> Option<Sym> {
         Sym::Record { .. } if matches!(name, "first" | "take" | "sole" | "last") => same(),
         Sym::Record { .. } | Sym::Identifier(_) | Sym::Attr(..) if FINDERS.contains(&name) => {
             let Expr::Call(c) = whole else { return None };
-            Some(finder(&recv.to_string(), name, args, &c.args))
+            Some(finder(&recv.to_string(), name, args, &c.args, Some(recv)))
         }
         _ => None,
     }

@@ -110,6 +110,8 @@ pub struct Interp<'a> {
     pub claims_accessors: Vec<String>,
     /// Constants.
     pub scope: &'a Scope,
+    /// Walking a class method: calls without a receiver find class methods.
+    pub in_class_method: bool,
     depth: Rc<std::cell::Cell<usize>>,
 }
 
@@ -128,6 +130,7 @@ impl<'a> Interp<'a> {
             identifiers: Vec::new(),
             claims_accessors: Vec::new(),
             scope,
+            in_class_method: false,
             depth: Rc::new(std::cell::Cell::new(0)),
         }
     }
@@ -142,6 +145,7 @@ impl<'a> Interp<'a> {
             identifiers: self.identifiers.clone(),
             claims_accessors: self.claims_accessors.clone(),
             scope: self.scope,
+            in_class_method: self.in_class_method,
             depth: self.depth.clone(),
         }
     }
@@ -215,7 +219,7 @@ impl<'a> Interp<'a> {
             Expr::If(cond, yes, no) => {
                 let mut out = Vec::new();
                 for (p, c) in self.eval(cond, path, line, false) {
-                    match truth(&c) {
+                    match truth(&c).or_else(|| decided(&p, &c)) {
                         Some(true) => out.extend(self.body(yes, vec![p])),
                         Some(false) => out.extend(self.body(no, vec![p])),
                         None => {
@@ -351,7 +355,7 @@ impl<'a> Interp<'a> {
             Expr::If(cond, yes, no) => {
                 let mut out = Vec::new();
                 for (p, c) in self.eval(cond, path, line, false) {
-                    match truth(&c) {
+                    match truth(&c).or_else(|| decided(&p, &c)) {
                         Some(true) => out.extend(self.body_value(yes, p, !statement)),
                         Some(false) => out.extend(self.body_value(no, p, !statement)),
                         None => {
@@ -479,9 +483,14 @@ impl<'a> Interp<'a> {
             }
             // Does the right side do something (`x || reject_unauthorized_connection`)?
             let trial = self.eval(b, p.clone(), line, false);
-            let acts = trial
-                .iter()
-                .any(|(t, _)| t.rejected || t.effects.len() > p.effects.len() || t.returned);
+            // A rescue clause or a log line on the right is not an action of its own.
+            let acts = trial.iter().any(|(t, _)| {
+                t.rejected
+                    || t.returned
+                    || t.effects[p.effects.len().min(t.effects.len())..]
+                        .iter()
+                        .any(|e| !matches!(e, Effect::Rescue(..) | Effect::Logging(_)))
+            });
             if acts {
                 let mut short = p.clone();
                 short.conds.push((left.clone(), !is_and, line));
@@ -492,10 +501,13 @@ impl<'a> Interp<'a> {
                 }
             } else {
                 for (t, right) in trial {
-                    let combined = if is_and {
-                        Sym::And(Box::new(left.clone()), Box::new(right))
-                    } else {
-                        Sym::Or(Box::new(left.clone()), Box::new(right))
+                    let combined = match (is_and, &right) {
+                        // `x || {}`: the empty default only stands in for a missing x, whose
+                        // keys then read as nil, as x's own missing keys do.
+                        (false, Sym::Hash(h)) if h.is_empty() => left.clone(),
+                        (false, Sym::List(l)) if l.is_empty() => left.clone(),
+                        (true, _) => Sym::And(Box::new(left.clone()), Box::new(right)),
+                        (false, _) => Sym::Or(Box::new(left.clone()), Box::new(right)),
                     };
                     out.push((t, combined));
                 }
@@ -558,6 +570,16 @@ impl<'a> Interp<'a> {
         };
         self.call(&call, path, line, statement)
     }
+}
+
+/// A condition this path has already taken (`a && b` short-circuited on `a` being false,
+/// then `if` on the same value): its outcome, so the path does not take both branches.
+fn decided(path: &Path, cond: &Sym) -> Option<bool> {
+    path.conds
+        .iter()
+        .rev()
+        .find(|(c, _, _)| c == cond)
+        .map(|(_, outcome, _)| *outcome)
 }
 
 impl Scope {

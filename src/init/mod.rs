@@ -14,7 +14,9 @@ pub mod cable_yml;
 mod calls;
 pub mod classes;
 pub mod interp;
+mod known;
 pub mod mapping;
+pub mod models;
 pub mod profile;
 pub mod report;
 pub mod ruby;
@@ -40,6 +42,8 @@ pub struct App {
     pub root: PathBuf,
     /// cable.yml for the environment.
     pub cable: CableYml,
+    /// config/database.yml for the environment, as far as it reads statically.
+    pub database_yml: CableYml,
     /// Configuration around Action Cable.
     pub config: AppConfig,
     /// The connection class, if any.
@@ -52,6 +56,22 @@ pub struct App {
     pub issued_claims: Vec<String>,
     /// Statements the reader could not read, in files it read (`file:line: text`).
     pub unreadable: Vec<String>,
+    /// The app's models (tables, associations), for the SQL of lookups and predicates.
+    pub models: models::Models,
+    /// Modules prepended to `Turbo::StreamsChannel`: name, where, and the paths through
+    /// their `subscribed` (when the reader found it).
+    pub turbo_guards: Vec<TurboGuard>,
+}
+
+/// A module the app prepends to (or includes in) `Turbo::StreamsChannel`.
+#[derive(Debug, Clone)]
+pub struct TurboGuard {
+    /// The module.
+    pub module: String,
+    /// Where it is prepended (`file:line`).
+    pub at: String,
+    /// Every path through its `subscribed`, if the reader found the module.
+    pub paths: Option<Vec<interp::Path>>,
 }
 
 /// What `init` reads and where.
@@ -106,8 +126,23 @@ pub fn read_app(opts: &Options) -> App {
     }
     unreadable.sort();
     unreadable.dedup();
+    let turbo_guards = config
+        .turbo_patches
+        .iter()
+        .map(|(module, at)| TurboGuard {
+            module: module.clone(),
+            at: at.clone(),
+            paths: analysis::guard(&index, module, &config.scope),
+        })
+        .collect();
     App {
         root: root.clone(),
+        database_yml: cable_yml::read_file(
+            root,
+            "config/database.yml",
+            &opts.environment,
+            &config.scope,
+        ),
         cable,
         config,
         connection,
@@ -115,6 +150,8 @@ pub fn read_app(opts: &Options) -> App {
         views,
         issued_claims: issued_claims(root),
         unreadable,
+        models: models::Models::read(root),
+        turbo_guards,
     }
 }
 
@@ -245,6 +282,19 @@ pub fn run(opts: &Options, profile_name: &str, report_name: &str) -> Result<Outc
     }
     if check.signed_streams.secret_key_base.is_empty() {
         check.signed_streams.secret_key_base = "placeholder-for-the-check".into();
+    }
+    // DATABASE_URL and REDIS_URL fill these at run time; the check never connects.
+    for url in [
+        &mut check.database.url,
+        &mut check.solid_cable.database_url,
+        &mut check.postgresql.url,
+    ] {
+        if url.is_empty() {
+            *url = "postgres://placeholder-for-the-check/app".into();
+        }
+    }
+    if check.redis.url.is_empty() && check.anycable.enabled {
+        check.redis.url = "redis://placeholder-for-the-check".into();
     }
     Settings::from_raw(&check)
         .map_err(|e| format!("internal error: the generated profile is invalid: {e}"))?;

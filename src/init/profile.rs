@@ -78,12 +78,69 @@ pub fn render(m: &Migration, app: &App, report_name: &str) -> String {
             find(m, crate::channels::TURBO_STREAMS_CHANNEL),
         ),
     ];
+    // With Solid Cable or the PostgreSQL adapter and no Redis, `[redis]` is left out and the
+    // adapter's comment goes with the input's section.
+    let other_input = p.solid_cable.enabled || p.postgresql.enabled;
+    let skip_redis = other_input && to_value(&p.redis) == to_value(&d.redis);
+    let mut input_finding = None;
     for (name, value, default, always, finding) in sections {
+        if name == "redis" && skip_redis {
+            input_finding = finding;
+            continue;
+        }
         out.push('\n');
         if let Some(f) = finding {
             comment_finding(&mut out, f, report_name, false);
         }
         table(&mut out, name, &value, Some(&default), always);
+    }
+    // The app's database and the broadcast inputs other than Redis: only when used.
+    if !p.auth.lookup.query.is_empty() || p.channels.values().any(|c| c.authorize.is_some()) {
+        out.push_str(
+            "\n# The app's database: DATABASE_URL fills database.url (the connection's lookup \
+             and the channels'\n# authorize queries read it; values are always bound).\n",
+        );
+        table(
+            &mut out,
+            "database",
+            &to_value(&p.database),
+            Some(&to_value(&d.database)),
+            &[],
+        );
+    }
+    let inputs: [(&str, bool, Value, Value, &str); 3] = [
+        (
+            "solid_cable",
+            p.solid_cable.enabled,
+            to_value(&p.solid_cable),
+            to_value(&d.solid_cable),
+            "# Solid Cable's table: DATABASE_URL (or FERROCABLE_SOLID_CABLE__DATABASE_URL) fills database_url.",
+        ),
+        (
+            "postgresql",
+            p.postgresql.enabled,
+            to_value(&p.postgresql),
+            to_value(&d.postgresql),
+            "# Rails' PostgreSQL adapter: DATABASE_URL (or FERROCABLE_POSTGRESQL__URL) fills url.",
+        ),
+        (
+            "anycable",
+            p.anycable.enabled,
+            to_value(&p.anycable),
+            to_value(&d.anycable),
+            "# AnyCable's broadcasts on Redis (REDIS_URL fills redis.url).",
+        ),
+    ];
+    for (name, enabled, value, default, note) in inputs {
+        if enabled {
+            out.push('\n');
+            if let Some(f) = input_finding.take() {
+                comment_finding(&mut out, f, report_name, false);
+            }
+            out.push_str(note);
+            out.push('\n');
+            table(&mut out, name, &value, Some(&default), &["enabled"]);
+        }
     }
     let default_channel = to_value(&ChannelSection::default());
     for f in m
@@ -221,7 +278,7 @@ fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>,
                 arrays.push((k, items));
             }
             _ if is_default && !always.contains(&k.as_str()) => {}
-            Value::Boolean(false) if defaults.is_none() => {}
+            Value::Boolean(false) | Value::Integer(0) if defaults.is_none() => {}
             Value::Array(a) if a.is_empty() && defaults.is_none() => {}
             Value::String(t) if t.is_empty() && defaults.is_none() => {}
             Value::Table(t) if t.is_empty() && !always.contains(&k.as_str()) => {}
@@ -240,6 +297,11 @@ fn table(out: &mut String, header: &str, value: &Value, default: Option<&Value>,
     }
     for (h, (sub, default)) in subtables {
         out.push('\n');
-        table(out, &h, sub, default, &[]);
+        let always: &[&str] = if h.ends_with("auth.cookie") {
+            &["name", "kind"]
+        } else {
+            &[]
+        };
+        table(out, &h, sub, default, always);
     }
 }

@@ -63,16 +63,21 @@ pub enum Sym {
     SessionId,
     /// `env["warden"].user` (with a scope, if given).
     WardenUser(Option<String>),
-    /// `Model.find_by(key: value)`, `Model.find(value)`, `Model.find_signed(value)`.
+    /// `Model.find_by(key: value)`, `Model.find(value)`, `Model.find_signed(value)`, and
+    /// the same through an association (`current_user.rooms.find_by(id: ...)`).
     Record {
-        /// The model.
+        /// The model (`Room`), or the receiver as written (`current_user.rooms`).
         model: String,
-        /// The finder (`find_by`, `find`, `find_signed`, ...).
+        /// The finder (`find_by`, `find`, `find_signed`, `exists?`, ...).
         finder: String,
         /// The column looked up (`id` for `find`).
         column: String,
         /// The value looked up.
         by: Box<Sym>,
+        /// Every `column: value` of the lookup, the first being `column`/`by`.
+        keys: Vec<(String, Sym)>,
+        /// The receiver when it is not a constant (`current_user.rooms`).
+        scope: Option<Box<Sym>>,
     },
     /// `Record.new(value)`: a plain object built from a value (the reference app's User).
     New(String, Box<Sym>),
@@ -96,8 +101,43 @@ pub enum Sym {
     Data(Option<String>),
     /// Turbo's `verified_stream_name_from_params` (a signed stream name from the identifier).
     SignedStreamName,
+    /// A `:`-separated part of the verified signed name (`name.split(":", 2).first`).
+    NamePart(NamePart),
+    /// `text.end_with?(s)`, `start_with?`, `include?`: a test of a name against literal text.
+    TextTest(Box<Sym>, TextTest, String),
+    /// `GlobalID::Locator.locate(gid, only: Room)`: the record a GlobalID param names.
+    Located {
+        /// The GlobalID param.
+        gid: Box<Sym>,
+        /// The classes `only:` allows (empty: any).
+        only: Vec<String>,
+    },
+    /// `record.slice(:id, :name)`: a hash of some of a record's attributes.
+    Slice(Box<Sym>, Vec<String>),
     /// Not understood: the Ruby source.
     Unknown(String),
+}
+
+/// Which part of a signed stream name (Turbo joins the streamables with `:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamePart {
+    /// What comes before the first `:` (`split(":").first`).
+    First,
+    /// What follows the first `:` (`split(":", 2).second`).
+    Rest,
+    /// What follows the last `:` (`split(":").last`).
+    Last,
+}
+
+/// How a text is tested against literal text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextTest {
+    /// `end_with?`
+    EndsWith,
+    /// `start_with?`
+    StartsWith,
+    /// `include?`
+    Contains,
 }
 
 /// A `JWT.decode(token, key, verify, options)` call.
@@ -139,11 +179,17 @@ impl Sym {
             | Sym::Present(inner)
             | Sym::Not(inner)
             | Sym::Broadcasting(inner)
+            | Sym::TextTest(inner, ..)
+            | Sym::Slice(inner, _)
+            | Sym::Located { gid: inner, .. }
             | Sym::New(_, inner) => inner.has_unknown(),
             Sym::Eq(a, b) | Sym::Includes(a, b) | Sym::And(a, b) | Sym::Or(a, b) => {
                 a.has_unknown() || b.has_unknown()
             }
-            Sym::Record { by, .. } => by.has_unknown(),
+            Sym::Record { keys, scope, .. } => {
+                keys.iter().any(|(_, v)| v.has_unknown())
+                    || scope.as_ref().is_some_and(|s| s.has_unknown())
+            }
             _ => false,
         }
     }
@@ -199,20 +245,31 @@ impl fmt::Display for Sym {
             Sym::JwtDecoded(_) => f.write_str("JWT.decode(...)"),
             Sym::Claims(_) => f.write_str("the JWT payload"),
             Sym::Claim(c) => write!(f, "claim {c:?}"),
-            Sym::SessionValue(k) => write!(f, "session[:{k}]"),
+            Sym::SessionValue(k) if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                write!(f, "session[:{k}]")
+            }
+            Sym::SessionValue(k) => write!(f, "session[{k:?}]"),
             Sym::SessionId => f.write_str("request.session.id"),
             Sym::WardenUser(None) => f.write_str("env[\"warden\"].user"),
             Sym::WardenUser(Some(s)) => write!(f, "env[\"warden\"].user(:{s})"),
             Sym::Record {
                 model,
                 finder,
-                column,
                 by,
+                keys,
+                ..
             } => {
                 if finder == "find" || finder == "find_signed" || finder == "find_signed!" {
                     write!(f, "{model}.{finder}({by})")
                 } else {
-                    write!(f, "{model}.{finder}({column}: {by})")
+                    write!(f, "{model}.{finder}(")?;
+                    for (i, (k, v)) in keys.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{k}: {v}")?;
+                    }
+                    f.write_str(")")
                 }
             }
             Sym::New(model, by) => write!(f, "{model}.new({by})"),
@@ -227,6 +284,32 @@ impl fmt::Display for Sym {
             Sym::Data(None) => f.write_str("data"),
             Sym::Data(Some(k)) => write!(f, "data[{k:?}]"),
             Sym::SignedStreamName => f.write_str("verified_stream_name_from_params"),
+            Sym::NamePart(NamePart::First) => {
+                f.write_str("verified_stream_name_from_params.split(\":\").first")
+            }
+            Sym::NamePart(NamePart::Rest) => {
+                f.write_str("verified_stream_name_from_params.split(\":\", 2).second")
+            }
+            Sym::NamePart(NamePart::Last) => {
+                f.write_str("verified_stream_name_from_params.split(\":\").last")
+            }
+            Sym::TextTest(inner, test, s) => {
+                let m = match test {
+                    TextTest::EndsWith => "end_with?",
+                    TextTest::StartsWith => "start_with?",
+                    TextTest::Contains => "include?",
+                };
+                write!(f, "{inner}.{m}({s:?})")
+            }
+            Sym::Located { gid, only } if only.is_empty() => {
+                write!(f, "GlobalID::Locator.locate({gid})")
+            }
+            Sym::Located { gid, only } => write!(
+                f,
+                "GlobalID::Locator.locate({gid}, only: {})",
+                only.join(" | ")
+            ),
+            Sym::Slice(inner, attrs) => write!(f, "{inner}.slice(:{})", attrs.join(", :")),
             Sym::Unknown(src) => write!(f, "`{src}`"),
         }
     }

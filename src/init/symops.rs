@@ -89,8 +89,21 @@ pub(super) fn index(recv: &Sym, args: &[Sym], whole: &Expr) -> Sym {
         (Sym::Data(None), Some(k)) => Sym::Data(Some(k)),
         (Sym::Claims(_), Some(k)) => Sym::Claim(k),
         (Sym::JwtDecoded(call), Some(k)) if k == "0" => Sym::Claims(call.clone()),
+        (r, Some(k)) if super::known::index(r, &k).is_some() => {
+            super::known::index(r, &k).unwrap_or(Sym::Lit(None))
+        }
         (Sym::Unknown(obj), Some(k)) => {
             object_key(obj, k).unwrap_or_else(|| Sym::unknown(source(whole)))
+        }
+        // `cookies.encrypted[Rails.application.config.session_options[:key]]`: the
+        // cookie-store session, read by hand.
+        (Sym::Unknown(obj), None)
+            if obj == "cookies.encrypted"
+                && args
+                    .first()
+                    .is_some_and(|a| a.to_string().contains("session_options[:key]")) =>
+        {
+            Sym::unknown("request.session")
         }
         _ => Sym::unknown(source(whole)),
     }

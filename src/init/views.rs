@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::TurboGuard;
 use super::app_config::AppConfig;
 use super::mapping::Finding;
 use super::ruby::print::source;
@@ -133,16 +134,32 @@ fn tag(rest: &str, at: &str) -> StreamTag {
 }
 
 /// Turbo's and CableReady's channels: `[turbo]` and `[channels."CableReady::Stream"]`, with
-/// their findings.
-pub fn map(views: &ViewFacts, config: &AppConfig, profile: &mut RawConfig) -> Vec<Finding> {
+/// their findings. `guards`: modules the app prepends to `Turbo::StreamsChannel`;
+/// `own_stock`: where the app defines a `Turbo::StreamsChannel` that only does what the
+/// gem's does.
+pub fn map(
+    views: &ViewFacts,
+    config: &AppConfig,
+    guards: &[TurboGuard],
+    own_stock: Option<&str>,
+    profile: &mut RawConfig,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let stock: Vec<&StreamTag> = views.turbo.iter().filter(|t| t.channel.is_none()).collect();
     let gem = views.gems.iter().any(|g| g.starts_with("turbo-rails"));
     let at = stock
         .first()
-        .map_or("Gemfile.lock".to_string(), |t| t.at.clone());
+        .map(|t| t.at.clone())
+        .or_else(|| own_stock.map(String::from))
+        .unwrap_or_else(|| "Gemfile.lock".to_string());
     let mut f = Finding::new(TURBO_STREAMS_CHANNEL, &at);
-    if stock.is_empty() && !gem && views.turbo.is_empty() {
+    if let Some(own) = own_stock {
+        f.rule(&format!(
+            "{own}: the app's own Turbo::StreamsChannel streams the verified signed_stream_name, \
+             as turbo-rails' does → the built-in one serves it"
+        ));
+    }
+    if stock.is_empty() && !gem && views.turbo.is_empty() && own_stock.is_none() {
         profile.turbo.streams_channel = Some(false);
         f.rule(
             "no turbo-rails and no turbo_stream_from: turbo.streams_channel = false (a subscribe \
@@ -183,34 +200,8 @@ pub fn map(views: &ViewFacts, config: &AppConfig, profile: &mut RawConfig) -> Ve
                 )),
             },
         }
-        for (patch, at) in &config.turbo_patches {
-            // Names a custom channel serves (`turbo_stream_from @room, :messages, channel: X`)
-            // are what such a patch usually turns away from the stock channel.
-            let suffixes: Vec<String> = views
-                .turbo
-                .iter()
-                .filter(|t| t.channel.is_some())
-                .filter_map(|t| t.last_literal.clone())
-                .collect();
-            for s in &suffixes {
-                let entry = format!("/:{}$/", regex::escape(s));
-                if !profile.turbo.refuse.contains(&entry) {
-                    profile.turbo.refuse.push(entry);
-                }
-            }
-            f.assume(format!(
-                "{at}: Turbo::StreamsChannel is changed by {patch}, which the reader does not \
-                 translate{}",
-                if suffixes.is_empty() {
-                    "; if it turns names away, list them in turbo.refuse".to_string()
-                } else {
-                    format!(
-                        "; turbo.refuse = {:?} is taken from the names the views hand to custom \
-                         channels: check it matches what {patch} rejects",
-                        profile.turbo.refuse
-                    )
-                }
-            ));
+        for guard in guards {
+            refuse_from_guard(guard, views, profile, &mut f);
         }
     }
     f.settle();
@@ -252,3 +243,61 @@ pub fn map(views: &ViewFacts, config: &AppConfig, profile: &mut RawConfig) -> Ve
 
 /// CableReady's stream channel class.
 pub const CABLE_READY_STREAM: &str = "CableReady::Stream";
+
+/// A module prepended to `Turbo::StreamsChannel` → `turbo.refuse`: translated from its
+/// `subscribed` when it only rejects on tests of the name and otherwise calls `super`; else
+/// taken from the names the views hand to custom channels, as an assumption.
+fn refuse_from_guard(
+    guard: &TurboGuard,
+    views: &ViewFacts,
+    profile: &mut RawConfig,
+    f: &mut Finding,
+) {
+    let (patch, at) = (&guard.module, &guard.at);
+    let translated = match &guard.paths {
+        Some(paths) => super::mapping::signed::refused_by_guard(paths),
+        None => Err("the reader did not find the module".to_string()),
+    };
+    match translated {
+        Ok(patterns) => {
+            for p in &patterns {
+                if !profile.turbo.refuse.contains(p) {
+                    profile.turbo.refuse.push(p.clone());
+                }
+            }
+            f.rule(&format!(
+                "{at}: Turbo::StreamsChannel is changed by {patch}, which rejects names matching \
+                 {patterns:?} and otherwise calls super → turbo.refuse"
+            ));
+        }
+        Err(why) => {
+            // Names a custom channel serves (`turbo_stream_from @room, :messages, channel: X`)
+            // are what such a patch usually turns away from the stock channel.
+            let suffixes: Vec<String> = views
+                .turbo
+                .iter()
+                .filter(|t| t.channel.is_some())
+                .filter_map(|t| t.last_literal.clone())
+                .collect();
+            for s in &suffixes {
+                let entry = format!("/:{}$/", regex::escape(s));
+                if !profile.turbo.refuse.contains(&entry) {
+                    profile.turbo.refuse.push(entry);
+                }
+            }
+            f.assume(format!(
+                "{at}: Turbo::StreamsChannel is changed by {patch}, which the reader does not \
+                 translate ({why}){}",
+                if suffixes.is_empty() {
+                    "; if it turns names away, list them in turbo.refuse".to_string()
+                } else {
+                    format!(
+                        "; turbo.refuse = {:?} is taken from the names the views hand to custom \
+                         channels: check it matches what {patch} rejects",
+                        profile.turbo.refuse
+                    )
+                }
+            ));
+        }
+    }
+}

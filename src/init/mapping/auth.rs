@@ -2,7 +2,9 @@
 
 use super::super::analysis::ConnectionFacts;
 use super::super::interp::Effect;
-use super::super::sym::{JwtCall, Sym, TokenSource};
+use super::super::sym::{Sym, TokenSource};
+use super::cookie::{self, CookieContext, CookieIdentifier, LookupPlan};
+use super::jwt::{IDENTIFIER_RULES, Source, map_jwt};
 use super::rules::IdentifierInfo;
 use super::{Finding, Problem};
 use crate::auth::{AuthMode, AuthSection, IdentifierSection};
@@ -16,92 +18,23 @@ pub struct MappedAuth {
     pub finding: Finding,
     /// What channels may use.
     pub info: IdentifierInfo,
+    /// The cookie's lookup, which channels may add columns to.
+    pub lookup: Option<LookupPlan>,
 }
 
-/// Where an identifier's value comes from, as ferrocable can read it.
-enum Source {
-    Claim(String),
-    Query(String),
+/// What the connection mapping reads besides the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthContext<'a> {
+    /// Keys of `JWT.encode` payloads found in the app.
+    pub issued_claims: &'a [String],
+    /// The GlobalID app name.
+    pub gid_app: &'a str,
+    /// The app's configuration and models (cookies, sessions, lookups).
+    pub cookies: CookieContext<'a>,
 }
 
-/// One rule for an identifier's value: `(rule name, conversion)`. The conversion gives the
-/// source, the model (for a GlobalID) and an assumption, or `None` when it does not apply.
-type IdentRule = (
-    &'static str,
-    fn(&Sym, &[String]) -> Option<(Source, Option<String>, Option<String>)>,
-);
-
-/// Identifier sources, tried in order.
-const IDENTIFIER_RULES: &[IdentRule] = &[
-    ("JWT claim", |s, _| match s {
-        Sym::Claim(c) => Some((Source::Claim(c.clone()), None, None)),
-        _ => None,
-    }),
-    ("object built from a claim", |s, _| match s {
-        Sym::New(model, inner) => match &**inner {
-            Sym::Claim(c) => Some((Source::Claim(c.clone()), Some(model.clone()), None)),
-            _ => None,
-        },
-        _ => None,
-    }),
-    ("record found by a claim", |s, _| match s {
-        Sym::Record {
-            model,
-            column,
-            by,
-            finder,
-        } if column == "id" && !model.contains('.') => match &**by {
-            Sym::Claim(c) => Some((
-                Source::Claim(c.clone()),
-                Some(model.clone()),
-                Some(format!(
-                    "Rails loads the {model} with `{model}.{finder}` on every connection and \
-                     refuses ids it cannot find; ferrocable trusts the signed claim `{c}`, so a \
-                     deleted {model}'s token keeps working until it expires"
-                )),
-            )),
-            _ => None,
-        },
-        _ => None,
-    }),
-    (
-        "attribute of the record, also a claim",
-        |s, issued| match s {
-            Sym::Attr(record, attr) => match &**record {
-                Sym::Record { model, by, .. } | Sym::New(model, by)
-                    if matches!(**by, Sym::Claim(_)) =>
-                {
-                    let issued_note = if issued.is_empty() {
-                        "the reader found no `JWT.encode` in the app to confirm it".to_string()
-                    } else if issued.iter().any(|k| k == attr) {
-                        "the app's `JWT.encode` puts it in the token".to_string()
-                    } else {
-                        return None;
-                    };
-                    Some((
-                        Source::Claim(attr.clone()),
-                        None,
-                        Some(format!(
-                            "Rails reads `{model}#{attr}` from the database; ferrocable reads the \
-                         claim `{attr}` instead ({issued_note}), so a change to the column takes \
-                         effect when a new token is issued"
-                        )),
-                    ))
-                }
-                _ => None,
-            },
-            _ => None,
-        },
-    ),
-    ("query parameter", |s, _| match s {
-        Sym::Token(TokenSource::Query(q)) => Some((Source::Query(q.clone()), None, None)),
-        _ => None,
-    }),
-];
-
-/// Maps the connection. `issued_claims`: keys of `JWT.encode` payloads found in the app;
-/// `gid_app`: the GlobalID app name.
-pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &str) -> MappedAuth {
+/// Maps the connection.
+pub fn map(conn: Option<&ConnectionFacts>, ctx: &AuthContext<'_>) -> MappedAuth {
     let Some(conn) = conn else {
         let mut finding = Finding::new("ApplicationCable::Connection", "(none)");
         finding.rule(
@@ -134,7 +67,10 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
     };
     let accepted: Vec<_> = paths.iter().filter(|p| !p.rejected).collect();
     let mut section = AuthSection::default();
-    let mut info = IdentifierInfo::default();
+    let mut info = IdentifierInfo {
+        issued: ctx.issued_claims.to_vec(),
+        ..IdentifierInfo::default()
+    };
     let Some(path) = accepted.first() else {
         finding.problem(Problem {
             why: "every path through `connect` rejects the connection".into(),
@@ -146,6 +82,7 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
             section,
             finding,
             info,
+            lookup: None,
         };
     };
     if accepted.len() > 1 {
@@ -155,6 +92,7 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
         ));
     }
     let mut uses_claims = false;
+    let mut cookies: Vec<CookieIdentifier> = Vec::new();
     for name in &conn.identifiers {
         let value = path.effects.iter().rev().find_map(|e| match e {
             Effect::Identify(n, v, line) if n == name => Some((v, *line)),
@@ -167,9 +105,41 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
             });
             continue;
         };
+        if let Some(read) = cookie::identify(value, &ctx.cookies) {
+            match read {
+                Ok(c) => {
+                    finding.rule(&format!("line {line}: {name} = {value}: {}", c.rule));
+                    for a in &c.assumptions {
+                        finding.assume(a.clone());
+                    }
+                    let model = c.model.clone().or_else(|| model_of(name));
+                    info.names.push(name.clone());
+                    if let Some(m) = &model {
+                        info.models.push(name.clone());
+                        info.model_of.insert(name.clone(), m.clone());
+                    }
+                    info.id_claim.insert(name.clone(), c.claim.clone());
+                    section.identifiers.push(IdentifierSection {
+                        name: name.clone(),
+                        claim: Some(c.claim.clone()),
+                        model,
+                        ..IdentifierSection::default()
+                    });
+                    cookies.push(c);
+                }
+                Err(p) => {
+                    info.unmapped.push(name.clone());
+                    finding.problem(Problem {
+                        why: format!("line {line}: {name} = {value}: {}", p.why),
+                        remedy: p.remedy,
+                    });
+                }
+            }
+            continue;
+        }
         let mapped = IDENTIFIER_RULES
             .iter()
-            .find_map(|(rule, f)| f(value, issued_claims).map(|m| (rule, m)));
+            .find_map(|(rule, f)| f(value, ctx.issued_claims).map(|m| (rule, m)));
         match mapped {
             Some((rule, (source, model, assumption))) => {
                 let mut ident = IdentifierSection {
@@ -179,14 +149,16 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
                 match source {
                     Source::Claim(c) => {
                         uses_claims = true;
+                        info.id_claim.insert(name.clone(), c.clone());
                         ident.claim = Some(c);
                     }
                     Source::Query(q) => ident.query = Some(q),
                 }
                 let model = model.or_else(|| model_of(name));
                 if let Some(m) = &model {
-                    ident.gid = Some(format!("gid://{gid_app}/{m}/{{}}"));
+                    ident.gid = Some(format!("gid://{}/{m}/{{}}", ctx.gid_app));
                     info.models.push(name.clone());
+                    info.model_of.insert(name.clone(), m.clone());
                 }
                 info.names.push(name.clone());
                 finding.rule(&format!("line {line}: {name} = {value} → {rule}"));
@@ -201,13 +173,19 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
             }
         }
     }
+    let lookup = if cookies.is_empty() {
+        None
+    } else {
+        cookie_mode(&cookies, conn, &mut section, &mut info, &mut finding)
+    };
     match &conn.jwt {
+        _ if section.mode == AuthMode::Cookie => {}
         Some(jwt) => map_jwt(jwt, &mut section, &mut finding),
         None if uses_claims => finding.problem(Problem {
             why: "identifiers read claims but the reader found no `JWT.decode`".into(),
             remedy: "check the connection class".into(),
         }),
-        None if section.identifiers.len() == conn.identifiers.len() => {
+        None if section.identifiers.len() == conn.identifiers.len() && cookies.is_empty() => {
             section.mode = AuthMode::None;
             section.allow_unauthenticated_public = true;
             finding.rule(
@@ -238,17 +216,100 @@ pub fn map(conn: Option<&ConnectionFacts>, issued_claims: &[String], gid_app: &s
             }),
             Effect::Logging(_) => finding.ignore("logging"),
             Effect::Rescue(_, line) => finding.rule(&format!(
-                "the `rescue` on line {line} rejects on errors; ferrocable refuses a bad token too"
+                "the `rescue` on line {line} rejects on errors; ferrocable refuses a bad {} too",
+                if section.mode == AuthMode::Cookie {
+                    "cookie"
+                } else {
+                    "token"
+                }
             )),
             _ => {}
         }
     }
     finding.settle();
+    if finding.verdict == super::Verdict::NotExpressible && section.mode == AuthMode::Cookie {
+        // Fail closed: a half-mapped cookie profile is not written as one that accepts.
+        section.mode = AuthMode::Jwt;
+        section.cookie = Default::default();
+        section.lookup = Default::default();
+        return MappedAuth {
+            section,
+            finding,
+            info,
+            lookup: None,
+        };
+    }
     MappedAuth {
         section,
         finding,
         info,
+        lookup,
     }
+}
+
+/// Identifiers read from cookies: one cookie, one value out of it, one row.
+fn cookie_mode(
+    cookies: &[CookieIdentifier],
+    conn: &ConnectionFacts,
+    section: &mut AuthSection,
+    info: &mut IdentifierInfo,
+    finding: &mut Finding,
+) -> Option<LookupPlan> {
+    if conn.jwt.is_some() {
+        finding.problem(Problem {
+            why: "`connect` reads both a JWT and the app's cookies".into(),
+            remedy: "ferrocable authenticates one way per profile: keep one of them".into(),
+        });
+        return None;
+    }
+    let first = &cookies[0];
+    let mut lookup = first.lookup.clone();
+    for c in &cookies[1..] {
+        let same_row = match (&lookup, &c.lookup) {
+            (Some(a), Some(b)) => a.chain == b.chain && a.column == b.column,
+            (None, None) => true,
+            _ => false,
+        };
+        if c.cookie != first.cookie || !same_row {
+            finding.problem(Problem {
+                why: "the identifiers come from different cookies, keys or rows; ferrocable \
+                      takes one value out of one cookie (and looks up one row)"
+                    .into(),
+                remedy: "identify the connection by one of them, or keep it on Rails".into(),
+            });
+            return None;
+        }
+        if let (Some(l), Some(b)) = (lookup.as_mut(), &c.lookup) {
+            for col in &b.columns {
+                if !l.columns.contains(col) {
+                    l.columns.push(col.clone());
+                }
+            }
+        }
+    }
+    section.mode = AuthMode::Cookie;
+    section.cookie = first.cookie.clone();
+    info.from_row = lookup.is_some();
+    finding.rule(&format!(
+        "→ auth.mode = \"cookie\": [auth.cookie] verified with SECRET_KEY_BASE as Rails verifies \
+         it{}",
+        if first.cookie.load_defaults.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (load_defaults = {:?}, from config.load_defaults)",
+                first.cookie.load_defaults
+            )
+        }
+    ));
+    if let Some(l) = &lookup {
+        section.lookup.query = l.query();
+        finding.rule(
+            "no row → refused, as Rails refuses a connection whose lookup finds nothing \
+             (database.url from DATABASE_URL)",
+        );
+    }
+    lookup
 }
 
 fn open_to_everyone(finding: Finding) -> MappedAuth {
@@ -260,91 +321,7 @@ fn open_to_everyone(finding: Finding) -> MappedAuth {
         },
         finding,
         info: IdentifierInfo::default(),
-    }
-}
-
-fn map_jwt(jwt: &JwtCall, section: &mut AuthSection, finding: &mut Finding) {
-    section.mode = AuthMode::Jwt;
-    finding.rule(&format!(
-        "line {}: JWT.decode → auth.mode = \"jwt\"",
-        jwt.line
-    ));
-    match &jwt.token {
-        Sym::Token(TokenSource::Query(q)) => {
-            section.token_param = q.clone();
-            section.accept_bearer_header = false;
-            finding.rule(&format!(
-                "token from request.params[:{q}] → token_param = \"{q}\", accept_bearer_header = false"
-            ));
-        }
-        Sym::Token(TokenSource::AuthorizationHeader) => {
-            section.accept_bearer_header = true;
-            finding.rule("token from the Authorization header → accept_bearer_header = true");
-            finding.assume(
-                "ferrocable also accepts the token as the `token` query parameter (browsers \
-                 cannot set headers on a WebSocket)"
-                    .into(),
-            );
-        }
-        Sym::Token(TokenSource::Cookie(name, _)) | Sym::Cookie(name, _) => {
-            finding.problem(Problem {
-                why: format!("the token is read from the cookie `{name}`"),
-                remedy: "cookie authentication comes with issue 10; until then clients must send \
-                         the token as ?token=, an app change"
-                    .into(),
-            })
-        }
-        other => finding.problem(Problem {
-            why: format!("the token comes from {other}, which ferrocable cannot read"),
-            remedy: "send it as a query parameter or an Authorization header".into(),
-        }),
-    }
-    match jwt.algorithms.as_slice() {
-        [one] => {
-            section.algorithm = one.clone();
-            finding.rule(&format!("algorithm {one} → algorithm = \"{one}\""));
-        }
-        [] => finding
-            .assume("JWT.decode names no algorithm; ruby-jwt's default HS256 is assumed".into()),
-        [first, ..] => {
-            section.algorithm = first.clone();
-            finding.assume(format!(
-                "JWT.decode accepts {}; ferrocable pins one algorithm: {first}",
-                jwt.algorithms.join(", ")
-            ));
-        }
-    }
-    if !jwt.verify {
-        finding.assume(
-            "JWT.decode is called without verification; ferrocable always verifies the \
-             signature (stricter)"
-                .into(),
-        );
-    }
-    let key = jwt.key.as_str();
-    let from_secret_key_base = [
-        "Rails.application.secret_key_base",
-        "Rails.application.credentials.secret_key_base",
-        "Rails.application.secrets.secret_key_base",
-        "ENV[\"SECRET_KEY_BASE\"]",
-        "ENV.fetch(\"SECRET_KEY_BASE\")",
-    ];
-    if from_secret_key_base.contains(&key) {
-        finding.rule(&format!(
-            "key `{key}` → auth.secret from SECRET_KEY_BASE (the raw string, as ruby-jwt uses it)"
-        ));
-    } else if let Some(var) = key
-        .strip_prefix("ENV[\"")
-        .or_else(|| key.strip_prefix("ENV.fetch(\""))
-        .and_then(|k| k.split('"').next())
-    {
-        finding.assume(format!(
-            "the key is ENV[{var:?}]: run ferrocable with FERROCABLE_AUTH__SECRET=\"${var}\""
-        ));
-    } else {
-        finding.assume(format!(
-            "the key is `{key}`: supply its value as FERROCABLE_AUTH__SECRET (or SECRET_KEY_BASE)"
-        ));
+        lookup: None,
     }
 }
 
@@ -355,30 +332,34 @@ fn covered_by_verification(cond: &Sym) -> bool {
         Sym::Not(inner) | Sym::Present(inner) => covered_by_verification(inner),
         Sym::And(a, b) | Sym::Or(a, b) => covered_by_verification(a) && covered_by_verification(b),
         Sym::Token(_) | Sym::Claims(_) | Sym::Claim(_) | Sym::JwtDecoded(_) => true,
-        // `if user && user.restaurant_id`: the identifiers' presence, which ferrocable requires
-        Sym::Record { by, .. } | Sym::New(_, by) | Sym::Attr(by, _) => covered_by_verification(by),
+        // The cookie's presence and validity, which the cookie check requires.
+        Sym::Cookie(_, kind) => *kind != super::super::sym::CookieKind::Plain,
+        Sym::SessionValue(_) | Sym::SessionId | Sym::WardenUser(_) => true,
+        // `if user && user.restaurant_id`, `if session = Session.find_by(token:)`: the
+        // identifiers' presence (and the lookup's row), which ferrocable requires
+        Sym::Record { keys, .. } => keys.iter().all(|(_, v)| covered_by_verification(v)),
+        Sym::New(_, by) | Sym::Attr(by, _) => covered_by_verification(by),
         Sym::Unknown(src) => src.contains("is_a?(Hash)"),
         _ => false,
     }
 }
 
 fn identifier_problem(name: &str, value: &Sym, line: u32) -> Problem {
-    let cookie_remedy = "cookie authentication with a database lookup comes with issue 10; until \
-                         then the app would have to hand clients a JWT (an app change), or keep \
-                         the connection on Rails";
     match value {
         Sym::Attr(inner, _) | Sym::Record { by: inner, .. } if mentions_cookie(inner) => Problem {
-            why: format!("line {line}: {name} = {value}: found through a cookie"),
-            remedy: cookie_remedy.into(),
-        },
-        Sym::WardenUser(_) | Sym::SessionValue(_) | Sym::SessionId => Problem {
-            why: format!("line {line}: {name} = {value}: read from the Rails session"),
-            remedy: cookie_remedy.into(),
+            why: format!(
+                "line {line}: {name} = {value}: found through a cookie in a way the reader does not map"
+            ),
+            remedy: "write [auth.cookie] and [auth.lookup] by hand (README: cookie-authenticated \
+                     apps), or keep the connection on Rails"
+                .into(),
         },
         Sym::Attr(..) | Sym::Record { .. } => Problem {
-            why: format!("line {line}: {name} = {value}: needs a database lookup"),
-            remedy: "database identity lookups come with issue 10; or put the value in the \
-                     token as a claim"
+            why: format!(
+                "line {line}: {name} = {value}: needs a database lookup from something other than a cookie"
+            ),
+            remedy: "put the value in the token as a claim, or look it up from a signed cookie \
+                     (auth.mode = \"cookie\" with [auth.lookup])"
                 .into(),
         },
         _ => Problem {

@@ -1,17 +1,34 @@
-//! One channel's facts → a `[channels.<Name>]` section and a verdict.
-
-use std::collections::BTreeMap;
+//! One channel's facts → a `[channels.<Name>]` section and a verdict: its streams
+//! (templates, `stream_for` naming, a verified signed name), the conditions it accepts on
+//! (the rule tables in [`super::rules`], a database record → [`super::authorize`], a test of
+//! the signed name → `accept`/`refuse`), and its actions (transmit, relays with a payload
+//! template).
 
 use ferrocable_rails::channel_name_with_acronyms;
 
 use super::super::analysis::{ActionFacts, ChannelFacts};
 use super::super::interp::{Effect, Path, StreamKind};
+use super::super::models::Models;
 use super::super::sym::Sym;
+use super::authorize::{Authorizer, is_lookup};
+use super::effects::{effect_text, side_effect};
+use super::payload;
 use super::rules::{
-    Applied, CONDITIONS, IdentifierInfo, conjuncts, template, unmapped_condition, why_not,
+    Applied, CONDITIONS, IdentifierInfo, conjuncts, template_with, unmapped_condition, why_not,
 };
 use super::{Finding, Problem};
 use crate::channels::{ActionSection, ChannelSection, SignedStreamSection};
+
+/// What mapping a channel reads besides the channel.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelContext<'a> {
+    /// The connection's identifiers.
+    pub info: &'a IdentifierInfo,
+    /// `inflect.acronym` words (for `channel_name`).
+    pub acronyms: &'a [&'a str],
+    /// The app's models (for `authorize` queries).
+    pub models: &'a Models,
+}
 
 /// A mapped channel: the section (also drafted when not expressible) and the finding.
 #[derive(Debug, Clone)]
@@ -23,10 +40,22 @@ pub struct MappedChannel {
 }
 
 /// Maps one channel.
-pub fn map(facts: &ChannelFacts, info: &IdentifierInfo, acronyms: &[&str]) -> MappedChannel {
+pub fn map(facts: &ChannelFacts, ctx: &ChannelContext<'_>) -> MappedChannel {
     let mut finding = Finding::new(&facts.name, &format!("{}:{}", facts.file, facts.line));
     let mut section = ChannelSection::default();
-    let channel_name = channel_name_with_acronyms(&facts.name, acronyms);
+    let channel_name = channel_name_with_acronyms(&facts.name, ctx.acronyms);
+    // `{channel_name}` is ferrocable's own reading of the class name (without the app's
+    // acronyms): used when it gives Rails' name.
+    let name_placeholder = if ferrocable_rails::channel_name(&facts.name) == channel_name {
+        "{channel_name}".to_string()
+    } else {
+        channel_name.clone()
+    };
+    let names = Names {
+        literal: &channel_name,
+        placeholder: &name_placeholder,
+    };
+    let mut auth: Option<Authorizer> = None;
     let turbo_subclass = facts
         .superclasses
         .iter()
@@ -43,10 +72,19 @@ pub fn map(facts: &ChannelFacts, info: &IdentifierInfo, acronyms: &[&str]) -> Ma
             "no `subscribed`: Rails confirms the subscription and streams nothing; so does \
              `streams = []`",
         ),
-        Some(paths) => subscribe(paths, info, &channel_name, &mut section, &mut finding),
+        Some(paths) => {
+            let mut s = Subscribe {
+                ctx,
+                names,
+                section: &mut section,
+                finding: &mut finding,
+                auth: &mut auth,
+            };
+            s.run(paths);
+        }
     }
     for action in &facts.actions {
-        map_action(action, info, &mut section, &mut finding);
+        map_action(action, ctx, names, &mut section, &mut finding, &mut auth);
     }
     for p in &facts.unsubscribe {
         for e in &p.effects {
@@ -66,41 +104,184 @@ pub fn map(facts: &ChannelFacts, info: &IdentifierInfo, acronyms: &[&str]) -> Ma
             "the class-level statement `{statement}` (line {line}) is not reproduced"
         ));
     }
+    if let Some(mut a) = auth {
+        for column in row_columns(&section) {
+            a.use_column(&column);
+        }
+        let (authorize, note) = a.section(ctx.models);
+        finding.rule(&format!(
+            "`{}` must find a row → [authorize] query with bind = {:?}",
+            a.record, authorize.bind
+        ));
+        // With an `accept` that pins the name to two parts (`<gid>:messages`), the first
+        // part is the only one that can be a GlobalID: Rails and ferrocable read the same.
+        let two_parts = section.signed_stream.as_ref().is_some_and(|s| {
+            !s.accept.is_empty()
+                && s.accept.iter().all(|a| {
+                    a.strip_prefix("/^[^:]*:")
+                        .is_some_and(|rest| !rest.contains(':') && !rest.contains(".*"))
+                })
+        });
+        for n in a.assumptions.iter().cloned().chain([note]) {
+            if two_parts && n.starts_with(super::authorize::FIRST_PART) {
+                continue;
+            }
+            finding.assume(n);
+        }
+        section.authorize = Some(authorize);
+    }
     finding.settle();
     MappedChannel { section, finding }
 }
 
-fn subscribe(
-    paths: &[Path],
-    info: &IdentifierInfo,
-    channel_name: &str,
-    section: &mut ChannelSection,
-    finding: &mut Finding,
-) {
-    let accepted: Vec<&Path> = paths.iter().filter(|p| !p.rejected).collect();
-    if accepted.is_empty() {
-        finding.problem(Problem {
-            why: "every path through `subscribed` rejects".into(),
-            remedy: "leave the channel out (ferrocable then ignores it) or keep it on Rails".into(),
-        });
-        return;
+/// `{row.<column>}` placeholders in the section's streams and actions.
+fn row_columns(section: &ChannelSection) -> Vec<String> {
+    let mut texts: Vec<&str> = section.streams.iter().map(String::as_str).collect();
+    for a in section.actions.values() {
+        texts.extend(a.broadcast_to.as_deref());
+        texts.extend(a.payload.as_deref());
     }
-    // The streams of each accepting path, as templates.
-    let mut variants: Vec<(Vec<String>, &Path)> = Vec::new();
-    // stream_or_reject_for params[:x] already rejects a missing x, as ferrocable does
-    let mut or_reject: Vec<String> = Vec::new();
-    for p in &accepted {
-        let mut streams = Vec::new();
-        for e in &p.effects {
-            if let Effect::Stream {
-                target,
-                kind,
-                callback,
-                line,
-            } = e
+    let mut out = Vec::new();
+    for t in texts {
+        for piece in t.split("{row.").skip(1) {
+            if let Some((col, _)) = piece.split_once('}')
+                && !out.iter().any(|c| c == col)
             {
+                out.push(col.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The channel's `channel_name`, as Rails computes it and as a template writes it.
+#[derive(Debug, Clone, Copy)]
+struct Names<'a> {
+    literal: &'a str,
+    placeholder: &'a str,
+}
+
+/// The walk through `subscribed`'s paths.
+struct Subscribe<'a, 'b> {
+    ctx: &'a ChannelContext<'a>,
+    names: Names<'a>,
+    section: &'b mut ChannelSection,
+    finding: &'b mut Finding,
+    auth: &'b mut Option<Authorizer>,
+}
+
+impl Subscribe<'_, '_> {
+    fn run(&mut self, paths: &[Path]) {
+        let accepted: Vec<&Path> = paths.iter().filter(|p| !p.rejected).collect();
+        if accepted.is_empty() {
+            self.finding.problem(Problem {
+                why: "every path through `subscribed` rejects".into(),
+                remedy: "leave the channel out (ferrocable then ignores it) or keep it on Rails"
+                    .into(),
+            });
+            return;
+        }
+        // The accepting path with the fewest conditions decides the rules; another accepting
+        // path with different conditions is an `||` that the rules cannot express.
+        let Some(path) = accepted.iter().min_by_key(|p| p.conds.len()).copied() else {
+            return;
+        };
+        let signed = accepted.iter().any(|p| {
+            p.effects.iter().any(|e| {
+                matches!(
+                    e,
+                    Effect::Stream {
+                        kind: StreamKind::From,
+                        target: Sym::SignedStreamName,
+                        ..
+                    }
+                )
+            })
+        });
+        self.find_record(path, signed);
+        let Some(streams) = self.streams(&accepted) else {
+            return;
+        };
+        self.section.streams = streams.clone();
+        self.conditions(path, &streams);
+        if accepted.len() > 1 && accepted.iter().any(|p| p.conds.len() != path.conds.len()) {
+            self.finding.assume(
+                "`subscribed` accepts on more than one path; the rules come from the simplest one"
+                    .into(),
+            );
+        }
+        for p in &accepted {
+            for e in &p.effects {
+                side_effect(e, "subscribed", self.finding);
+            }
+        }
+    }
+
+    /// The record the channel authorizes with: the first lookup among the accepting path's
+    /// conditions, else the record its streams are named after.
+    fn find_record(&mut self, path: &Path, signed: bool) {
+        let from_conds = path
+            .conds
+            .iter()
+            .flat_map(|(c, o, _)| conjuncts(c, *o))
+            .find_map(|c| {
+                let inner = match c {
+                    Sym::Present(i) => *i,
+                    other => other,
+                };
+                is_lookup(&inner).then_some(inner)
+            });
+        let from_streams = || {
+            path.effects.iter().find_map(|e| match e {
+                Effect::Stream { target, .. } if is_lookup(target) => Some(target.clone()),
+                Effect::Stream {
+                    target: Sym::Concat(parts),
+                    ..
+                } => parts.iter().find_map(|p| match p {
+                    Sym::Attr(r, _) if is_lookup(r) => Some((**r).clone()),
+                    _ => None,
+                }),
+                Effect::Stream {
+                    target: Sym::Attr(r, _),
+                    ..
+                } if is_lookup(r) => Some((**r).clone()),
+                _ => None,
+            })
+        };
+        let Some(record) = from_conds.or_else(from_streams) else {
+            return;
+        };
+        match Authorizer::plan(&record, self.ctx.models, self.ctx.info, signed) {
+            Ok(a) => *self.auth = Some(a),
+            Err(why) => self.finding.problem(Problem {
+                why: format!(
+                    "the subscription is authorized by a database lookup, `{record}`, that the \
+                     reader cannot translate: {why}"
+                ),
+                remedy: "write [channels.<Name>.authorize] by hand (a SELECT that returns a row \
+                         when Rails would find the record), or keep this channel on Rails"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The streams of each accepting path, as templates: `None` when they differ.
+    fn streams(&mut self, accepted: &[&Path]) -> Option<Vec<String>> {
+        let mut variants: Vec<Vec<String>> = Vec::new();
+        for p in accepted {
+            let mut streams = Vec::new();
+            for e in &p.effects {
+                let Effect::Stream {
+                    target,
+                    kind,
+                    callback,
+                    line,
+                } = e
+                else {
+                    continue;
+                };
                 if let Some(cb) = callback {
-                    finding.problem(Problem {
+                    self.finding.problem(Problem {
                         why: format!(
                             "the stream on line {line} has a callback (`{cb}`) that runs Ruby for \
                              every message"
@@ -110,29 +291,29 @@ fn subscribe(
                             .into(),
                     });
                 }
-                if let (StreamKind::OrRejectFor, Sym::Param(p)) = (kind, target) {
-                    or_reject.push(p.clone());
-                }
                 if let (StreamKind::From, Sym::SignedStreamName) = (kind, target) {
-                    section.signed_stream = Some(turbo_signed_stream());
-                    finding.rule(&format!(
+                    if self.section.signed_stream.is_none() {
+                        self.section.signed_stream = Some(turbo_signed_stream());
+                    }
+                    self.finding.rule(&format!(
                         "line {line}: stream_from verified_stream_name_from_params → \
                          signed_stream.verifier = \"turbo\" (the verified name is the stream)"
                     ));
                     continue;
                 }
-                match stream_template(target, *kind, channel_name, info) {
+                match stream_template(target, *kind, self.names, self.ctx.info, self.auth.as_ref())
+                {
                     Ok((t, assumptions)) => {
-                        finding.rule(&format!(
+                        self.finding.rule(&format!(
                             "line {line}: {} → \"{t}\"",
                             describe(*kind, target)
                         ));
                         for a in assumptions {
-                            finding.assume(a);
+                            self.finding.assume(a);
                         }
                         streams.push(t);
                     }
-                    Err(why) => finding.problem(Problem {
+                    Err(why) => self.finding.problem(Problem {
                         why: format!("the stream on line {line} cannot be a template: {why}"),
                         remedy: if why.contains("connection's mapping could not express") {
                             "see the connection's verdict: once it maps, this stream can too".into()
@@ -142,95 +323,123 @@ fn subscribe(
                     }),
                 }
             }
+            streams.dedup();
+            if !variants.contains(&streams) {
+                variants.push(streams);
+            }
         }
-        streams.dedup();
-        if !variants.iter().any(|(s, _)| *s == streams) {
-            variants.push((streams, p));
+        if variants.len() > 1 {
+            let list: Vec<String> = variants.iter().map(|s| format!("{s:?}")).collect();
+            self.finding.problem(Problem {
+                why: format!(
+                    "the streams depend on a condition: {} (ferrocable gives one subscription one \
+                     set of streams)",
+                    list.join(" or ")
+                ),
+                remedy: "split the channel in two, or keep it on Rails".into(),
+            });
         }
+        variants.into_iter().next()
     }
-    if variants.len() > 1 {
-        let list: Vec<String> = variants.iter().map(|(s, _)| format!("{s:?}")).collect();
-        finding.problem(Problem {
-            why: format!(
-                "the streams depend on a condition: {} (ferrocable gives one subscription one set \
-                 of streams)",
-                list.join(" or ")
-            ),
-            remedy: "split the channel in two, or keep it on Rails".into(),
-        });
-    }
-    let Some((streams, _)) = variants.first() else {
-        return;
-    };
-    section.streams = streams.clone();
-    // The accepting path with the fewest conditions decides the rules; another accepting
-    // path with different conditions is an `||` that the rules cannot express.
-    let Some(path) = accepted.iter().min_by_key(|p| p.conds.len()) else {
-        return;
-    };
-    let used: Vec<String> = streams.iter().flat_map(|s| placeholders(s)).collect();
-    let mut parts: Vec<(Sym, u32)> = path
-        .conds
-        .iter()
-        .flat_map(|(cond, outcome, line)| {
-            conjuncts(cond, *outcome)
-                .into_iter()
-                .map(move |c| (c, *line))
-        })
-        .collect();
-    // key? checks after the comparisons that already imply them
-    parts.sort_by_key(|(c, _)| matches!(c, Sym::HasKey(_)));
-    for (c, line) in parts {
-        {
+
+    fn conditions(&mut self, path: &Path, streams: &[String]) {
+        let used: Vec<String> = streams.iter().flat_map(|s| placeholders(s)).collect();
+        let mut parts: Vec<(Sym, u32)> = path
+            .conds
+            .iter()
+            .flat_map(|(cond, outcome, line)| {
+                conjuncts(cond, *outcome)
+                    .into_iter()
+                    .map(move |c| (c, *line))
+            })
+            .collect();
+        // key? checks after the comparisons that already imply them
+        parts.sort_by_key(|(c, _)| matches!(c, Sym::HasKey(_)));
+        for (c, line) in parts {
+            if let Some((name, why)) = self.covered_by_record(&c) {
+                self.finding
+                    .rule(&format!("line {line}: `{c}` ({name}): {why}"));
+                continue;
+            }
             let applied = CONDITIONS
                 .iter()
-                .find_map(|(_, rule)| rule(&c, info, &used, section));
+                .find_map(|(_, rule)| rule(&c, self.ctx.info, &used, self.section));
             match applied {
                 Some(Applied::Rule(name, assumption)) => {
-                    finding.rule(&format!("line {line}: accept only if `{c}` → {name}"));
+                    self.finding
+                        .rule(&format!("line {line}: accept only if `{c}` → {name}"));
                     if let Some(a) = assumption {
-                        finding.assume(a);
+                        self.finding.assume(a);
                     }
                 }
                 Some(Applied::Covered(name, why)) => {
-                    finding.rule(&format!("line {line}: `{c}` ({name}): {why}"));
+                    self.finding
+                        .rule(&format!("line {line}: `{c}` ({name}): {why}"));
                 }
                 None => {
-                    let (why, remedy) = unmapped_condition(&c, info);
-                    finding.problem(Problem {
+                    let (why, remedy) = unmapped_condition(&c, self.ctx.info);
+                    self.finding.problem(Problem {
                         why: format!("line {line}: {why}"),
                         remedy,
                     });
                 }
             }
         }
-    }
-    for stream in streams {
-        for param in stream
-            .split("{params.")
-            .skip(1)
-            .filter_map(|p| p.split('}').next())
-        {
-            if !section.require_params.iter().any(|r| r == param)
-                && !or_reject.iter().any(|r| r == param)
+        let or_reject: Vec<&str> = path
+            .effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Stream {
+                    kind: StreamKind::OrRejectFor,
+                    target: Sym::Param(p),
+                    ..
+                } => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        for stream in streams {
+            for param in stream
+                .split("{params.")
+                .skip(1)
+                .filter_map(|p| p.split('}').next())
             {
-                finding.assume(format!(
-                    "when params[:{param}] is missing or blank, Rails still streams {:?}; ferrocable rejects the subscription",
-                    stream.replace(&format!("{{params.{param}}}"), "")
-                ));
+                if !self.section.require_params.iter().any(|r| r == param)
+                    && !or_reject.contains(&param)
+                    && self.auth.is_none()
+                {
+                    self.finding.assume(format!(
+                        "when params[:{param}] is missing or blank, Rails still streams {:?}; ferrocable rejects the subscription",
+                        stream.replace(&format!("{{params.{param}}}"), "")
+                    ));
+                }
             }
         }
     }
-    if accepted.len() > 1 && accepted.iter().any(|p| p.conds.len() != path.conds.len()) {
-        finding.assume(
-            "`subscribed` accepts on more than one path; the rules come from the simplest one"
-                .into(),
-        );
-    }
-    for p in &accepted {
-        for e in &p.effects {
-            side_effect(e, "subscribed", finding);
+
+    /// A condition the `authorize` query already decides: the record it finds, or the
+    /// record its signed-name bind reads.
+    fn covered_by_record(&self, c: &Sym) -> Option<(&'static str, String)> {
+        let a = self.auth.as_ref()?;
+        let inner = match c {
+            Sym::Present(i) => &**i,
+            other => other,
+        };
+        if *inner == a.record {
+            return Some((
+                "record found",
+                "the [authorize] query must return a row, else the subscription is rejected".into(),
+            ));
         }
+        let binds_signed = a.record.to_string().contains("GlobalID::Locator.locate");
+        if matches!(inner, Sym::Located { .. }) && binds_signed {
+            return Some((
+                "record named by the signed name",
+                "a name that holds no such record binds nothing, and the [authorize] query \
+                 rejects"
+                    .into(),
+            ));
+        }
+        None
     }
 }
 
@@ -242,37 +451,73 @@ fn turbo_signed_stream() -> SignedStreamSection {
 }
 
 /// A stream effect's template: `stream_from` names as they are, `stream_for` names under
-/// the channel's `channel_name`.
+/// the channel's `channel_name` (a record's GlobalID param for a record).
 fn stream_template(
     target: &Sym,
     kind: StreamKind,
-    channel_name: &str,
+    names: Names<'_>,
     info: &IdentifierInfo,
+    auth: Option<&Authorizer>,
 ) -> Result<(String, Vec<String>), String> {
+    let row = |part: &Sym| match (part, auth) {
+        (Sym::Attr(r, col), Some(a)) if **r == a.record => Some((format!("{{row.{col}}}"), None)),
+        _ => None,
+    };
     match kind {
-        StreamKind::From => template(target, info),
+        StreamKind::From => template_with(target, info, &row),
         StreamKind::For | StreamKind::OrRejectFor => {
-            // broadcasting_for(model): "<channel_name>:<model.to_gid_param or to_param>"
-            let plain = matches!(target, Sym::Param(_) | Sym::Lit(_) | Sym::Claim(_))
-                || matches!(target, Sym::Identifier(n) if !info.models.contains(n));
-            if !plain {
-                return Err(match target {
-                    Sym::Identifier(n) => format!(
-                        "`stream_for {n}` names the stream after {n}'s GlobalID, which this \
-                         ferrocable cannot build in a template"
-                    ),
-                    other => why_not(other, info),
-                });
-            }
-            let (t, mut assumptions) = template(target, info)?;
-            if kind == StreamKind::OrRejectFor {
+            let (t, mut assumptions) =
+                for_template(target, names.placeholder, names.literal, info, auth)?;
+            if kind == StreamKind::OrRejectFor && !t.contains("{gid:") {
                 assumptions.push(format!(
-                    "`stream_or_reject_for {target}` streams `{channel_name}:` for an empty \
-                     string in Rails; ferrocable rejects a blank value"
+                    "`stream_or_reject_for {target}` streams `{}:` for an empty string in Rails; \
+                     ferrocable rejects a blank value",
+                    names.literal
                 ));
             }
-            Ok((format!("{channel_name}:{t}"), assumptions))
+            Ok((t, assumptions))
         }
+    }
+}
+
+/// `broadcasting_for(target)`: `<channel_name>:<GlobalID param>` for a record,
+/// `<channel_name>:<to_param>` for a plain value. `placeholder` names the channel in the
+/// template when it is the channel itself (`{channel_name}`); `literal` otherwise.
+fn for_template(
+    target: &Sym,
+    placeholder: &str,
+    literal: &str,
+    info: &IdentifierInfo,
+    auth: Option<&Authorizer>,
+) -> Result<(String, Vec<String>), String> {
+    if let Some(a) = auth.filter(|a| *target == a.record) {
+        return Ok((
+            format!("{placeholder}:{{gid:{}/row.id}}", a.model),
+            Vec::new(),
+        ));
+    }
+    match target {
+        Sym::Identifier(n) if info.models.contains(n) => {
+            let model = info.model_of.get(n).ok_or_else(|| {
+                format!(
+                    "`stream_for {n}` names the stream after {n}'s GlobalID, whose model is unknown"
+                )
+            })?;
+            Ok((format!("{placeholder}:{{gid:{model}/{n}}}"), Vec::new()))
+        }
+        Sym::Param(_) | Sym::Lit(_) | Sym::Claim(_) | Sym::Identifier(_) => {
+            let (t, assumptions) = template_with(target, info, &|_| None)?;
+            Ok((format!("{literal}:{t}"), assumptions))
+        }
+        Sym::Record { .. } => Err(match auth {
+            Some(a) => format!(
+                "it is a second database lookup ({target}) besides the one the channel \
+                 authorizes with ({})",
+                a.record
+            ),
+            None => why_not(target, info),
+        }),
+        other => Err(why_not(other, info)),
     }
 }
 
@@ -286,18 +531,11 @@ fn describe(kind: StreamKind, target: &Sym) -> String {
 
 fn remedy_for_stream(target: &Sym) -> String {
     match target {
-        Sym::SignedStreamName => {
-            "Turbo signed-stream channels come with issue 11; until then keep \
-                                  this channel on Rails"
-                .into()
-        }
-        Sym::Record { .. } => {
-            "name the stream after a param or an identifier and authorize with a \
-                               predicate (issue 10), or keep this channel on Rails"
-                .into()
-        }
-        _ => "build the stream name from params, identifiers or claims only, or keep this \
-              channel on Rails"
+        Sym::Record { .. } => "name the stream after the record the channel authorizes with \
+                               ([authorize] and {row.<column>}), or keep this channel on Rails"
+            .into(),
+        _ => "build the stream name from params, identifiers, claims or the authorized row, or \
+              keep this channel on Rails"
             .into(),
     }
 }
@@ -308,47 +546,17 @@ fn placeholders(template: &str) -> Vec<String> {
         .split('{')
         .skip(1)
         .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string()))
-        .filter(|n| !n.contains('.'))
+        .filter(|n| !n.contains('.') && !n.contains(':') && n != "channel_name")
         .collect()
-}
-
-/// Effects that ferrocable does not reproduce.
-fn side_effect(e: &Effect, when: &str, finding: &mut Finding) {
-    match e {
-        Effect::SideEffect(what, line) => finding.problem(Problem {
-            why: format!("{when} runs `{what}` (line {line}), which ferrocable cannot do"),
-            remedy: "move it to the Rails side (a controller or job the client calls), or keep \
-                     this channel on Rails"
-                .into(),
-        }),
-        Effect::Broadcast { line, target, .. } => finding.problem(Problem {
-            why: format!("{when} broadcasts to {target} (line {line})"),
-            remedy: "broadcast from the Rails side when the client calls it, or keep this \
-                     channel on Rails"
-                .into(),
-        }),
-        Effect::Transmit(data, line) => finding.problem(Problem {
-            why: format!("{when} transmits {data} (line {line})"),
-            remedy: "send it from Rails with a broadcast, or keep this channel on Rails".into(),
-        }),
-        Effect::Unknown(what, line) => finding.problem(Problem {
-            why: format!("the reader does not understand `{what}` (line {line}) in {when}"),
-            remedy: "simplify it, or keep this channel on Rails".into(),
-        }),
-        Effect::Rescue(what, line) => finding.assume(format!(
-            "the `rescue` on line {line} (`{what}`) is not reproduced: nothing raises there in \
-             ferrocable"
-        )),
-        Effect::Logging(_) => finding.ignore("logging (ferrocable logs subscriptions itself)"),
-        _ => {}
-    }
 }
 
 fn map_action(
     action: &ActionFacts,
-    info: &IdentifierInfo,
+    ctx: &ChannelContext<'_>,
+    names: Names<'_>,
     section: &mut ChannelSection,
     finding: &mut Finding,
+    auth: &mut Option<Authorizer>,
 ) {
     let name = &action.name;
     let effects: Vec<&Effect> = action
@@ -380,51 +588,34 @@ fn map_action(
                     ..ActionSection::default()
                 },
             );
-            finding.rule(&format!("action `{name}`: transmit(data) → transmit = true"));
+            finding.rule(&format!(
+                "action `{name}`: transmit(data) → transmit = true"
+            ));
         }
-        [Effect::Broadcast {
-            target,
-            data: Sym::Data(None),
-            to_model_of: None,
-            ..
-        }] => match template(target, info) {
-            Ok((t, assumptions)) => {
-                section.actions.insert(
-                    name.clone(),
-                    ActionSection {
-                        broadcast_to: Some(t.clone()),
-                        ..ActionSection::default()
-                    },
-                );
-                finding.rule(&format!(
-                    "action `{name}`: ActionCable.server.broadcast({target}, data) → broadcast_to = \"{t}\""
-                ));
-                for a in assumptions {
-                    finding.assume(a);
-                }
-            }
-            Err(why) => finding.problem(Problem {
-                why: format!("action `{name}` broadcasts to a stream that cannot be a template: {why}"),
-                remedy: remedy_for_stream(target),
-            }),
-        },
-        [Effect::Broadcast {
-            data, to_model_of, ..
-        }] => finding.problem(Problem {
-            why: match to_model_of {
-                Some(_) => format!(
-                    "action `{name}` uses `broadcast_to` (a GlobalID-named stream) with {data}"
-                ),
-                None => format!("action `{name}` broadcasts a payload built in Ruby: {data}"),
+        [
+            Effect::Broadcast {
+                target,
+                data,
+                to_model_of,
+                ..
             },
-            remedy: "relay actions that stamp identity and stream_for naming come with issue 10; \
-                     until then perform the action over HTTP on Rails, or keep this channel on Rails"
-                .into(),
-        }),
+        ] => relay(
+            name,
+            (target, data, to_model_of.as_deref()),
+            ctx,
+            names,
+            section,
+            finding,
+            auth.as_ref(),
+        ),
         _ => {
             let what: Vec<String> = effects.iter().map(|e| effect_text(e)).collect();
             finding.problem(Problem {
-                why: format!("action `{name}` ({}) runs Ruby: {}", action.at, what.join("; ")),
+                why: format!(
+                    "action `{name}` ({}) runs Ruby: {}",
+                    action.at,
+                    what.join("; ")
+                ),
                 remedy: "perform it as an HTTP request to Rails (a controller), or keep this \
                          channel on Rails"
                     .into(),
@@ -433,25 +624,75 @@ fn map_action(
     }
 }
 
-fn effect_text(e: &Effect) -> String {
-    match e {
-        Effect::SideEffect(w, l) | Effect::Unknown(w, l) => format!("`{w}` (line {l})"),
-        Effect::Broadcast {
-            target, data, line, ..
-        } => {
-            format!("broadcast {data} to {target} (line {line})")
+/// An action that broadcasts: `broadcast_to` + `payload` (a relay).
+fn relay(
+    name: &str,
+    (target, data, to_model_of): (&Sym, &Sym, Option<&str>),
+    ctx: &ChannelContext<'_>,
+    names: Names<'_>,
+    section: &mut ChannelSection,
+    finding: &mut Finding,
+    auth: Option<&Authorizer>,
+) {
+    let info = ctx.info;
+    let stream = match to_model_of {
+        None => template_with(target, info, &|part| match (part, auth) {
+            (Sym::Attr(r, col), Some(a)) if **r == a.record => {
+                Some((format!("{{row.{col}}}"), None))
+            }
+            _ => None,
+        }),
+        Some(class) => {
+            // `OtherChannel.broadcast_to` names the stream after that class.
+            let literal = channel_name_with_acronyms(class, ctx.acronyms);
+            let placeholder = if literal == names.literal {
+                names.placeholder
+            } else {
+                literal.as_str()
+            };
+            for_template(target, placeholder, &literal, info, auth)
         }
-        Effect::Transmit(d, l) => format!("transmit {d} (line {l})"),
-        Effect::Stream { target, line, .. } => format!("stream {target} (line {line})"),
-        Effect::Reject(l) => format!("reject (line {l})"),
-        other => format!("{other:?}"),
+    };
+    let row = |s: &Sym| match (s, auth) {
+        (Sym::Attr(r, col), Some(a)) if **r == a.record => Some(col.clone()),
+        _ => None,
+    };
+    let call = match to_model_of {
+        Some(_) => format!("broadcast_to {target}, {data}"),
+        None => format!("ActionCable.server.broadcast({target}, {data})"),
+    };
+    match (stream, payload::template(data, info, &row)) {
+        (Ok((t, mut assumptions)), Ok(p)) => {
+            let payload = p.map(|(json, more)| {
+                assumptions.extend(more);
+                json
+            });
+            finding.rule(&format!(
+                "action `{name}`: {call} → broadcast_to = \"{t}\"{}",
+                payload
+                    .as_ref()
+                    .map(|p| format!(", payload = '{p}'"))
+                    .unwrap_or_default()
+            ));
+            for a in assumptions {
+                finding.assume(a);
+            }
+            section.actions.insert(
+                name.to_string(),
+                ActionSection {
+                    broadcast_to: Some(t),
+                    payload,
+                    ..ActionSection::default()
+                },
+            );
+        }
+        (Err(why), _) => finding.problem(Problem {
+            why: format!("action `{name}` broadcasts to a stream that cannot be a template: {why}"),
+            remedy: remedy_for_stream(target),
+        }),
+        (_, Err(why)) => finding.problem(Problem {
+            why: format!("action `{name}` ({call}) cannot be a relay: {why}"),
+            remedy: "perform the action over HTTP on Rails, or keep this channel on Rails".into(),
+        }),
     }
-}
-
-/// Sorted, for stable output.
-pub fn sorted(channels: Vec<MappedChannel>) -> BTreeMap<String, MappedChannel> {
-    channels
-        .into_iter()
-        .map(|c| (c.finding.subject.clone(), c))
-        .collect()
 }

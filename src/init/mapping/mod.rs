@@ -3,9 +3,16 @@
 //! rules used), mapped with assumptions (listed), or not expressible (why, and what to do).
 
 pub mod auth;
+pub mod authorize;
 pub mod channel;
+pub mod cookie;
+mod effects;
 mod inputs;
+mod jwt;
+pub mod payload;
 pub mod rules;
+pub mod signed;
+pub mod sql;
 
 use std::collections::BTreeMap;
 
@@ -147,7 +154,13 @@ pub fn map(app: &App) -> Migration {
         "config/cable.yml",
         &format!("config/cable.yml ({})", app.cable.environment),
     );
-    inputs::map(&app.cable, &mut profile, &mut adapter, &mut next_steps);
+    inputs::map(&mut inputs::Input {
+        cable: &app.cable,
+        database: &app.database_yml,
+        profile: &mut profile,
+        f: &mut adapter,
+        next: &mut next_steps,
+    });
     adapter.settle();
     findings.push(adapter);
     findings.push(origins(app, &mut profile));
@@ -162,16 +175,44 @@ pub fn map(app: &App) -> Migration {
             .unwrap_or_else(|| "app".into()),
     };
     read.push(format!("GlobalID app name: {gid_app:?}"));
-    let auth = auth::map(app.connection.as_ref(), &app.issued_claims, &gid_app);
+    if let Some(store) = &app.config.session_store {
+        read.push(format!(
+            "session store :{}{} ({})",
+            store.kind,
+            store
+                .key
+                .as_ref()
+                .map(|k| format!(", key {k}"))
+                .unwrap_or_default(),
+            store.at
+        ));
+    }
+    if app.models.has_schema() {
+        read.push("db/schema.rb (tables and column types for the queries)".into());
+    }
+    let mut auth = auth::map(
+        app.connection.as_ref(),
+        &auth::AuthContext {
+            issued_claims: &app.issued_claims,
+            gid_app: &gid_app,
+            cookies: cookie::CookieContext {
+                config: &app.config,
+                models: &app.models,
+            },
+        },
+    );
     profile.auth = auth.section.clone();
-    if profile.auth.mode == crate::auth::AuthMode::Jwt {
-        next_steps.push(
+    match profile.auth.mode {
+        crate::auth::AuthMode::Jwt => next_steps.push(
             "export SECRET_KEY_BASE (ferrocable verifies the JWT with it; see the connection's \
              rules for another key)"
                 .into(),
-        );
+        ),
+        crate::auth::AuthMode::Cookie => next_steps.push(
+            "export SECRET_KEY_BASE (the app's: ferrocable verifies its cookies with it)".into(),
+        ),
+        crate::auth::AuthMode::None => {}
     }
-    findings.push(auth.finding.clone());
 
     let acronyms: Vec<&str> = app.config.acronyms.iter().map(String::as_str).collect();
     let mut drafts = BTreeMap::new();
@@ -192,8 +233,21 @@ pub fn map(app: &App) -> Migration {
         ferrocable_rails::RailsVersion::V7_2,
     )
     .ok();
+    // Predicates compile against a database that is never opened.
+    let check_database = crate::database::Database::compile(&crate::database::DatabaseSection {
+        url: "sqlite3::memory:".into(),
+        ..Default::default()
+    })
+    .ok()
+    .flatten();
+    let ctx = channel::ChannelContext {
+        info: &auth.info,
+        acronyms: &acronyms,
+        models: &app.models,
+    };
+    let mut app_stock_turbo = None;
     for facts in &app.channels {
-        let mut mapped = channel::map(facts, &auth.info, &acronyms);
+        let mut mapped = channel::map(facts, &ctx);
         // The same check `config check` makes: a section that does not compile is not kept.
         if mapped.finding.verdict != Verdict::NotExpressible
             && let Some(signed) = &signed
@@ -202,8 +256,8 @@ pub fn map(app: &App) -> Migration {
                 &mapped.section,
                 &crate::channels::CompileContext {
                     identifiers: &identifier_names,
-                    global_id_app: None,
-                    database: None,
+                    global_id_app: Some(&gid_app),
+                    database: check_database.as_ref(),
                     signed_streams: signed,
                 },
             )
@@ -214,6 +268,11 @@ pub fn map(app: &App) -> Migration {
             });
             mapped.finding.settle();
         }
+        if facts.name == crate::channels::TURBO_STREAMS_CHANNEL && is_stock_turbo(&mapped) {
+            // The app's own copy of the stock channel: the built-in one serves it.
+            app_stock_turbo = Some(format!("{}:{}", facts.file, facts.line));
+            continue;
+        }
         if mapped.finding.verdict == Verdict::NotExpressible {
             drafts.insert(facts.name.clone(), mapped.section);
         } else {
@@ -221,15 +280,111 @@ pub fn map(app: &App) -> Migration {
         }
         channel_findings.push(mapped.finding);
     }
-    channel_findings.extend(super::views::map(&app.views, &app.config, &mut profile));
+    channel_findings.extend(super::views::map(
+        &app.views,
+        &app.config,
+        &app.turbo_guards,
+        app_stock_turbo.as_deref(),
+        &mut profile,
+    ));
     channel_findings.sort_by(|a, b| a.subject.cmp(&b.subject));
+    // Columns the channels read from the connection's row (`{claims.name}`).
+    if let Some(lookup) = auth.lookup.as_mut()
+        && auth.info.from_row
+    {
+        let before = lookup.columns.len();
+        for column in claims_used(&profile.channels) {
+            if !lookup.columns.contains(&column) {
+                lookup.columns.push(column);
+            }
+        }
+        profile.auth.lookup.query = lookup.query();
+        if lookup.columns.len() > before {
+            auth.finding.rule(&format!(
+                "the channels read {} of the row → [auth.lookup] `{}`",
+                lookup.columns[before..].join(", "),
+                profile.auth.lookup.query
+            ));
+        }
+    }
+    findings.push(auth.finding.clone());
     findings.extend(channel_findings);
+    global_id(app, &gid_app, &mut profile);
+    if !profile.auth.lookup.query.is_empty()
+        || profile.channels.values().any(|c| c.authorize.is_some())
+    {
+        next_steps.push(
+            "export DATABASE_URL (the app's database: the connection's lookup and the channels' \
+             authorize queries read it)"
+                .into(),
+        );
+    }
     Migration {
         profile,
         drafts,
         findings,
         read,
         next_steps,
+    }
+}
+
+/// A `Turbo::StreamsChannel` in the app that only does what the gem's does.
+fn is_stock_turbo(mapped: &channel::MappedChannel) -> bool {
+    let stock = ChannelSection {
+        signed_stream: Some(crate::channels::SignedStreamSection {
+            verifier: "turbo".into(),
+            ..Default::default()
+        }),
+        ..ChannelSection::default()
+    };
+    mapped.finding.verdict == Verdict::Mapped && mapped.section == stock
+}
+
+/// `claims.<name>` placeholders and binds in the channels.
+fn claims_used(channels: &BTreeMap<String, ChannelSection>) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    for c in channels.values() {
+        texts.extend(c.streams.iter().cloned());
+        for a in c.actions.values() {
+            texts.extend(a.broadcast_to.iter().cloned());
+            texts.extend(a.payload.iter().cloned());
+        }
+        if let Some(a) = &c.authorize {
+            texts.extend(
+                a.bind
+                    .iter()
+                    .map(|b| format!("{{{}}}", b.split(':').next().unwrap_or(""))),
+            );
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for t in texts {
+        for piece in t.split("{claims.").skip(1) {
+            if let Some((c, _)) = piece.split_once('}')
+                && !out.iter().any(|o| o == c)
+            {
+                out.push(c.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `auth.app_module` (or `global_id_app`) when an identifier or a stream name is a GlobalID.
+fn global_id(app: &App, gid_app: &str, profile: &mut RawConfig) {
+    let needed = profile.auth.identifiers.iter().any(|i| i.model.is_some())
+        || profile.channels.values().any(|c| {
+            c.streams
+                .iter()
+                .chain(c.actions.values().filter_map(|a| a.broadcast_to.as_ref()))
+                .any(|s| s.contains("{gid:"))
+        });
+    if !needed {
+        return;
+    }
+    match (&app.config.global_id_app, &app.config.app_module) {
+        (Some(Value::Text(_)), _) | (_, None) => profile.auth.global_id_app = gid_app.to_string(),
+        (_, Some(module)) => profile.auth.app_module = module.clone(),
     }
 }
 
@@ -329,7 +484,7 @@ fn settings(app: &App, profile: &mut RawConfig, read: &mut Vec<String>) -> Findi
     }
     if let Some(url) = app.config.last("url") {
         f.rule(&format!(
-            "{}: config.action_cable.url = {} is where clients connect: route that path to              ferrocable",
+            "{}: config.action_cable.url = {} is where clients connect: route that path to ferrocable",
             url.at, url.value
         ));
     }

@@ -16,6 +16,58 @@ pub struct IdentifierInfo {
     pub models: Vec<String>,
     /// Identifiers the connection declares but the mapping could not express.
     pub unmapped: Vec<String>,
+    /// The model of each record identifier (`current_user` → `User`).
+    pub model_of: std::collections::BTreeMap<String, String>,
+    /// The claim each identifier's value is read from (`id`, a column of the cookie's
+    /// lookup row; `user_id`, a JWT claim).
+    pub id_claim: std::collections::BTreeMap<String, String>,
+    /// Whether the identifiers' records are rows of the cookie's lookup (so any column of
+    /// them can be selected and read as a claim).
+    pub from_row: bool,
+    /// Keys of the app's `JWT.encode` payloads (attributes a JWT carries).
+    pub issued: Vec<String>,
+}
+
+impl IdentifierInfo {
+    /// Where `identifier.attribute` is read from: a claim (a lookup column, or a JWT claim
+    /// the app issues), with an assumption when it is not the identifier's own value.
+    pub fn attribute(
+        &self,
+        identifier: &str,
+        attribute: &str,
+    ) -> Result<(String, Option<String>), String> {
+        if !self.names.iter().any(|n| n == identifier) {
+            return Err(format!(
+                "it uses the identifier {identifier}, which the connection's mapping could not express"
+            ));
+        }
+        let id_claim = self.id_claim.get(identifier);
+        if attribute == "id"
+            && self.models.iter().any(|m| m == identifier)
+            && let Some(c) = id_claim
+        {
+            return Ok((format!("claims.{c}"), None));
+        }
+        if self.from_row {
+            return Ok((
+                format!("claims.{attribute}"),
+                Some(format!(
+                    "{identifier}.{attribute} is taken to be a column of the connection's lookup row (not a method the model computes); it is added to [auth.lookup]"
+                )),
+            ));
+        }
+        if self.issued.iter().any(|k| k == attribute) {
+            return Ok((
+                format!("claims.{attribute}"),
+                Some(format!(
+                    "{identifier}.{attribute} is read from the JWT's claim {attribute:?} (the app's JWT.encode puts it in); Rails reads the record"
+                )),
+            ));
+        }
+        Err(format!(
+            "it reads `{identifier}.{attribute}`, an attribute of the connection's record, which ferrocable does not have (only the identifier's own value, or columns of a cookie's lookup row)"
+        ))
+    }
 }
 
 /// A stream name as a ferrocable template, or why it cannot be one.
@@ -57,10 +109,28 @@ pub const STREAM_PARTS: &[PartRule] = &[
         Sym::Claim(c) => Some((format!("{{claims.{c}}}"), None)),
         _ => None,
     }),
+    ("attribute of the identifier's record", |s, info| match s {
+        Sym::Attr(inner, attr) => match &**inner {
+            Sym::Identifier(n) => info
+                .attribute(n, attr)
+                .ok()
+                .map(|(claim, a)| (format!("{{{claim}}}"), a)),
+            _ => None,
+        },
+        _ => None,
+    }),
 ];
 
 /// A stream name (`stream_from` argument) as a template.
 pub fn template(sym: &Sym, info: &IdentifierInfo) -> Templated {
+    template_with(sym, info, &|_| None)
+}
+
+/// A piece of a stream name the caller knows (the channel's `authorize` row).
+pub type Extra<'a> = dyn Fn(&Sym) -> Option<(String, Option<String>)> + 'a;
+
+/// [`template`], with `extra` tried before the table (`room.id` → `{row.id}`).
+pub fn template_with(sym: &Sym, info: &IdentifierInfo, extra: &Extra<'_>) -> Templated {
     let parts: Vec<&Sym> = match sym {
         Sym::Concat(parts) => parts.iter().collect(),
         one => vec![one],
@@ -68,7 +138,8 @@ pub fn template(sym: &Sym, info: &IdentifierInfo) -> Templated {
     let mut text = String::new();
     let mut assumptions = Vec::new();
     for part in parts {
-        let mapped = STREAM_PARTS.iter().find_map(|(_, rule)| rule(part, info));
+        let mapped =
+            extra(part).or_else(|| STREAM_PARTS.iter().find_map(|(_, rule)| rule(part, info)));
         match mapped {
             Some((t, assumption)) => {
                 text.push_str(&t);
@@ -101,10 +172,10 @@ pub fn why_not(part: &Sym, info: &IdentifierInfo) -> String {
     match part {
         Sym::Record { .. } => format!("it needs a database lookup ({part})"),
         Sym::Attr(inner, attr) => match &**inner {
-            Sym::Identifier(n) => format!(
-                "it reads `{n}.{attr}`, an attribute of the connection's record, which ferrocable \
-                 does not have (only the identifier's own value)"
-            ),
+            Sym::Identifier(n) => info
+                .attribute(n, attr)
+                .err()
+                .unwrap_or_else(|| format!("it reads `{n}.{attr}`")),
             _ => format!("it reads `{part}`, which ferrocable cannot compute"),
         },
         Sym::SignedStreamName => {
@@ -150,6 +221,21 @@ pub const CONDITIONS: &[CondRule] = &[
                 "signed name verified",
                 "a name that does not verify is rejected".into(),
             ))
+        }
+    }),
+    ("signed name pattern (accept/refuse)", |c, _, _, section| {
+        let (pattern, positive) = super::signed::pattern(c)?;
+        let signed = section.signed_stream.as_mut()?;
+        if positive {
+            // Two tests that must both hold are not one `accept` list (any of which may).
+            if !signed.accept.is_empty() && !signed.accept.contains(&pattern) {
+                return None;
+            }
+            push_unique(&mut signed.accept, &pattern);
+            Some(Applied::Rule("signed_stream.accept", None))
+        } else {
+            push_unique(&mut signed.refuse, &pattern);
+            Some(Applied::Rule("signed_stream.refuse", None))
         }
     }),
     (
@@ -290,9 +376,11 @@ pub fn unmapped_condition(cond: &Sym, info: &IdentifierInfo) -> (String, String)
     };
     if lookup(cond) || cond.to_string().contains(".find") {
         (
-            format!("the subscription is authorized by a database lookup: `{cond}`"),
-            "express it as an SQL predicate once ferrocable has them (issue 10), or as an HTTP \
-             callback to the Rails app, or keep this channel on Rails"
+            format!(
+                "the subscription is authorized by a database lookup the reader does not translate: `{cond}`"
+            ),
+            "write it as the channel's [authorize] query by hand (one per channel: join a \
+             second check into it), or keep this channel on Rails"
                 .into(),
         )
     } else if cond.has_unknown() {
@@ -339,6 +427,7 @@ mod tests {
             names: vec!["current_user".into(), "restaurant_id".into()],
             models: vec!["current_user".into()],
             unmapped: vec!["session_id".into()],
+            ..IdentifierInfo::default()
         }
     }
 
