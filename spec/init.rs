@@ -280,7 +280,7 @@ fn shop_reference_app_maps_to_the_verified_shop_profile() {
                        project_memberships.project_id = projects.id WHERE \
                        project_memberships.user_id = $1 AND projects.id = $2"
         .into();
-    let mut channels = generated.channels.clone();
+    let mut channels = generated.channels;
     channels.remove("ApplicationCable::Channel");
     assert_eq!(channels, expected.channels, "{report}");
 }

@@ -541,7 +541,116 @@ fn is_nil(node: &Node) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::cable_yml;
+    use super::super::super::value::Scope;
     use super::*;
+
+    /// Maps `production` of a cable.yml (and database.yml), and checks the profile the way
+    /// `config check` does.
+    fn mapped(cable: &str, database: &str) -> (RawConfig, Finding, Vec<String>) {
+        static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ferrocable-inputs-{}-{}",
+            std::process::id(),
+            RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        std::fs::write(dir.join("config/cable.yml"), cable).unwrap();
+        std::fs::write(dir.join("config/database.yml"), database).unwrap();
+        let scope = Scope {
+            rails_env: "production".into(),
+            ..Scope::default()
+        };
+        let cable = cable_yml::read(&dir, "production", &scope);
+        let database = cable_yml::read_file(&dir, "config/database.yml", "production", &scope);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut profile = RawConfig::default();
+        let mut f = Finding::new("config/cable.yml", "");
+        let mut next = Vec::new();
+        map(&mut Input {
+            cable: &cable,
+            database: &database,
+            profile: &mut profile,
+            f: &mut f,
+            next: &mut next,
+        });
+        f.settle();
+        let mut check = profile.clone();
+        for url in [
+            &mut check.solid_cable.database_url,
+            &mut check.postgresql.url,
+        ] {
+            if url.is_empty() {
+                *url = "postgres://127.0.0.1:1/check".into();
+            }
+        }
+        crate::config::Settings::from_raw(&check).unwrap();
+        (profile, f, next)
+    }
+
+    #[test]
+    fn redis_over_tls_and_through_sentinel() {
+        let (p, f, next) = mapped(
+            "production:\n  adapter: redis\n  url: rediss://cache.example.com:6380/0\n  \
+             password: <%= ENV[\"REDIS_PASSWORD\"] %>\n  ssl_params:\n    verify_mode: \
+             <%= OpenSSL::SSL::VERIFY_NONE %>\n  channel_prefix: app_production\n",
+            "",
+        );
+        assert_eq!(p.redis.url, "rediss://cache.example.com:6380/0");
+        assert_eq!(p.redis.ssl_params.verify_mode, VerifyMode::None);
+        assert!(p.redis.password.is_empty(), "secrets are never written");
+        assert_eq!(
+            next,
+            ["export FERROCABLE_REDIS__PASSWORD=\"$REDIS_PASSWORD\""]
+        );
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        let (p, f, _) = mapped(
+            "production:\n  adapter: redis\n  url: redis://mymaster\n  role: replica\n  \
+             sentinels:\n    - host: 10.0.0.1\n      port: 26380\n    - host: 10.0.0.2\n",
+            "",
+        );
+        assert_eq!(p.redis.url, "redis://mymaster");
+        assert_eq!(p.redis.role, Role::Replica);
+        assert_eq!(
+            p.redis
+                .sentinels
+                .iter()
+                .map(|s| (s.host.as_str(), s.port))
+                .collect::<Vec<_>>(),
+            [("10.0.0.1", 26380), ("10.0.0.2", 26379)]
+        );
+        assert!(f.problems.is_empty() && f.assumptions.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn solid_cable_postgresql_and_anycable() {
+        let (p, f, next) = mapped(
+            "production:\n  adapter: solid_cable\n  connects_to:\n    database:\n      \
+             writing: cable\n  polling_interval: 0.25.seconds\n  message_retention: 1.day\n",
+            "production:\n  primary:\n    adapter: sqlite3\n    database: storage/production.sqlite3\n  \
+             cable:\n    adapter: sqlite3\n    database: storage/production_cable.sqlite3\n",
+        );
+        assert!(p.solid_cable.enabled && p.redis.url.is_empty());
+        assert_eq!(p.solid_cable.polling_interval_ms, 250);
+        assert!(next[0].contains("sqlite3:<app root>/storage/production_cable.sqlite3"));
+        assert_eq!(f.verdict, crate::init::mapping::Verdict::Mapped);
+        let (_, mysql, _) = mapped(
+            "production:\n  adapter: solid_cable\n",
+            "production:\n  cable:\n    adapter: trilogy\n    database: app_cable\n",
+        );
+        assert_eq!(mysql.verdict, crate::init::mapping::Verdict::NotExpressible);
+        let (p, _, next) = mapped(
+            "production:\n  adapter: postgresql\n  channel_prefix: app\n",
+            "",
+        );
+        assert!(p.postgresql.enabled);
+        assert_eq!(p.postgresql.channel_prefix, "app");
+        assert!(next[0].contains("DATABASE_URL"));
+        let (p, f, _) = mapped("production:\n  adapter: any_cable\n", "");
+        assert!(p.anycable.enabled && !p.redis.streams);
+        assert_eq!(f.assumptions.len(), 1);
+    }
 
     #[test]
     fn durations_as_cable_yml_writes_them() {
