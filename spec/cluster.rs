@@ -110,9 +110,5 @@ async fn sigterm_under_load_drains_every_client() {
         .expect("did not exit");
     assert_eq!(status.code(), Some(0));
     publisher.join().unwrap();
-    assert!(
-        server.logs().contains("drained: every connection closed"),
-        "{}",
-        server.logs()
-    );
+    server.assert_logged("drained: every connection closed");
 }

@@ -24,7 +24,7 @@ async fn sigterm_sends_server_restart_to_everyone_and_exits_zero() {
             .wait_exit(Duration::from_secs(10))
             .expect("did not exit");
         assert_eq!(status.code(), Some(0), "{}", server.logs());
-        assert!(server.logs().contains("drained"), "{}", server.logs());
+        server.assert_logged("drained");
     }
 }
 
@@ -415,5 +415,5 @@ async fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
     assert_eq!(line["soft"], 4096, "{line}");
     assert_eq!(line["hard"], 4096, "{line}");
     // 4,096 descriptors cannot hold the default 19,000 connections: said at startup.
-    assert!(server.logs().contains("below limits.max_connections"));
+    server.assert_logged("below limits.max_connections");
 }

@@ -79,7 +79,7 @@ async fn a_stalled_client_is_cut_off_and_never_delays_the_others() {
     }
     assert!(slow.closed_within(Duration::from_secs(10)).await);
     eprintln!("fast client got {got} frames of ~1 KB in {delivered_in:?} while the other stalled");
-    assert!(server.logs().contains("client too slow"));
+    server.assert_logged("client too slow");
 }
 
 #[tokio::test]

@@ -29,14 +29,10 @@ async fn a_redis_restart_mid_session_resumes_broadcasts() {
     redis.publish(CHANNEL, "2");
     ws.expect(&data_frame(ORDER, "2")).await;
     late.expect(&data_frame(ORDER, "2")).await;
-    assert!(server.logs().contains("Redis subscriber reconnected"));
-    assert!(server.logs().contains("outage_ms"));
+    server.assert_logged("Redis subscriber reconnected");
+    server.assert_logged("outage_ms");
     // A new redis-server process has a new run_id: the log says Redis itself restarted.
-    assert!(
-        server.logs().contains("Redis restarted (new run_id)"),
-        "{}",
-        server.logs()
-    );
+    server.assert_logged("Redis restarted (new run_id)");
 }
 
 #[tokio::test]

@@ -220,11 +220,7 @@ async fn failover_under_a_live_stream(how: Failover) {
         after_lost, 0,
         "nothing is lost once resubscribed on the new master"
     );
-    assert!(
-        server.logs().contains("Redis failover followed"),
-        "{}",
-        server.logs()
-    );
+    server.assert_logged("Redis failover followed");
 }
 
 #[tokio::test]
@@ -242,5 +238,5 @@ async fn role_replica_subscribes_on_a_replica_and_publishes_on_the_master() {
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text());
     ws.expect(&data_frame(ORDER, r#""from the api""#)).await;
-    assert!(server.logs().contains("replica of"), "{}", server.logs());
+    server.assert_logged("replica of");
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::base64::{Base64Decoding, strict_encode};
 use crate::envelope::{self, Envelope, Serializer, VerifyOptions};
 use crate::verifier::{HmacDigest, MessageVerifier};
-use crate::{Error, MAX_TOKEN_LEN};
+use crate::{Error, check_token_len};
 
 /// Key length of AES-256 (`MessageEncryptor.key_len("aes-256-gcm")` and `"aes-256-cbc"`).
 pub const AES_256_KEY_LEN: usize = 32;
@@ -91,12 +91,7 @@ impl MessageEncryptor {
     /// `MessageVerifier::authenticate`: outer error, not made with this key; inner error,
     /// authenticated but undecryptable (only possible for CBC, whose HMAC comes first).
     pub(crate) fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::TooLarge {
-                len: token.len(),
-                limit: MAX_TOKEN_LEN,
-            });
-        }
+        check_token_len(token)?;
         match &self.scheme {
             Scheme::Gcm(cipher) => decrypt_gcm(cipher, token).map(Ok),
             Scheme::CbcHmac { key, verifier } => {
@@ -178,16 +173,18 @@ fn split_base64_parts(token: &str, count: usize) -> Option<Vec<&str>> {
     Some(parts)
 }
 
+/// One `--`-separated part of an encrypted message: always strict base64, in both schemes.
+fn decode_part(part: &str) -> Result<Vec<u8>, Error> {
+    Base64Decoding::Strict
+        .decode(part)
+        .ok_or(Error::InvalidFormat("part is not base64"))
+}
+
 fn decrypt_gcm(cipher: &Aes256Gcm, token: &str) -> Result<Vec<u8>, Error> {
     let parts = split_base64_parts(token, 3).ok_or(Error::InvalidFormat("not data--iv--tag"))?;
-    let decode = |part: &str| {
-        Base64Decoding::Strict
-            .decode(part)
-            .ok_or(Error::InvalidFormat("part is not base64"))
-    };
-    let mut ciphertext = decode(parts[0])?;
-    let iv = decode(parts[1])?;
-    let tag = decode(parts[2])?;
+    let mut ciphertext = decode_part(parts[0])?;
+    let iv = decode_part(parts[1])?;
+    let tag = decode_part(parts[2])?;
     if iv.len() != GCM_IV_LEN {
         return Err(Error::InvalidFormat("IV is not 12 bytes"));
     }
@@ -208,13 +205,8 @@ fn decrypt_gcm(cipher: &Aes256Gcm, token: &str) -> Result<Vec<u8>, Error> {
 
 fn decrypt_cbc(key: &[u8; AES_256_KEY_LEN], inner: &str) -> Result<Vec<u8>, Error> {
     let parts = split_base64_parts(inner, 2).ok_or(Error::InvalidFormat("not data--iv"))?;
-    let decode = |part: &str| {
-        Base64Decoding::Strict
-            .decode(part)
-            .ok_or(Error::InvalidFormat("part is not base64"))
-    };
-    let mut ciphertext = decode(parts[0])?;
-    let iv = decode(parts[1])?;
+    let mut ciphertext = decode_part(parts[0])?;
+    let iv = decode_part(parts[1])?;
     let iv: &[u8; CBC_IV_LEN] = iv
         .as_slice()
         .try_into()

@@ -135,5 +135,16 @@ pub use version::RailsVersion;
 /// (`CookieOverflow`); 16 KiB leaves room for other callers' tokens while bounding the work a
 /// hostile input can cause.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Refuses a token over [`MAX_TOKEN_LEN`] before any work is spent on it.
+pub(crate) fn check_token_len(token: &str) -> Result<(), Error> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::TooLarge {
+            len: token.len(),
+            limit: MAX_TOKEN_LEN,
+        });
+    }
+    Ok(())
+}
 /// Longest `Cookie` header value accepted, in bytes (common servers cap all headers at 8–16 KiB).
 pub const MAX_COOKIE_HEADER_LEN: usize = 64 * 1024;

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::base64::{Base64Decoding, strict_encode, url_safe_encode};
 use crate::envelope::{self, Envelope, Serializer, VerifyOptions};
-use crate::{Error, MAX_TOKEN_LEN};
+use crate::{Error, check_token_len};
 
 const SEPARATOR: &str = "--";
 
@@ -132,12 +132,7 @@ impl MessageVerifier {
     /// inner one that it was, and its data then failed to decode. Callers trying several keys
     /// need the difference: only the outer kind lets another key have a go.
     pub(crate) fn authenticate(&self, token: &str) -> Result<Result<Vec<u8>, Error>, Error> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::TooLarge {
-                len: token.len(),
-                limit: MAX_TOKEN_LEN,
-            });
-        }
+        check_token_len(token)?;
         let hex_len = self.digest.hex_len();
         let Some(separator_at) = token.len().checked_sub(hex_len + SEPARATOR.len()) else {
             return Err(Error::InvalidFormat("shorter than a digest"));
@@ -206,6 +201,7 @@ impl fmt::Debug for MessageVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_TOKEN_LEN;
     use serde_json::json;
     use std::time::SystemTime;
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Runs, TARGETS, big, f, label, not_run, num, ratio, window};
+use super::{Runs, TARGETS, big, f, heading, label, not_run, not_run_row, num, ratio, window};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     r1(runs, md);
@@ -17,15 +17,11 @@ fn r1(runs: &Runs, md: &mut String) {
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let columns = heading(
         md,
-        "### R1 fan-out latency (one stream, 200 B payload, 2 broadcasts/s, measured after warm-up)\n"
+        "R1 fan-out latency (one stream, 200 B payload, 2 broadcasts/s, measured after warm-up)",
+        "subscribers | server | per-recipient p50 / p99 / max ms | last-recipient p50 / p99 / max ms | delivered / lost | server CPU µs/delivery | client CPU µs/delivery | client / other CPU % | last p99 vs floor | Action Cable ÷ ferrocable (last p99 / per p50)",
     );
-    let _ = writeln!(
-        md,
-        "| subscribers | server | per-recipient p50 / p99 / max ms | last-recipient p50 / p99 / max ms | delivered / lost | server CPU µs/delivery | client CPU µs/delivery | client / other CPU % | last p99 vs floor | Action Cable ÷ ferrocable (last p99 / per p50) |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         let floor_p99 = runs
             .get("R1", v, "floor")
@@ -37,7 +33,7 @@ fn r1(runs: &Runs, md: &mut String) {
         for t in TARGETS {
             let r = runs.get("R1", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | | |", label(t));
+                not_run_row(md, v, label(t), &why, columns);
                 continue;
             }
             let Some(w) = r.and_then(|r| window(r, "measure")) else {
@@ -129,20 +125,16 @@ fn r2(runs: &Runs, md: &mut String) {
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let columns = heading(
         md,
-        "### R2 throughput (rate doubles each step until p99 > 500 ms or a loss)\n"
+        "R2 throughput (rate doubles each step until p99 > 500 ms or a loss)",
+        "streams | server | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | server CPU µs/delivery there | server / client CPU % there | stopped because",
     );
-    let _ = writeln!(
-        md,
-        "| streams | server | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | server CPU µs/delivery there | server / client CPU % there | stopped because |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R2", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | |", label(t));
+                not_run_row(md, v, label(t), &why, columns);
                 continue;
             }
             let Some(r) = r else { continue };

@@ -2,22 +2,18 @@
 
 use std::fmt::Write as _;
 
-use super::{Runs, f, label, named, not_run, num, ratio};
+use super::{Runs, f, heading, label, named, not_run, not_run_row, num, ratio};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     let variants = runs.variants("R3");
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let columns = heading(
         md,
-        "### R3 idle memory (subscribed connections held idle)\n"
+        "R3 idle memory (subscribed connections held idle)",
+        "connections | server | server RSS before → held MB | user-space RSS per connection | kernel slab per connection (both ends) | sockstat TCP inuse / mem pages | Action Cable ÷ ferrocable",
     );
-    let _ = writeln!(
-        md,
-        "| connections | server | server RSS before → held MB | user-space RSS per connection | kernel slab per connection (both ends) | sockstat TCP inuse / mem pages | Action Cable ÷ ferrocable |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for v in &variants {
         let fc = runs
             .get("R3", v, "ferrocable")
@@ -26,7 +22,7 @@ pub(super) fn tables(runs: &Runs, md: &mut String) {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R3", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | |", label(t));
+                not_run_row(md, v, label(t), &why, columns);
                 continue;
             }
             let Some(w) = r.and_then(|r| named(r, "hold")) else {

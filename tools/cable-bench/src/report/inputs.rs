@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Runs, big, f, not_run, num, window};
+use super::{Runs, big, f, heading, not_run, not_run_row, num, window};
 
 /// The inputs, in table order: (target, label).
 const INPUTS: [(&str, &str); 4] = [
@@ -69,9 +69,7 @@ fn table(
     if !any {
         return;
     }
-    let columns = header.matches('|').count() + 1;
-    let _ = writeln!(md, "### Broadcast inputs: {title}\n\n| {header} |");
-    let _ = writeln!(md, "|{}", "---|".repeat(columns));
+    let columns = heading(md, &format!("Broadcast inputs: {title}"), header);
     for v in runs.variants(scenario) {
         let redis = runs.get(scenario, &v, "ferrocable");
         for (target, label) in INPUTS {
@@ -81,7 +79,7 @@ fn table(
             }
             match (not_run(r), r) {
                 (Some(why), _) => {
-                    let _ = writeln!(md, "| {v} | {label} | {why} |{}", " |".repeat(columns - 3));
+                    not_run_row(md, &v, label, &why, columns);
                 }
                 (None, Some(r)) => {
                     let reference = (target != "ferrocable").then_some(redis).flatten();

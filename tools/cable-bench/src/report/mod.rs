@@ -158,6 +158,25 @@ fn failed(r: &Value) -> Option<String> {
     r["error"].as_str().map(|s| s.to_string())
 }
 
+/// Writes a table's title (`### title`), its header row (`header`: the column names between
+/// the outer bars, `a | b | c`) and the rule under it; returns the number of columns.
+fn heading(md: &mut String, title: &str, header: &str) -> usize {
+    let columns = header.matches('|').count() + 1;
+    let _ = writeln!(md, "### {title}\n\n| {header} |");
+    let _ = writeln!(md, "|{}", "---|".repeat(columns));
+    columns
+}
+
+/// The row of a run that is not there (not run, skipped or failed): its variant, its server,
+/// why, and empty cells up to `columns`.
+fn not_run_row(md: &mut String, variant: &str, server: &str, why: &str, columns: usize) {
+    let _ = writeln!(
+        md,
+        "| {variant} | {server} | {why} |{}",
+        " |".repeat(columns - 3)
+    );
+}
+
 fn not_run(r: Option<&Value>) -> Option<String> {
     match r {
         None => Some("not run".into()),

@@ -2,27 +2,23 @@
 
 use std::fmt::Write as _;
 
-use super::{Runs, big, f, label, not_run, num, window};
+use super::{Runs, big, f, heading, label, not_run, not_run_row, num, window};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     let variants = runs.variants("R6");
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let columns = heading(
         md,
-        "### R6 scale-out (several server processes on one Redis, one stream)\n"
+        "R6 scale-out (several server processes on one Redis, one stream)",
+        "connections | server | processes | last-recipient p50 / p99 / max ms | per-recipient p50 / p99 ms | delivered / lost | server CPU µs/delivery | total server RSS MB | RSS per connection",
     );
-    let _ = writeln!(
-        md,
-        "| connections | server | processes | last-recipient p50 / p99 / max ms | per-recipient p50 / p99 ms | delivered / lost | server CPU µs/delivery | total server RSS MB | RSS per connection |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R6", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
+                not_run_row(md, v, label(t), &why, columns);
                 continue;
             }
             let Some(r) = r else { continue };

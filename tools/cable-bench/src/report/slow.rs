@@ -3,27 +3,23 @@
 use std::fmt::Write as _;
 
 use super::fanout::suspect;
-use super::{Runs, big, f, label, named, not_run, num};
+use super::{Runs, big, f, heading, label, named, not_run, not_run_row, num};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     let variants = runs.variants("R5");
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let columns = heading(
         md,
-        "### R5 slow consumers (1 % of subscribers stop reading, small receive buffer)\n"
+        "R5 slow consumers (1 % of subscribers stop reading, small receive buffer)",
+        "subscribers | server | phase | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost (readers) | server RSS start → end MB | kernel TCP buffers start → end MB | slow-client disconnects",
     );
-    let _ = writeln!(
-        md,
-        "| subscribers | server | phase | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost (readers) | server RSS start → end MB | kernel TCP buffers start → end MB | slow-client disconnects |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get("R5", v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
+                not_run_row(md, v, label(t), &why, columns);
                 continue;
             }
             let Some(r) = r else { continue };

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Runs, big, f, label, not_run, num};
+use super::{Runs, big, f, heading, label, not_run, not_run_row, num};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     r4(
@@ -26,17 +26,16 @@ fn r4(runs: &Runs, md: &mut String, scenario: &str, title: &str) {
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(md, "### {title}\n");
-    let _ = writeln!(
+    let columns = heading(
         md,
-        "| clients | server | concurrency | confirmed | confirmed per s | failures | to-confirm p50 / p99 / max ms | server CPU µs per connection | listen-queue overflows / SYN retransmits |"
+        title,
+        "clients | server | concurrency | confirmed | confirmed per s | failures | to-confirm p50 / p99 / max ms | server CPU µs per connection | listen-queue overflows / SYN retransmits",
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let r = runs.get(scenario, v, t);
             if let Some(why) = not_run(r) {
-                let _ = writeln!(md, "| {v} | {} | {why} | | | | | | |", label(t));
+                not_run_row(md, v, label(t), &why, columns);
                 continue;
             }
             let Some(r) = r else { continue };

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::{Runs, big, f, named, window};
+use super::{Runs, big, f, heading, named, window};
 
 /// Issue 4's targets against what this run measured.
 pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
@@ -171,12 +171,11 @@ pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
         r3_ratio.map(|x| x >= 10.0),
         "1x".into(),
     );
-    let _ = writeln!(md, "### Issue 4 targets\n");
-    let _ = writeln!(
+    heading(
         md,
-        "| measure | target | ferrocable | Action Cable | verdict |"
+        "Issue 4 targets",
+        "measure | target | ferrocable | Action Cable | verdict",
     );
-    let _ = writeln!(md, "|---|---|---|---|---|");
     for r in &rows {
         let verdict = match r["met"].as_bool() {
             Some(true) => "met",

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Runs, TARGETS, big, f, label, num, ratio, window};
+use super::{Runs, TARGETS, big, f, heading, label, num, ratio, window};
 
 /// Server CPU per delivered KB of payload, in µs.
 fn cpu_per_kb(w: &Value) -> Option<f64> {
@@ -25,16 +25,14 @@ fn r1(runs: &Runs, md: &mut String) {
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    heading(
         md,
-        "### R1 with the Turbo payload (one stream, a {} B turbo-stream Rails published, 2 broadcasts/s) beside the 200 B run\n",
-        payload_bytes(runs, "R1-turbo", &variants)
+        &format!(
+            "R1 with the Turbo payload (one stream, a {} B turbo-stream Rails published, 2 broadcasts/s) beside the 200 B run",
+            payload_bytes(runs, "R1-turbo", &variants)
+        ),
+        "subscribers | server | last-recipient p50 / p99 ms (turbo) | the same with 200 B | server CPU µs/delivery turbo / 200 B | server CPU µs per delivered KB turbo / 200 B | per KB, turbo ÷ 200 B",
     );
-    let _ = writeln!(
-        md,
-        "| subscribers | server | last-recipient p50 / p99 ms (turbo) | the same with 200 B | server CPU µs/delivery turbo / 200 B | server CPU µs per delivered KB turbo / 200 B | per KB, turbo ÷ 200 B |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for v in &variants {
         for t in TARGETS {
             let Some(turbo) = runs
@@ -72,16 +70,14 @@ fn r2(runs: &Runs, md: &mut String) {
     if variants.is_empty() {
         return;
     }
-    let _ = writeln!(
+    heading(
         md,
-        "### R2 with the Turbo payload ({} B) beside the 200 B run: highest sustained rate\n",
-        payload_bytes(runs, "R2-turbo", &variants)
+        &format!(
+            "R2 with the Turbo payload ({} B) beside the 200 B run: highest sustained rate",
+            payload_bytes(runs, "R2-turbo", &variants)
+        ),
+        "streams | server | deliveries/s turbo / 200 B | delivered payload MB/s turbo / 200 B | server CPU µs/delivery there, turbo / 200 B | stopped because (turbo)",
     );
-    let _ = writeln!(
-        md,
-        "| streams | server | deliveries/s turbo / 200 B | delivered payload MB/s turbo / 200 B | server CPU µs/delivery there, turbo / 200 B | stopped because (turbo) |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
     for v in &variants {
         for t in ["ferrocable", "actioncable"] {
             let Some(turbo) = runs.get("R2-turbo", v, t) else {
