@@ -129,7 +129,7 @@ impl Hub {
         // Under the shard lock only the cheap part: confirms and a snapshot of who gets
         // which frame. The writes (one syscall each) happen after, so a big fan-out never
         // blocks subscribes to other streams of the shard.
-        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
+        let mut deliveries: Vec<(Bytes, Arc<[Arc<ConnHandle>]>)> = Vec::new();
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
@@ -143,9 +143,9 @@ impl Hub {
                     w.ready();
                 }
             }
-            for (identifier, group) in &entry.groups {
+            for (identifier, group) in &mut entry.groups {
                 let frame = outgoing::text_frame(&outgoing::message(identifier, message));
-                deliveries.push((frame, group.members.values().cloned().collect()));
+                deliveries.push((frame, group.snapshot()));
             }
         }
         if fan_out == FanOut::Queued {
@@ -158,12 +158,12 @@ impl Hub {
         for (frame, members) in &deliveries {
             match fan_out {
                 FanOut::Immediate => {
-                    for conn in members {
+                    for conn in members.iter() {
                         conn.push_beating(frame, &self.beat);
                     }
                 }
                 FanOut::Queued => {
-                    for conn in members {
+                    for conn in members.iter() {
                         conn.push_queued_beating(frame, &self.beat, received);
                     }
                 }
