@@ -27,7 +27,7 @@ use ferrocable_protocol::json::{self, Reencoded};
 use ferrocable_protocol::outgoing::{self, DisconnectReason};
 
 use super::{AckSlot, BroadcastOutcome, Hub};
-use crate::outbox::{CloseRequest, ConnHandle, FanOut};
+use crate::outbox::{Carried, CloseRequest, ConnHandle, FanOut};
 use crate::stats::Stamp;
 
 /// The load signal behind the delivery policy.
@@ -158,8 +158,9 @@ impl Hub {
         for (frame, members) in &deliveries {
             match fan_out {
                 FanOut::Immediate => {
+                    let mut carried = Carried::new(frame, &self.beat);
                     for conn in members.iter() {
-                        conn.push_beating(frame, &self.beat);
+                        conn.push_beating(&mut carried);
                     }
                 }
                 FanOut::Queued => {
