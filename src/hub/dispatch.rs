@@ -27,7 +27,7 @@ use ferrocable_protocol::json::{self, Reencoded};
 use ferrocable_protocol::outgoing::{self, DisconnectReason};
 
 use super::{AckSlot, BroadcastOutcome, Hub};
-use crate::outbox::{CloseRequest, ConnHandle, FanOut};
+use crate::outbox::{Carried, CloseRequest, ConnHandle, FanOut};
 use crate::stats::Stamp;
 
 /// The load signal behind the delivery policy.
@@ -129,7 +129,7 @@ impl Hub {
         // Under the shard lock only the cheap part: confirms and a snapshot of who gets
         // which frame. The writes (one syscall each) happen after, so a big fan-out never
         // blocks subscribes to other streams of the shard.
-        let mut deliveries: Vec<(Bytes, Vec<Arc<ConnHandle>>)> = Vec::new();
+        let mut deliveries: Vec<(Bytes, Arc<[Arc<ConnHandle>]>)> = Vec::new();
         {
             let mut shard = self.shard(stream);
             let Some(entry) = shard.streams.get_mut(stream) else {
@@ -143,9 +143,9 @@ impl Hub {
                     w.ready();
                 }
             }
-            for (identifier, group) in &entry.groups {
+            for (identifier, group) in &mut entry.groups {
                 let frame = outgoing::text_frame(&outgoing::message(identifier, message));
-                deliveries.push((frame, group.members.values().cloned().collect()));
+                deliveries.push((frame, group.snapshot()));
             }
         }
         if fan_out == FanOut::Queued {
@@ -158,12 +158,13 @@ impl Hub {
         for (frame, members) in &deliveries {
             match fan_out {
                 FanOut::Immediate => {
-                    for conn in members {
-                        conn.push_beating(frame, &self.beat);
+                    let mut carried = Carried::new(frame, &self.beat);
+                    for conn in members.iter() {
+                        conn.push_beating(&mut carried);
                     }
                 }
                 FanOut::Queued => {
-                    for conn in members {
+                    for conn in members.iter() {
                         conn.push_queued_beating(frame, &self.beat, received);
                     }
                 }

@@ -4,6 +4,7 @@
 //!   held only for map work and non-blocking queue pushes, never across `.await`);
 //! - `dispatch`: the delivery path (re-encode once, one frame per identifier, shared bytes)
 //!   and the policy that decides how frames are written, for every input;
+//! - `group`: the subscribers that share an identifier, in the order the fan-out walks them;
 //! - `pending`: a subscription's confirm, held until its streams are live;
 //! - `listing`: what the hub reports (stream and identity counts, the console's listing).
 //!
@@ -20,6 +21,7 @@
 #[cfg(test)]
 mod callgrind;
 mod dispatch;
+mod group;
 mod interest;
 mod listing;
 mod pending;
@@ -40,14 +42,9 @@ use crate::activity::Activity;
 use crate::outbox::{Beat, ConnHandle};
 use crate::stats::Stats;
 use dispatch::LoadSignal;
+use group::Group;
 
 const SHARDS: usize = 64;
-
-/// Members of one stream that share an identifier: one frame serves them all.
-#[derive(Debug, Default)]
-struct Group {
-    members: HashMap<u64, Arc<ConnHandle>>,
-}
 
 // Vectors, not maps, for the small parts: a stream has a handful of distinct identifiers,
 // and an internal stream is one user's few connections. Every byte here exists once per
@@ -186,7 +183,7 @@ impl Hub {
                     entry.groups.last_mut().expect("pushed")
                 }
             };
-            group.1.members.insert(conn.id, conn.clone());
+            group.1.insert(conn);
             let shared = (key, group.0.clone());
             if !entry.live {
                 entry.waiters.push(pending.clone());
@@ -212,7 +209,7 @@ impl Hub {
             return;
         };
         if let Some(i) = entry.groups.iter().position(|(id, _)| id == identifier) {
-            entry.groups[i].1.members.remove(&conn_id);
+            entry.groups[i].1.remove(conn_id);
             if entry.groups[i].1.members.is_empty() {
                 entry.groups.swap_remove(i);
             }

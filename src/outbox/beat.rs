@@ -6,7 +6,9 @@
 //! broadcasts/s that is one write in six, and a broadcast that lands while the round runs waits
 //! behind 10,000 writes. So the ping timer only opens a new *beat* (an epoch number and its ping
 //! frame); a connection that is written to anyway during the beat gets the ping in the same
-//! vectored `write` as that frame ([`crate::outbox::ConnHandle::push_beating`]), and the timer sweeps the
+//! `send` as that frame ([`crate::outbox::ConnHandle::push_beating`]: the fan-out joins the
+//! ping and the frame into one buffer once, in [`Carried`], for every connection owed that
+//! ping), and the timer sweeps the
 //! connections still owed a ping, shard by shard, over the first part of the interval
 //! (`server.rs`, at [`Beat::sweep_offset`]). Every connection still gets exactly one ping per
 //! beat, at most [`Beat::slack`] after the tick.
@@ -14,6 +16,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use bytes::BytesMut;
 
 use super::Frame;
 
@@ -73,6 +77,54 @@ impl Beat {
     }
 }
 
+/// One broadcast frame on its way to many connections in one fan-out, with the current beat's
+/// ping joined in front of it for the connections still owed that ping: built at the first such
+/// connection and shared by the rest, so each gets one buffer (one plain `send`) instead of a
+/// two-part `writev`, and the beat's frame is read once per fan-out, not per connection.
+#[derive(Debug)]
+pub struct Carried<'a> {
+    frame: &'a Frame,
+    beat: &'a Beat,
+    /// The epoch, its ping, and the ping and the frame back to back.
+    joined: Option<(u64, Frame, Frame)>,
+}
+
+impl<'a> Carried<'a> {
+    /// `frame`, to be carried along with `beat`'s pings.
+    pub fn new(frame: &'a Frame, beat: &'a Beat) -> Carried<'a> {
+        Carried {
+            frame,
+            beat,
+            joined: None,
+        }
+    }
+
+    /// The frame alone.
+    pub fn frame(&self) -> &'a Frame {
+        self.frame
+    }
+
+    /// The beat whose pings ride along.
+    pub fn beat(&self) -> &'a Beat {
+        self.beat
+    }
+
+    /// For a connection owed `epoch`'s ping: the ping, the frame, and both in one buffer.
+    pub fn with_ping(&mut self, epoch: u64) -> (&Frame, &Frame, &Frame) {
+        if self.joined.as_ref().is_none_or(|(e, _, _)| *e != epoch) {
+            // The timer may open the next beat meanwhile; the frame read here is then the
+            // newer ping, which is as good (a connection still gets one per beat).
+            let ping = self.beat.frame();
+            let mut both = BytesMut::with_capacity(ping.len() + self.frame.len());
+            both.extend_from_slice(&ping);
+            both.extend_from_slice(self.frame);
+            self.joined = Some((epoch, ping, both.freeze()));
+        }
+        let (_, ping, both) = self.joined.as_ref().expect("set above");
+        (ping, self.frame, both)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +137,27 @@ mod tests {
         assert_eq!(beat.advance(Bytes::from_static(b"ping 1")), 2);
         assert_eq!(beat.frame(), Bytes::from_static(b"ping 1"));
         assert_eq!(beat.epoch(), 2);
+    }
+
+    #[test]
+    fn a_fan_out_joins_the_ping_and_the_frame_once_per_beat() {
+        let beat = Beat::default();
+        let epoch = beat.advance(Bytes::from_static(b"P1"));
+        let frame = Bytes::from_static(b"frame");
+        let mut carried = Carried::new(&frame, &beat);
+        let (ping, alone, both) = carried.with_ping(epoch);
+        assert_eq!(
+            (&ping[..], &alone[..], &both[..]),
+            (&b"P1"[..], &b"frame"[..], &b"P1frame"[..])
+        );
+        let first = both.as_ptr();
+        assert_eq!(
+            carried.with_ping(epoch).2.as_ptr(),
+            first,
+            "built once, then shared"
+        );
+        let next = beat.advance(Bytes::from_static(b"P2"));
+        assert_eq!(&carried.with_ping(next).2[..], b"P2frame");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::stats::{Stamp, Stats, StripedCounter};
 pub mod beat;
 pub mod socket;
 
-pub use beat::Beat;
+pub use beat::{Beat, Carried};
 
 /// A complete WebSocket frame (header and payload), encoded once and shared.
 pub type Frame = Bytes;
@@ -167,27 +167,21 @@ impl ConnHandle {
     }
 
     fn send_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
-        self.send_all_locked(q, &[frame])
+        self.send_all_locked(q, &[frame], frame)
     }
 
-    /// Writes `frames` straight to the socket when nothing is queued and the task is not
-    /// writing (one vectored `write`); what the socket does not take is queued, in order.
-    fn send_all_locked(&self, q: &mut Queue, frames: &[&Frame]) -> Pushed {
+    /// Writes `frames` (one frame, or a ping and the frame it rides with) straight to the
+    /// socket when nothing is queued and the task is not writing, from `joined`: their bytes
+    /// back to back in one buffer, so one plain `send` (the kernel's vectored-write path cost
+    /// more than the ping's bytes: docs/BENCHMARKS.md, "Issue 8"). What the socket does not
+    /// take is queued, in order, frame by frame.
+    fn send_all_locked(&self, q: &mut Queue, frames: &[&Frame], joined: &Frame) -> Pushed {
         if q.frames.is_empty()
             && !q.writing
             && let Some(socket) = &self.socket
         {
-            let total: usize = frames.iter().map(|f| f.len()).sum();
-            let written = match frames {
-                [one] => socket.try_write(one),
-                [first, second] => {
-                    socket.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
-                }
-                // Callers send one frame, or a ping and one frame.
-                _ => Err(io::ErrorKind::Unsupported.into()),
-            };
-            match written {
-                Ok(n) if n == total => {
+            match socket.try_write(joined) {
+                Ok(n) if n == joined.len() => {
                     if let Some(stats) = &self.stats {
                         stats.frames_delivered.add(self.id, frames.len() as u64);
                     }
@@ -236,8 +230,8 @@ impl ConnHandle {
         self.queue_locked(&mut q, frame)
     }
 
-    /// The ping this connection is owed for the current beat, if any; taking it marks it paid.
-    fn owed_ping(q: &mut Queue, beat: &Beat) -> Option<Frame> {
+    /// The beat whose ping this connection is owed, if any; the answer marks it paid.
+    fn owed_epoch(q: &mut Queue, beat: &Beat) -> Option<u64> {
         if q.pinged == 0 {
             return None;
         }
@@ -246,22 +240,28 @@ impl ConnHandle {
             return None;
         }
         q.pinged = epoch;
-        Some(beat.frame())
+        Some(epoch)
     }
 
-    /// [`ConnHandle::push`], carrying the ping of the current beat along if this connection is
-    /// still owed it (one `write` for both: see [`beat`]).
-    pub fn push_beating(&self, frame: &Frame, beat: &Beat) -> Pushed {
+    /// The ping this connection is owed for the current beat, if any; taking it marks it paid.
+    fn owed_ping(q: &mut Queue, beat: &Beat) -> Option<Frame> {
+        Self::owed_epoch(q, beat).map(|_| beat.frame())
+    }
+
+    /// [`ConnHandle::push`] of a broadcast frame, carrying the ping of the current beat along
+    /// if this connection is still owed it (one `send` for both: see [`beat`]).
+    pub fn push_beating(&self, carried: &mut Carried<'_>) -> Pushed {
         let mut q = self.lock();
         if q.close.is_some() {
             return Pushed::Refused;
         }
-        match Self::owed_ping(&mut q, beat) {
-            Some(ping) => {
+        match Self::owed_epoch(&mut q, carried.beat()) {
+            Some(epoch) => {
                 self.count(|s| &s.pings_carried);
-                self.send_all_locked(&mut q, &[&ping, frame])
+                let (ping, frame, joined) = carried.with_ping(epoch);
+                self.send_all_locked(&mut q, &[ping, frame], joined)
             }
-            None => self.send_locked(&mut q, frame),
+            None => self.send_locked(&mut q, carried.frame()),
         }
     }
 
@@ -421,7 +421,7 @@ impl FanOut {
     #[cfg(test)]
     pub fn push(self, conn: &ConnHandle, frame: &Frame, beat: &Beat, received: Stamp) -> Pushed {
         match self {
-            FanOut::Immediate => conn.push_beating(frame, beat),
+            FanOut::Immediate => conn.push_beating(&mut Carried::new(frame, beat)),
             FanOut::Queued => conn.push_queued_beating(frame, beat, received),
         }
     }

@@ -24,6 +24,17 @@ pub(crate) struct FloorArgs {
     /// The one Redis channel to relay (e.g. ferrocable_bench_production:bench_0).
     #[arg(long)]
     channel: String,
+    /// The order of the writes: `accept` (the order the clients connected in) or `shuffled`
+    /// (a fixed pseudo-random permutation), to show what the order costs: the kernel objects
+    /// of sockets accepted one after another sit close together in memory.
+    #[arg(long, default_value = "accept")]
+    order: Order,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Accept,
+    Shuffled,
 }
 
 struct Conn {
@@ -37,6 +48,9 @@ struct Floor {
     conns: RefCell<Vec<Rc<Conn>>>,
     /// `{"identifier":<literal>,"message":` of the first subscriber (all share it).
     prefix: RefCell<Option<Vec<u8>>>,
+    /// With `--order shuffled`: the permutation of `conns` to write in (rebuilt when a client
+    /// joined since the last broadcast).
+    shuffled: Option<RefCell<Vec<usize>>>,
 }
 
 pub(crate) fn main(a: FloorArgs) -> ExitCode {
@@ -64,7 +78,10 @@ async fn serve(a: FloorArgs) -> Result<(), String> {
     let listener = TcpListener::bind(a.listen)
         .await
         .map_err(|e| format!("bind {}: {e}", a.listen))?;
-    let floor = Rc::new(Floor::default());
+    let floor = Rc::new(Floor {
+        shuffled: (a.order == Order::Shuffled).then(RefCell::default),
+        ..Floor::default()
+    });
     let addr = wire::redis_addr(&a.redis)?;
     let mut redis = TcpStream::connect(&addr)
         .await
@@ -233,40 +250,64 @@ async fn relay_loop(mut redis: TcpStream, floor: Rc<Floor>) -> Result<(), String
 /// One `write` per client. A full socket (never at the bench's rates) queues the rest for a
 /// helper task, so order is kept.
 fn fan_out(floor: &Floor, frame: &[u8]) {
-    for c in floor.conns.borrow().iter() {
-        if !c.backlog.borrow().is_empty() {
-            c.backlog.borrow_mut().extend_from_slice(frame);
-            continue;
-        }
-        let written = match c.s.try_write(frame) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(_) => frame.len(),
-        };
-        if written < frame.len() {
-            c.backlog.borrow_mut().extend_from_slice(&frame[written..]);
-            let c = c.clone();
-            tokio::task::spawn_local(async move {
-                loop {
-                    if c.s.writable().await.is_err() {
-                        return;
-                    }
-                    let mut b = c.backlog.borrow_mut();
-                    match c.s.try_write(&b) {
-                        Ok(n) => {
-                            b.drain(..n);
-                            if b.is_empty() {
-                                return;
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => {
-                            b.clear();
+    let conns = floor.conns.borrow();
+    let Some(shuffled) = &floor.shuffled else {
+        conns.iter().for_each(|c| write_one(c, frame));
+        return;
+    };
+    let mut order = shuffled.borrow_mut();
+    if order.len() != conns.len() {
+        *order = permutation(conns.len());
+    }
+    order.iter().for_each(|&i| write_one(&conns[i], frame));
+}
+
+/// 0..n in a fixed pseudo-random order (Fisher-Yates driven by xorshift64).
+fn permutation(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+fn write_one(c: &Rc<Conn>, frame: &[u8]) {
+    if !c.backlog.borrow().is_empty() {
+        c.backlog.borrow_mut().extend_from_slice(frame);
+        return;
+    }
+    let written = match c.s.try_write(frame) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => frame.len(),
+    };
+    if written < frame.len() {
+        c.backlog.borrow_mut().extend_from_slice(&frame[written..]);
+        let c = c.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                if c.s.writable().await.is_err() {
+                    return;
+                }
+                let mut b = c.backlog.borrow_mut();
+                match c.s.try_write(&b) {
+                    Ok(n) => {
+                        b.drain(..n);
+                        if b.is_empty() {
                             return;
                         }
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        b.clear();
+                        return;
+                    }
                 }
-            });
-        }
+            }
+        });
     }
 }
