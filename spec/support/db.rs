@@ -1,11 +1,12 @@
-//! Real databases for the broadcast-input specs: a PostgreSQL server of Debian's (its own
-//! data directory and port, run as the `postgres` user when the tests run as root, because
-//! PostgreSQL refuses root), and SQLite files laid out as Rails writes them. Also the
-//! example profiles (`config/examples/*.toml`), started with nothing but their environment.
+//! The specs' PostgreSQL: a server of Debian's (its own data directory and port, run as the
+//! `postgres` user when the tests run as root, because PostgreSQL refuses root), for the
+//! broadcast-input specs and, through `database`, the app databases. Also the example
+//! profiles (`config/examples/*.toml`), started with nothing but their environment.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -138,6 +139,8 @@ pub struct Postgres {
     dir: TempDir,
     /// Extra `-c name=value` settings.
     settings: Vec<String>,
+    /// Paused by [`Postgres::freeze`]: resumed before it is killed on drop.
+    frozen: AtomicBool,
 }
 
 impl Postgres {
@@ -159,12 +162,24 @@ impl Postgres {
         assert!(status.success());
         let mut pg = Postgres {
             child: None,
-            port: free_port(),
+            port: 0,
             dir,
             settings: settings.iter().map(|s| s.to_string()).collect(),
+            frozen: AtomicBool::new(false),
         };
-        pg.restart();
-        pg
+        // A port picked as free can be taken before the server binds it: then another.
+        for attempt in 1..=super::PORT_ATTEMPTS {
+            pg.port = free_port();
+            if pg.launch() {
+                return pg;
+            }
+            eprintln!(
+                "postgres: port {} was taken before it could bind (attempt {attempt} of {})",
+                pg.port,
+                super::PORT_ATTEMPTS
+            );
+        }
+        panic!("postgres: ports in a row were taken before it could bind");
     }
 
     /// The server's log so far.
@@ -174,6 +189,20 @@ impl Postgres {
 
     /// (Re)starts the server on the same port and data.
     pub fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "postgres could not bind port {} again",
+            self.port
+        );
+    }
+
+    /// Starts the server on its port and waits until it accepts queries; false if it exited
+    /// first because the port was taken (any other exit fails the test). Ready is this
+    /// server's own log line, as whoever took the port may answer too.
+    fn launch(&mut self) -> bool {
+        // What this start logs comes after what earlier ones did.
+        let log_start = self.log().len();
+        let new_log = |pg: &Postgres| pg.log().get(log_start..).unwrap_or_default().to_string();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -208,8 +237,19 @@ impl Postgres {
         self.child = Some(child);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                // Accepting TCP is not accepting queries yet.
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                let log = new_log(self);
+                assert!(
+                    log.contains("Address already in use"),
+                    "postgres exited ({status}); log:\n{log}"
+                );
+                return false;
+            }
+            if new_log(self).contains("database system is ready to accept connections") {
+                // The postmaster said so; a connection proves it.
                 let ok = Command::new(pg_bin().join("pg_isready"))
                     .args([
                         "-h",
@@ -223,7 +263,7 @@ impl Postgres {
                     .status()
                     .is_ok_and(|s| s.success());
                 if ok {
-                    return;
+                    return true;
                 }
             }
             std::thread::sleep(Duration::from_millis(30));
@@ -251,8 +291,38 @@ impl Postgres {
         // A crashed server leaves its pid file: the next start recovers.
     }
 
+    /// Stops the server (fast shutdown, SIGINT), keeping its data: the database is down
+    /// until [`Postgres::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Pauses the server and its backends (SIGSTOP), or resumes them: open connections and
+    /// new ones hang, as with a database that is overloaded.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            self.frozen.store(frozen, Ordering::Relaxed);
+            let pid = child.id().to_string();
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            // The backends are the postmaster's children.
+            let _ = Command::new("pkill").args([signal, "-P", &pid]).status();
+            let _ = Command::new("kill").args([signal, &pid]).status();
+        }
+    }
+
+    /// The URL of the `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.database_url("postgres")
+    }
+
+    /// The URL of database `name`.
+    pub fn database_url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
     /// A new connection.
@@ -265,6 +335,10 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        // A stopped backend cannot notice its postmaster died: it would stay behind.
+        if self.frozen.load(Ordering::Relaxed) {
+            self.freeze(false);
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -282,16 +356,26 @@ impl Server {
     /// `PORT`, a free port, and `PATH`): no flags, no other variables, as a deployment
     /// would. Waits until `/health` answers.
     pub fn start_profile(profile: &str, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
         let config = repo().join(format!("config/examples/{profile}.toml"));
-        let port_text = port.to_string();
-        let mut all: Vec<(&str, &str)> = vec![("PORT", &port_text)];
-        all.extend_from_slice(env);
-        Server::spawn_plain(
-            TempDir::new("profile"),
-            &["--config", config.to_str().unwrap()],
-            &all,
-            port,
-        )
+        // The port is free when picked; another process may bind it first: then another.
+        for attempt in 1..=super::PORT_ATTEMPTS {
+            let port = free_port();
+            let port_text = port.to_string();
+            let mut all: Vec<(&str, &str)> = vec![("PORT", &port_text)];
+            all.extend_from_slice(env);
+            if let Some(server) = Server::spawn_plain(
+                TempDir::new("profile"),
+                &["--config", config.to_str().unwrap()],
+                &all,
+                port,
+            ) {
+                return server;
+            }
+            eprintln!(
+                "ferrocable: port {port} was taken before it could bind (attempt {attempt} of {})",
+                super::PORT_ATTEMPTS
+            );
+        }
+        panic!("ferrocable: ports in a row were taken before it could bind");
     }
 }

@@ -114,30 +114,34 @@ impl Server {
         }
     }
 
-    /// Starts the binary with exactly `args` and `env` (plus `PATH`), no flags of ours:
-    /// waits until it answers `GET /health` on `port`.
-    fn spawn_plain(dir: TempDir, args: &[&str], env: &[(&str, &str)], port: u16) -> Server {
+    /// Starts the binary with exactly `args` and `env` (plus `PATH`), no flags of ours,
+    /// listening on `port` (which `env` gives it): waits until it says it listens and answers
+    /// `GET /health` there. `None` if it exited because another process had taken the port.
+    fn spawn_plain(dir: TempDir, args: &[&str], env: &[(&str, &str)], port: u16) -> Option<Server> {
         let mut cmd = command(&[binary()], env);
         cmd.args(args);
         let mut child = cmd.spawn().expect("spawn ferrocable");
-        let (logs, _) = capture(&mut child);
+        let (logs, stderr_open) = capture(&mut child);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let start = Instant::now();
         loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-                use std::io::{Read, Write};
-                let _ =
-                    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                let mut head = [0u8; 12];
-                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1") {
-                    break;
-                }
-            }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "ferrocable exited ({status}); logs:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
+                // Its last lines may still be in the pipe: wait until it is read to the end.
+                while stderr_open.recv_timeout(Duration::from_secs(2)).is_ok() {}
+                let logs = logs.lock().unwrap().join("\n");
+                if logs.contains("Address already in use") {
+                    return None;
+                }
+                panic!("ferrocable exited ({status}); logs:\n{logs}");
+            }
+            // Only once it says so: until then, whoever took the port could be answering.
+            let listening = logs
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("ferrocable listening"));
+            if listening && answers_health(addr) {
+                break;
             }
             if start.elapsed() > Duration::from_secs(10) {
                 let _ = child.kill();
@@ -148,12 +152,12 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server {
+        Some(Server {
             child,
             addr,
             logs,
             _dir: dir,
-        }
+        })
     }
 
     /// Log lines so far.
@@ -303,7 +307,8 @@ fn command(prefix: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 /// Collects the child's stderr lines; the receiver gets the address from the JSON
-/// "ferrocable listening" line, if one comes.
+/// "ferrocable listening" line, if one comes, and is disconnected once stderr is read to its
+/// end.
 fn capture(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<SocketAddr>) {
     let stderr = child.stderr.take().unwrap();
     let logs = Arc::new(Mutex::new(Vec::new()));
@@ -321,6 +326,21 @@ fn capture(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<Socket
         }
     });
     (logs, rx)
+}
+
+/// Whether an HTTP server answers `GET /health` at `addr` within a second.
+fn answers_health(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut head = [0u8; 12];
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.1")
 }
 
 fn listening_address(line: &str) -> Option<SocketAddr> {
@@ -357,22 +377,46 @@ pub struct Redis {
     dir: TempDir,
 }
 
+/// Ports tried before giving up, when each one picked as free was taken before it was bound.
+const PORT_ATTEMPTS: usize = 5;
+
 impl Redis {
-    /// Starts redis-server on a free port (bin/test installs it).
+    /// Starts redis-server on a free port (bin/test installs it). A free port is only free
+    /// when picked: another process can bind it first, and then another port is tried.
     pub fn start() -> Redis {
-        let port = free_port();
-        let dir = TempDir::new("redis");
-        let mut r = Redis {
-            child: None,
-            port,
-            dir,
-        };
-        r.restart();
-        r
+        for attempt in 1..=PORT_ATTEMPTS {
+            let mut r = Redis {
+                child: None,
+                port: free_port(),
+                dir: TempDir::new("redis"),
+            };
+            if r.launch() {
+                return r;
+            }
+            eprintln!(
+                "redis-server: port {} was taken before it could bind (attempt {attempt} of {PORT_ATTEMPTS})",
+                r.port
+            );
+        }
+        panic!("redis-server: {PORT_ATTEMPTS} ports in a row were taken before it could bind");
     }
 
     /// (Re)starts the server on the same port.
     pub fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "redis-server could not bind port {} again",
+            self.port
+        );
+    }
+
+    /// Starts the server on its port and waits until it is ready; false if it exited first
+    /// because its port was taken (any other exit fails the test). Ready is this process's
+    /// own log line: asking the port could reach whoever took it (a `PONG` from another
+    /// redis-server, or a listener that never answers and hangs redis-cli).
+    fn launch(&mut self) -> bool {
+        let log_path = self.dir.0.join("redis.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -386,15 +430,28 @@ impl Redis {
                 "--dir",
                 self.dir.0.to_str().unwrap(),
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .expect("redis-server not found: run bin/test, which installs it");
         self.child = Some(child);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
-            if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
-                return;
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                assert!(
+                    log.contains("Address already in use"),
+                    "redis-server exited ({status}):\n{log}"
+                );
+                return false;
+            }
+            if std::fs::read_to_string(&log_path)
+                .is_ok_and(|log| log.contains("Ready to accept connections"))
+            {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
