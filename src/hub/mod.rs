@@ -638,4 +638,35 @@ mod tests {
             "the confirm and three messages, in order"
         );
     }
+
+    #[test]
+    fn one_short_pause_is_written_at_once_and_a_second_in_a_row_is_queued() {
+        let h = hub(false);
+        let a = conn(1);
+        sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        let payload = Bytes::from_static(b"1");
+        let coalesced = || h.stats.broadcasts_coalesced.load(Ordering::Relaxed);
+        let slow = std::time::Duration::from_secs(3600);
+        h.pretend_a_fan_out_just_took(slow);
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 0, "one message soon after a fan-out: at once");
+        h.pretend_a_fan_out_just_took(slow);
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(
+            coalesced(),
+            1,
+            "the second short pause in a row: behind, queued"
+        );
+        h.pretend_a_fan_out_just_took(slow);
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 2, "still behind while the pauses stay short");
+        h.pretend_a_fan_out_just_took(std::time::Duration::ZERO);
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 2, "a pause longer than the fan-out: caught up");
+        assert_eq!(
+            texts(&a).len(),
+            5,
+            "the confirm and four messages, in order"
+        );
+    }
 }
