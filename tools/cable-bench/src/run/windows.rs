@@ -163,6 +163,13 @@ impl Bench {
             && p99_ms <= self.a.fail_p99_ms
             && last_p99_ms <= self.a.fail_p99_ms;
         let wall = c1.at.duration_since(c0.at).as_secs_f64();
+        // Each broadcast's last-recipient latency in publishing order, for windows small enough
+        // to list: where a p99 comes from (the first broadcast of a window, a ping beat, ...).
+        let last_each_ms: Vec<f64> = if n <= 1000 {
+            maxes.iter().map(|&m| f64::from(m / 100) / 10.0).collect()
+        } else {
+            Vec::new()
+        };
         let v = json!({
             "window": w,
             "name": name,
@@ -185,6 +192,7 @@ impl Bench {
             "deliveries_per_s": round3(delivered as f64 / publish_secs.max(1e-9)),
             "per_recipient": per.summary_ms(),
             "last_recipient": last.summary_ms(),
+            "last_recipient_each_ms": last_each_ms,
             "server_cpu_s": round3(cpu_server),
             "server_cpu_pct": round3(cpu_server / wall * 100.0),
             "server_cpu_us_per_delivery": per_delivery(cpu_server),
