@@ -102,25 +102,44 @@ fn signed_cookie(secret: &str, name: &str, value: Value, expires_at: Option<&str
         .replace('+', "%2B")
 }
 
-fn ann_cookie() -> String {
+/// The `Cookie` header of a browser whose session row holds `token`.
+fn session_cookie(token: &str) -> String {
     format!(
         "session_token={}",
-        signed_cookie(SECRET, "session_token", json!("ann-token"), None)
+        signed_cookie(SECRET, "session_token", json!(token), None)
     )
+}
+
+fn ann_cookie() -> String {
+    session_cookie("ann-token")
+}
+
+/// The chat profile's server on the database at `url`.
+async fn start_chat(url: String, cache_ttl_ms: u64, query_timeout_ms: u64) -> Server {
+    tokio::task::spawn_blocking(move || {
+        Server::start_with(
+            &config(cache_ttl_ms, query_timeout_ms),
+            &[("SECRET_KEY_BASE", SECRET), ("DATABASE_URL", &url)],
+        )
+    })
+    .await
+    .unwrap()
 }
 
 async fn chat_server(dir: &TempDir, cache_ttl_ms: u64) -> (Server, String) {
     let url = sqlite_file(dir, "chat.sqlite3", SCHEMA).await;
-    let env_url = url.clone();
-    let server = tokio::task::spawn_blocking(move || {
-        Server::start_with(
-            &config(cache_ttl_ms, 2000),
-            &[("SECRET_KEY_BASE", SECRET), ("DATABASE_URL", &env_url)],
-        )
-    })
-    .await
-    .unwrap();
+    let server = start_chat(url.clone(), cache_ttl_ms, 2000).await;
     (server, url)
+}
+
+/// The chat server on a fresh SQLite file (in the returned directory, which must outlive the
+/// test), its database URL, and Ann's socket, welcomed.
+async fn ann_in_chat(name: &str, cache_ttl_ms: u64) -> (TempDir, Server, String, Ws) {
+    let dir = TempDir::new(name);
+    let (server, url) = chat_server(&dir, cache_ttl_ms).await;
+    let mut ann = open(&server, &ann_cookie()).await;
+    expect_welcome(&mut ann).await;
+    (dir, server, url, ann)
 }
 
 async fn open(server: &Server, cookie: &str) -> Ws {
@@ -163,10 +182,7 @@ async fn refused_with(cookie: &str) -> Server {
 
 #[tokio::test]
 async fn a_signed_cookie_and_a_lookup_identify_the_user_and_stamp_the_relay() {
-    let dir = TempDir::new("cookie-ok");
-    let (server, _url) = chat_server(&dir, 2000).await;
-    let mut ann = open(&server, &ann_cookie()).await;
-    expect_welcome(&mut ann).await;
+    let (_dir, server, _url, mut ann) = ann_in_chat("cookie-ok", 2000).await;
     let typing = r#"{"channel":"TypingChannel","room_id":1}"#;
     assert!(sub(&mut ann, typing).await.contains("confirm_subscription"));
     assert!(
@@ -254,10 +270,7 @@ async fn a_marshal_cookie_is_refused_with_a_log_line_naming_the_setting() {
 
 #[tokio::test]
 async fn an_oversized_cookie_header_is_answered_before_any_work_and_hurts_nobody() {
-    let dir = TempDir::new("cookie-oversized");
-    let (server, _url) = chat_server(&dir, 0).await;
-    let mut ann = open(&server, &ann_cookie()).await;
-    expect_welcome(&mut ann).await;
+    let (_dir, server, _url, mut ann) = ann_in_chat("cookie-oversized", 0).await;
     // Over hyper's 16 KiB head limit: 431, as a plain HTTP answer, no upgrade.
     let huge = format!("session_token={}", "a".repeat(20_000));
     let (reply, _) = server.connect("/cable", &[("Cookie", &huge)]).await;
@@ -279,8 +292,7 @@ async fn sql_in_cookies_and_params_is_only_ever_bound() {
     let dir = TempDir::new("cookie-sql");
     let (server, url) = chat_server(&dir, 0).await;
     for token in ["x' OR '1'='1", "ann-token' --", "1; DROP TABLE sessions"] {
-        let cookie = signed_cookie(SECRET, "session_token", json!(token), None);
-        let mut ws = open(&server, &format!("session_token={cookie}")).await;
+        let mut ws = open(&server, &session_cookie(token)).await;
         expect_refused(&mut ws).await;
     }
     let mut ann = open(&server, &ann_cookie()).await;
@@ -327,10 +339,8 @@ async fn sql_in_cookies_and_params_is_only_ever_bound() {
 
 #[tokio::test]
 async fn a_revoked_session_is_refused_once_its_cached_answer_expires() {
-    let dir = TempDir::new("cookie-revoked");
-    let (server, url) = chat_server(&dir, 1000).await;
-    let mut ann = open(&server, &ann_cookie()).await;
-    expect_welcome(&mut ann).await;
+    // Ann's connect puts her session's answer in the cache.
+    let (_dir, server, url, _ann) = ann_in_chat("cookie-revoked", 1000).await;
     sqlite_execute(&url, "DELETE FROM sessions WHERE token = 'ann-token'").await;
     // database.cache_ttl_ms = 1000: at most a second later, the deleted row is gone for us too.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -338,12 +348,36 @@ async fn a_revoked_session_is_refused_once_its_cached_answer_expires() {
     expect_refused(&mut again).await;
 }
 
+/// Ann, subscribed to `identifier` (streaming `stream`) on a channel re-checked every second:
+/// a re-check round while she is a member of room 1 changes nothing; once her membership row
+/// is deleted, a round or two later the subscription ends with reject_subscription, although
+/// the cache (60 s) still holds the old answer (re-checks always ask the database), and
+/// broadcasts to the stream no longer reach her.
+async fn leave_room_1_and_expect_reject(
+    server: &Server,
+    ann: &mut Ws,
+    url: &str,
+    identifier: &str,
+    stream: &str,
+) {
+    // A round while she is still a member: nothing happens.
+    ann.expect_silence(1500).await;
+    sqlite_execute(
+        url,
+        "DELETE FROM memberships WHERE room_id = 1 AND user_id = 1",
+    )
+    .await;
+    let frame = tokio::time::timeout(Duration::from_secs(4), ann.recv_text())
+        .await
+        .expect("no reject_subscription after the membership was deleted");
+    assert_eq!(frame, crate::support::reject(identifier));
+    server.broadcast(stream, r#""after the reject""#).await;
+    ann.expect_silence(500).await;
+}
+
 #[tokio::test]
 async fn a_recheck_ends_the_subscription_when_the_row_is_deleted() {
-    let dir = TempDir::new("cookie-recheck");
-    let (server, url) = chat_server(&dir, 60_000).await;
-    let mut ann = open(&server, &ann_cookie()).await;
-    expect_welcome(&mut ann).await;
+    let (_dir, server, url, mut ann) = ann_in_chat("cookie-recheck", 60_000).await;
     let watched = r#"{"channel":"WatchedRoomChannel","room_id":1}"#;
     assert!(
         sub(&mut ann, watched)
@@ -353,21 +387,7 @@ async fn a_recheck_ends_the_subscription_when_the_row_is_deleted() {
     let reply = server.broadcast("watched_room_1", r#"{"n":1}"#).await;
     assert_eq!(reply.status, 201);
     assert!(ann.recv_text().await.contains(r#""message":{"n":1}"#));
-    // Still a member after a re-check round: nothing happens.
-    ann.expect_silence(1500).await;
-    sqlite_execute(
-        &url,
-        "DELETE FROM memberships WHERE room_id = 1 AND user_id = 1",
-    )
-    .await;
-    // Within a round (1 s) or two, the subscription ends with reject_subscription, even though
-    // the cache (60 s) still holds the old answer: re-checks always ask the database.
-    let frame = tokio::time::timeout(Duration::from_secs(4), ann.recv_text())
-        .await
-        .expect("no reject_subscription after the row was deleted");
-    assert_eq!(frame, crate::support::reject(watched));
-    server.broadcast("watched_room_1", r#"{"n":2}"#).await;
-    ann.expect_silence(500).await;
+    leave_room_1_and_expect_reject(&server, &mut ann, &url, watched, "watched_room_1").await;
     assert_eq!(server.stats().await["subscriptions"], 0);
 }
 
@@ -388,10 +408,7 @@ fn room_messages_identifier(room: u32) -> String {
 
 #[tokio::test]
 async fn a_recheck_ends_a_turbo_room_stream_when_the_membership_is_deleted() {
-    let dir = TempDir::new("cookie-recheck-turbo");
-    let (server, url) = chat_server(&dir, 60_000).await;
-    let mut ann = open(&server, &ann_cookie()).await;
-    expect_welcome(&mut ann).await;
+    let (_dir, server, url, mut ann) = ann_in_chat("cookie-recheck-turbo", 60_000).await;
     // Ann is in room 1 only: the room comes from the verified name.
     let other = room_messages_identifier(2);
     assert_eq!(sub(&mut ann, &other).await, crate::support::reject(&other));
@@ -403,19 +420,8 @@ async fn a_recheck_ends_a_turbo_room_stream_when_the_membership_is_deleted() {
     );
     server.broadcast(&stream, r#""one""#).await;
     assert!(ann.recv_text().await.contains(r#""message":"one""#));
-    // Re-check rounds bind the same verified name: still a member, nothing happens.
-    ann.expect_silence(1500).await;
-    sqlite_execute(
-        &url,
-        "DELETE FROM memberships WHERE room_id = 1 AND user_id = 1",
-    )
-    .await;
-    let frame = tokio::time::timeout(Duration::from_secs(4), ann.recv_text())
-        .await
-        .expect("no reject_subscription after the membership was deleted");
-    assert_eq!(frame, crate::support::reject(&lobby));
-    server.broadcast(&stream, r#""two""#).await;
-    ann.expect_silence(500).await;
+    // Re-check rounds bind the same verified name.
+    leave_room_1_and_expect_reject(&server, &mut ann, &url, &lobby, &stream).await;
 }
 
 async fn pg_chat() -> (Postgres, String) {
@@ -433,14 +439,7 @@ async fn health(server: &Server) -> Value {
 #[tokio::test]
 async fn a_dead_database_refuses_cleanly_shows_in_health_and_spares_live_connections() {
     let (mut pg, url) = pg_chat().await;
-    let server = tokio::task::spawn_blocking(move || {
-        Server::start_with(
-            &config(0, 1000),
-            &[("SECRET_KEY_BASE", SECRET), ("DATABASE_URL", &url)],
-        )
-    })
-    .await
-    .unwrap();
+    let server = start_chat(url, 0, 1000).await;
     let mut ann = open(&server, &ann_cookie()).await;
     expect_welcome(&mut ann).await;
     let typing = r#"{"channel":"TypingChannel","room_id":1}"#;
@@ -478,14 +477,7 @@ async fn a_dead_database_refuses_cleanly_shows_in_health_and_spares_live_connect
 #[tokio::test]
 async fn a_slow_database_delays_only_the_connects_that_wait_for_it() {
     let (pg, url) = pg_chat().await;
-    let server = tokio::task::spawn_blocking(move || {
-        Server::start_with(
-            &config(60_000, 1500),
-            &[("SECRET_KEY_BASE", SECRET), ("DATABASE_URL", &url)],
-        )
-    })
-    .await
-    .unwrap();
+    let server = start_chat(url, 60_000, 1500).await;
     // Ann's session is looked up (and cached) while the database is well.
     let mut ann = open(&server, &ann_cookie()).await;
     expect_welcome(&mut ann).await;
@@ -514,10 +506,7 @@ async fn a_slow_database_delays_only_the_connects_that_wait_for_it() {
     // ...and is rejected when the query timeout runs out, not left hanging.
     assert_eq!(ann.recv_text().await, crate::support::reject(room));
     // Bob's lookup hangs in the frozen database...
-    let bob_cookie = format!(
-        "session_token={}",
-        signed_cookie(SECRET, "session_token", json!("bob-token"), None)
-    );
+    let bob_cookie = session_cookie("bob-token");
     let addr = server.addr;
     let bob = tokio::spawn(async move {
         let started = Instant::now();

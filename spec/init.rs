@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ferrocable::config::RawConfig;
+
 use crate::support::{SECRET, TempDir, binary};
 
 const APPS: &[&str] = &[
@@ -196,18 +198,15 @@ fn init_refuses_to_overwrite_and_names_a_missing_root() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not a directory"));
 }
 
-/// The chat reference app (spec/reference/apps/chat: Campfire's connection and channels on
-/// real Rails 7.2) against the profile written by hand and verified with recordings,
-/// config/examples/chat.toml: `init` must arrive at the same cookie, lookup, identifiers,
-/// channels (streams, authorize, relays, the Turbo channel's accept) and Turbo refusal.
-/// Where they differ by design: chat.toml pins `[auth.cookie] load_defaults = "7.2"`, which
-/// the app sets inside a shared helper the reader does not follow (both are Rails 7.2's
-/// default), and chat.toml sizes `[database]` to the app's pool.
-#[test]
-fn chat_reference_app_maps_to_the_verified_chat_profile() {
-    use ferrocable::config::RawConfig;
-    let dir = TempDir::new("init-chat");
-    let out = init(&dir.0, &repo().join("spec/reference/apps/chat"), &[]);
+/// `ferrocable init` on the cookie-authenticated reference app `app` (spec/reference/apps/<app>,
+/// real Rails 7.2) and the profile written by hand and verified with recordings for it,
+/// config/examples/<app>.toml: (generated, expected, init's report), with what every such app
+/// must share already checked: auth mode, app module and `[auth.cookie]`. The cookie's
+/// `load_defaults` is left out: the example pins it, the app sets it inside a shared helper the
+/// reader does not follow (both are Rails 7.2's default).
+fn init_reference_app(app: &str) -> (RawConfig, RawConfig, String) {
+    let dir = TempDir::new(&format!("init-{app}"));
+    let out = init(&dir.0, &repo().join("spec/reference/apps").join(app), &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -216,13 +215,23 @@ fn chat_reference_app_maps_to_the_verified_chat_profile() {
     let read =
         |p: &Path| -> RawConfig { toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
     let generated = read(&dir.0.join("ferrocable.toml"));
-    let expected = read(&repo().join("config/examples/chat.toml"));
+    let expected = read(&repo().join(format!("config/examples/{app}.toml")));
     let report = std::fs::read_to_string(dir.0.join("ferrocable-init-report.md")).unwrap();
     assert_eq!(generated.auth.mode, expected.auth.mode, "{report}");
     assert_eq!(generated.auth.app_module, expected.auth.app_module);
     let mut cookie = generated.auth.cookie.clone();
     cookie.load_defaults = expected.auth.cookie.load_defaults.clone();
     assert_eq!(cookie, expected.auth.cookie);
+    (generated, expected, report)
+}
+
+/// The chat reference app (Campfire's connection and channels) against config/examples/chat.toml:
+/// `init` must arrive at the same cookie, lookup, identifiers, channels (streams, authorize,
+/// relays, the Turbo channel's accept) and Turbo refusal. Where they differ by design: chat.toml
+/// sizes `[database]` to the app's pool.
+#[test]
+fn chat_reference_app_maps_to_the_verified_chat_profile() {
+    let (generated, expected, report) = init_reference_app("chat");
     assert_eq!(generated.auth.lookup, expected.auth.lookup);
     assert_eq!(generated.auth.identifiers, expected.auth.identifiers);
     assert_eq!(
@@ -242,33 +251,15 @@ fn chat_reference_app_maps_to_the_verified_chat_profile() {
     assert_eq!(channels, expected.channels, "channels {names:?}\n{report}");
 }
 
-/// The shop reference app (spec/reference/apps/shop: the cookie-store session read by hand,
-/// `session["user_id"]` or Devise's key, on real Rails 7.2) against config/examples/shop.toml.
-/// Where they differ: shop.toml's queries use a table alias and select `users.name`, which no
-/// channel reads (the generated ones are written out below); its `load_defaults` is set in the
-/// shared helper the reader does not follow; and the Devise alternative is shop-devise.toml's,
-/// which the report names as an assumption.
+/// The shop reference app (the cookie-store session read by hand, `session["user_id"]` or
+/// Devise's key) against config/examples/shop.toml. Where they differ: shop.toml's queries use a
+/// table alias and select `users.name`, which no channel reads (the generated ones are written
+/// out below); and the Devise alternative is shop-devise.toml's, which the report names as an
+/// assumption.
 #[test]
 fn shop_reference_app_maps_to_the_verified_shop_profile() {
-    use ferrocable::config::RawConfig;
-    let dir = TempDir::new("init-shop");
-    let out = init(&dir.0, &repo().join("spec/reference/apps/shop"), &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read =
-        |p: &Path| -> RawConfig { toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
-    let generated = read(&dir.0.join("ferrocable.toml"));
-    let mut expected = read(&repo().join("config/examples/shop.toml"));
-    let report = std::fs::read_to_string(dir.0.join("ferrocable-init-report.md")).unwrap();
+    let (generated, mut expected, report) = init_reference_app("shop");
     assert!(report.contains("warden.user.user.key"), "{report}");
-    assert_eq!(generated.auth.mode, expected.auth.mode);
-    assert_eq!(generated.auth.app_module, expected.auth.app_module);
-    let mut cookie = generated.auth.cookie.clone();
-    cookie.load_defaults = expected.auth.cookie.load_defaults.clone();
-    assert_eq!(cookie, expected.auth.cookie);
     assert_eq!(generated.auth.identifiers, expected.auth.identifiers);
     assert_eq!(
         generated.auth.lookup.query,

@@ -2,6 +2,7 @@
 
 use super::super::analysis::ConnectionFacts;
 use super::super::interp::Effect;
+use super::super::models::camelize;
 use super::super::sym::{Sym, TokenSource};
 use super::cookie::{self, CookieContext, CookieIdentifier, LookupPlan};
 use super::jwt::{IDENTIFIER_RULES, Source, map_jwt};
@@ -388,14 +389,5 @@ fn model_of(identifier: &str) -> Option<String> {
     if !identifier.starts_with("current_") {
         return None;
     }
-    Some(
-        base.split('_')
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect(),
-    )
+    Some(camelize(base))
 }

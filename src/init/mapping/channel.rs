@@ -141,17 +141,7 @@ fn row_columns(section: &ChannelSection) -> Vec<String> {
         texts.extend(a.broadcast_to.as_deref());
         texts.extend(a.payload.as_deref());
     }
-    let mut out = Vec::new();
-    for t in texts {
-        for piece in t.split("{row.").skip(1) {
-            if let Some((col, _)) = piece.split_once('}')
-                && !out.iter().any(|c| c == col)
-            {
-                out.push(col.to_string());
-            }
-        }
-    }
-    out
+    super::placeholder_names(texts, "row")
 }
 
 /// The channel's `channel_name`, as Rails computes it and as a template writes it.

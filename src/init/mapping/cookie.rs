@@ -151,31 +151,15 @@ fn record(
     } else {
         sql::key_column(ctx.models, model, column)
     };
-    // A trailing attribute that is not an association is a column of the record.
-    let (associations, column_attr) = split_column(ctx.models, model, attrs);
-    let chain = sql::chain(ctx.models, model, &associations).map_err(|why| Problem {
-        why: format!("{model}.{}: {why}", associations.join(".")),
-        remedy: "write [auth.lookup] by hand, or keep the connection on Rails".into(),
-    })?;
-    let end_model = chain.model().to_string();
-    let mut plan = LookupPlan {
-        chain,
-        column: lookup_column,
-        columns: vec!["id".into()],
-    };
-    let claim = match column_attr {
-        Some(c) => {
-            plan.columns.push(c.clone());
-            c
-        }
-        None => "id".into(),
-    };
-    let query = plan.query();
-    assumptions.push(sql::naming_assumption(
+    let found = lookup(
         ctx.models,
-        "the lookup",
-        &plan.chain,
-    ));
+        model,
+        lookup_column,
+        attrs,
+        model,
+        &mut assumptions,
+    )?;
+    let query = found.plan.query();
     if finder == "find_by!" || finder == "find" {
         assumptions.push(format!(
             "`{model}.{finder}` raises when nothing is found, which Rails turns into a refused \
@@ -190,13 +174,71 @@ fn record(
             String::new()
         }
     );
-    Ok(CookieIdentifier {
-        cookie,
-        lookup: Some(plan),
+    Ok(found.identifier(cookie, rule, assumptions))
+}
+
+/// The row a credential finds, and what the identifier reads from it.
+struct Found {
+    plan: LookupPlan,
+    /// `id`, or the plain column `attrs` ended with.
+    claim: String,
+    /// The model at the end of the associations.
+    model: String,
+}
+
+impl Found {
+    fn identifier(
+        self,
+        cookie: CookieSection,
+        rule: String,
+        assumptions: Vec<String>,
+    ) -> CookieIdentifier {
+        CookieIdentifier {
+            cookie,
+            lookup: Some(self.plan),
+            claim: self.claim,
+            model: Some(self.model),
+            rule,
+            assumptions,
+        }
+    }
+}
+
+/// The lookup of `model`'s row whose `column` holds the credential, followed through `attrs`'
+/// associations (`.user.account`); a trailing attribute that is not an association is a column
+/// of the record, selected and read as the claim. `source` names the record in the problem
+/// when an association cannot be followed; the tables' naming assumption is added.
+fn lookup(
+    models: &Models,
+    model: &str,
+    column: String,
+    attrs: &[String],
+    source: &str,
+    assumptions: &mut Vec<String>,
+) -> Result<Found, Problem> {
+    let (associations, column_attr) = split_column(models, model, attrs);
+    let chain = sql::chain(models, model, &associations).map_err(|why| Problem {
+        why: format!("{source}.{}: {why}", associations.join(".")),
+        remedy: "write [auth.lookup] by hand, or keep the connection on Rails".into(),
+    })?;
+    let end_model = chain.model().to_string();
+    let mut plan = LookupPlan {
+        chain,
+        column,
+        columns: vec!["id".into()],
+    };
+    let claim = match column_attr {
+        Some(c) => {
+            plan.columns.push(c.clone());
+            c
+        }
+        None => "id".into(),
+    };
+    assumptions.push(sql::naming_assumption(models, "the lookup", &plan.chain));
+    Ok(Found {
+        plan,
         claim,
-        model: Some(end_model),
-        rule,
-        assumptions,
+        model: end_model,
     })
 }
 
@@ -256,41 +298,20 @@ fn warden(
          the session cookie goes"
             .into(),
     );
-    let (associations, column_attr) = split_column(ctx.models, &model, attrs);
-    let chain = sql::chain(ctx.models, &model, &associations).map_err(|why| Problem {
-        why: format!("env[\"warden\"].user.{}: {why}", associations.join(".")),
-        remedy: "write [auth.lookup] by hand, or keep the connection on Rails".into(),
-    })?;
-    let end_model = chain.model().to_string();
-    let mut plan = LookupPlan {
-        chain,
-        column: "id".into(),
-        columns: vec!["id".into()],
-    };
-    let claim = match column_attr {
-        Some(c) => {
-            plan.columns.push(c.clone());
-            c
-        }
-        None => "id".into(),
-    };
-    let query = plan.query();
-    assumptions.push(sql::naming_assumption(
+    let found = lookup(
         ctx.models,
-        "the lookup",
-        &plan.chain,
-    ));
-    Ok(CookieIdentifier {
-        cookie,
-        lookup: Some(plan),
-        claim,
-        model: Some(end_model),
-        rule: format!(
-            "{what}: Warden's session key warden.user.{scope}.key (warden_scope = \"{scope}\") \
-             → [auth.lookup] `{query}`"
-        ),
-        assumptions,
-    })
+        &model,
+        "id".into(),
+        attrs,
+        "env[\"warden\"].user",
+        &mut assumptions,
+    )?;
+    let rule = format!(
+        "{what}: Warden's session key warden.user.{scope}.key (warden_scope = \"{scope}\") \
+         → [auth.lookup] `{}`",
+        found.plan.query()
+    );
+    Ok(found.identifier(cookie, rule, assumptions))
 }
 
 /// The cookie a credential is read from: `[auth.cookie]`, assumptions, and a description.

@@ -357,13 +357,19 @@ fn claims_used(channels: &BTreeMap<String, ChannelSection>) -> Vec<String> {
             );
         }
     }
+    placeholder_names(texts.iter().map(String::as_str), "claims")
+}
+
+/// The names in `texts`' `{<prefix>.<name>}` placeholders, each once, in order of first use.
+fn placeholder_names<'a>(texts: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<String> {
+    let open = format!("{{{prefix}.");
     let mut out: Vec<String> = Vec::new();
     for t in texts {
-        for piece in t.split("{claims.").skip(1) {
-            if let Some((c, _)) = piece.split_once('}')
-                && !out.iter().any(|o| o == c)
+        for piece in t.split(open.as_str()).skip(1) {
+            if let Some((name, _)) = piece.split_once('}')
+                && !out.iter().any(|o| o == name)
             {
-                out.push(c.to_string());
+                out.push(name.to_string());
             }
         }
     }

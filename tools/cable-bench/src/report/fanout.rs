@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Runs, TARGETS, big, f, heading, label, not_run, not_run_row, num, ratio, window};
+use super::{
+    P50_P99_MAX, Runs, TARGETS, big, delivered_lost, f, label, ms, num, ratio, table, window,
+};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     r1(runs, md);
@@ -13,99 +15,86 @@ pub(super) fn tables(runs: &Runs, md: &mut String) {
 }
 
 fn r1(runs: &Runs, md: &mut String) {
-    let variants = runs.variants("R1");
-    if variants.is_empty() {
-        return;
-    }
-    let columns = heading(
+    table(
+        runs,
         md,
+        "R1",
         "R1 fan-out latency (one stream, 200 B payload, 2 broadcasts/s, measured after warm-up)",
         "subscribers | server | per-recipient p50 / p99 / max ms | last-recipient p50 / p99 / max ms | delivered / lost | server CPU µs/delivery | client CPU µs/delivery | client / other CPU % | last p99 vs floor | Action Cable ÷ ferrocable (last p99 / per p50)",
-    );
-    for v in &variants {
-        let floor_p99 = runs
-            .get("R1", v, "floor")
-            .and_then(|r| window(r, "measure"))
-            .and_then(|w| f(&w["last_recipient"]["p99_ms"]));
-        let fc = runs
-            .get("R1", v, "ferrocable")
-            .and_then(|r| window(r, "measure"));
-        for t in TARGETS {
-            let r = runs.get("R1", v, t);
-            if let Some(why) = not_run(r) {
-                not_run_row(md, v, label(t), &why, columns);
-                continue;
-            }
-            let Some(w) = r.and_then(|r| window(r, "measure")) else {
-                continue;
-            };
-            if f(&w["delivered"]).unwrap_or(0.0) == 0.0 {
+        |md, v, columns| {
+            let floor_p99 = runs
+                .get("R1", v, "floor")
+                .and_then(|r| window(r, "measure"))
+                .and_then(|w| f(&w["last_recipient"]["p99_ms"]));
+            let fc = runs
+                .get("R1", v, "ferrocable")
+                .and_then(|r| window(r, "measure"));
+            for t in TARGETS {
+                let Some(r) = runs.shown(md, "R1", v, t, columns) else {
+                    continue;
+                };
+                let Some(w) = window(r, "measure") else {
+                    continue;
+                };
+                if f(&w["delivered"]).unwrap_or(0.0) == 0.0 {
+                    let _ = writeln!(
+                        md,
+                        "| {v} | {} | nothing delivered within the {} s drain (backlog from warm-up) | | 0 / {} | | | | | |",
+                        label(t),
+                        num(&r["params"]["drain_timeout_s"], 0),
+                        big(f(&w["expected"]).unwrap_or(0.0))
+                    );
+                    continue;
+                }
+                let reps = runs.reps("R1", v, t);
+                let vs_floor = if t == "floor" {
+                    "1.0x".into()
+                } else {
+                    ratio(f(&w["last_recipient"]["p99_ms"]), floor_p99)
+                };
+                let vs_fc = if t == "actioncable" {
+                    format!(
+                        "{}{} / {}",
+                        if f(&w["lost"]).unwrap_or(0.0) > 0.0 {
+                            "≥ "
+                        } else {
+                            ""
+                        },
+                        ratio(
+                            f(&w["last_recipient"]["p99_ms"]),
+                            fc.and_then(|x| f(&x["last_recipient"]["p99_ms"]))
+                        ),
+                        ratio(
+                            f(&w["per_recipient"]["p50_ms"]),
+                            fc.and_then(|x| f(&x["per_recipient"]["p50_ms"]))
+                        )
+                    )
+                } else {
+                    "".into()
+                };
                 let _ = writeln!(
                     md,
-                    "| {v} | {} | nothing delivered within the {} s drain (backlog from warm-up) | | 0 / {} | | | | | |",
+                    "| {v} | {}{} | {} | {} | {} | {} | {} | {} / {}{} | {} | {} |",
                     label(t),
-                    num(
-                        &r.map_or(Value::Null, |r| r["params"]["drain_timeout_s"].clone()),
-                        0
-                    ),
-                    big(f(&w["expected"]).unwrap_or(0.0))
-                );
-                continue;
-            }
-            let reps = runs.reps("R1", v, t);
-            let vs_floor = if t == "floor" {
-                "1.0x".into()
-            } else {
-                ratio(f(&w["last_recipient"]["p99_ms"]), floor_p99)
-            };
-            let vs_fc = if t == "actioncable" {
-                format!(
-                    "{}{} / {}",
-                    if f(&w["lost"]).unwrap_or(0.0) > 0.0 {
-                        "≥ "
+                    if reps > 1 {
+                        format!(" (median of {reps})")
                     } else {
-                        ""
+                        String::new()
                     },
-                    ratio(
-                        f(&w["last_recipient"]["p99_ms"]),
-                        fc.and_then(|x| f(&x["last_recipient"]["p99_ms"]))
-                    ),
-                    ratio(
-                        f(&w["per_recipient"]["p50_ms"]),
-                        fc.and_then(|x| f(&x["per_recipient"]["p50_ms"]))
-                    )
-                )
-            } else {
-                "".into()
-            };
-            let _ = writeln!(
-                md,
-                "| {v} | {}{} | {} / {} / {} | {} / {} / {} | {} / {} | {} | {} | {} / {}{} | {} | {} |",
-                label(t),
-                if reps > 1 {
-                    format!(" (median of {reps})")
-                } else {
-                    String::new()
-                },
-                num(&w["per_recipient"]["p50_ms"], 1),
-                num(&w["per_recipient"]["p99_ms"], 1),
-                num(&w["per_recipient"]["max_ms"], 1),
-                num(&w["last_recipient"]["p50_ms"], 1),
-                num(&w["last_recipient"]["p99_ms"], 1),
-                num(&w["last_recipient"]["max_ms"], 1),
-                big(f(&w["delivered"]).unwrap_or(0.0)),
-                num(&w["lost"], 0),
-                num(&w["server_cpu_us_per_delivery"], 2),
-                num(&w["client_cpu_us_per_delivery"], 2),
-                num(&w["client_cpu_pct"], 0),
-                num(&w["unattributed_cpu_pct"], 0),
-                suspect(w),
-                vs_floor,
-                vs_fc
-            );
-        }
-    }
-    let _ = writeln!(md);
+                    ms(&w["per_recipient"], P50_P99_MAX),
+                    ms(&w["last_recipient"], P50_P99_MAX),
+                    delivered_lost(w),
+                    num(&w["server_cpu_us_per_delivery"], 2),
+                    num(&w["client_cpu_us_per_delivery"], 2),
+                    num(&w["client_cpu_pct"], 0),
+                    num(&w["unattributed_cpu_pct"], 0),
+                    suspect(w),
+                    vs_floor,
+                    vs_fc
+                );
+            }
+        },
+    );
 }
 
 /// A mark for windows whose numbers the load generator or other load may have bent:
@@ -121,71 +110,63 @@ pub(super) fn suspect(w: &Value) -> &'static str {
 }
 
 fn r2(runs: &Runs, md: &mut String) {
-    let variants = runs.variants("R2");
-    if variants.is_empty() {
-        return;
-    }
-    let columns = heading(
+    table(
+        runs,
         md,
+        "R2",
         "R2 throughput (rate doubles each step until p99 > 500 ms or a loss)",
         "streams | server | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | server CPU µs/delivery there | server / client CPU % there | stopped because",
-    );
-    for v in &variants {
-        for t in ["ferrocable", "actioncable"] {
-            let r = runs.get("R2", v, t);
-            if let Some(why) = not_run(r) {
-                not_run_row(md, v, label(t), &why, columns);
-                continue;
-            }
-            let Some(r) = r else { continue };
-            let best = &r["sweep"]["best"];
-            let subs = r["params"]["clients"].as_u64().unwrap_or(0);
-            let streams = r["params"]["streams"].as_u64().unwrap_or(1);
-            let desc = format!(
-                "{v} ({} × {})",
-                big(streams as f64),
-                big((subs / streams.max(1)) as f64)
-            );
-            if best.is_null() {
-                // Its lowest step already failed: show what that step cost.
-                let first = r["windows"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|w| w["kind"] == "measure"));
-                let us = first.and_then(|w| f(&w["server_cpu_us_per_delivery"]));
+        |md, v, columns| {
+            for t in ["ferrocable", "actioncable"] {
+                let Some(r) = runs.shown(md, "R2", v, t, columns) else {
+                    continue;
+                };
+                let best = &r["sweep"]["best"];
+                let subs = r["params"]["clients"].as_u64().unwrap_or(0);
+                let streams = r["params"]["streams"].as_u64().unwrap_or(1);
+                let desc = format!(
+                    "{v} ({} × {})",
+                    big(streams as f64),
+                    big((subs / streams.max(1)) as f64)
+                );
+                if best.is_null() {
+                    // Its lowest step already failed: show what that step cost.
+                    let first = window(r, "measure");
+                    let us = first.and_then(|w| f(&w["server_cpu_us_per_delivery"]));
+                    let _ = writeln!(
+                        md,
+                        "| {desc} | {} | none passed{} | | | {} | {} | {} |",
+                        label(t),
+                        us.filter(|u| *u > 0.0).map_or(String::new(), |u| format!(
+                            " (one core at {u:.0} µs/delivery caps it near {}/s)",
+                            big(1e6 / u)
+                        )),
+                        us.map_or("–".into(), |u| format!("{u:.1}")),
+                        first.map_or("–".into(), |w| format!(
+                            "{} / {}{}",
+                            num(&w["server_cpu_pct"], 0),
+                            num(&w["client_cpu_pct"], 0),
+                            suspect(w)
+                        )),
+                        r["sweep"]["stop"].as_str().unwrap_or("")
+                    );
+                    continue;
+                }
                 let _ = writeln!(
                     md,
-                    "| {desc} | {} | none passed{} | | | {} | {} | {} |",
+                    "| {desc} | {} | {} | {} | {} / {} | {} | {} / {}{} | {} |",
                     label(t),
-                    us.filter(|u| *u > 0.0).map_or(String::new(), |u| format!(
-                        " (one core at {u:.0} µs/delivery caps it near {}/s)",
-                        big(1e6 / u)
-                    )),
-                    us.map_or("–".into(), |u| format!("{u:.1}")),
-                    first.map_or("–".into(), |w| format!(
-                        "{} / {}{}",
-                        num(&w["server_cpu_pct"], 0),
-                        num(&w["client_cpu_pct"], 0),
-                        suspect(w)
-                    )),
+                    big(f(&best["deliveries_per_s"]).unwrap_or(0.0)),
+                    num(&best["rate_per_s"], 1),
+                    num(&best["per_recipient"]["p99_ms"], 1),
+                    num(&best["last_recipient"]["p99_ms"], 1),
+                    num(&best["server_cpu_us_per_delivery"], 2),
+                    num(&best["server_cpu_pct"], 0),
+                    num(&best["client_cpu_pct"], 0),
+                    suspect(best),
                     r["sweep"]["stop"].as_str().unwrap_or("")
                 );
-                continue;
             }
-            let _ = writeln!(
-                md,
-                "| {desc} | {} | {} | {} | {} / {} | {} | {} / {}{} | {} |",
-                label(t),
-                big(f(&best["deliveries_per_s"]).unwrap_or(0.0)),
-                num(&best["rate_per_s"], 1),
-                num(&best["per_recipient"]["p99_ms"], 1),
-                num(&best["last_recipient"]["p99_ms"], 1),
-                num(&best["server_cpu_us_per_delivery"], 2),
-                num(&best["server_cpu_pct"], 0),
-                num(&best["client_cpu_pct"], 0),
-                suspect(best),
-                r["sweep"]["stop"].as_str().unwrap_or("")
-            );
-        }
-    }
-    let _ = writeln!(md);
+        },
+    );
 }

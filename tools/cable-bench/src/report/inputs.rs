@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Runs, big, f, heading, not_run, not_run_row, num, window};
+use super::{Runs, big, f, not_run, not_run_row, num, table, window};
 
 /// The inputs, in table order: (target, label).
 const INPUTS: [(&str, &str); 4] = [
@@ -33,68 +33,63 @@ fn poll_note(r: &Value) -> String {
         .map_or(String::new(), |ms| format!(", poll {ms} ms"))
 }
 
-pub(super) fn tables(runs: &Runs, md: &mut String) {
-    table(
-        runs,
-        md,
-        "R1",
-        "R1 fan-out latency through each input",
-        "subscribers | input | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost | added vs Redis, last-recipient p50 / p99 ms",
-        r1_row,
-    );
-    table(
-        runs,
-        md,
-        "R2",
-        "R2 throughput through each input",
-        "streams | input | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | stopped because",
-        r2_row,
-    );
-}
+/// Writes a row's cells after the input's, from its run and the Redis run of the same variant
+/// (none for the Redis row itself).
+type Row = fn(&Value, Option<&Value>) -> String;
 
-/// One table: a row per (variant, input) that ran (Redis always, as the reference), written
-/// by `row` from the run and the Redis run of the same variant.
-fn table(
-    runs: &Runs,
-    md: &mut String,
-    scenario: &str,
-    title: &str,
-    header: &str,
-    row: fn(&Value, Option<&Value>) -> String,
-) {
-    let any = runs
-        .by
-        .keys()
-        .any(|k| k.0 == scenario && k.2.starts_with("ferrocable/"));
-    if !any {
-        return;
-    }
-    let columns = heading(md, &format!("Broadcast inputs: {title}"), header);
-    for v in runs.variants(scenario) {
-        let redis = runs.get(scenario, &v, "ferrocable");
-        for (target, label) in INPUTS {
-            let r = runs.get(scenario, &v, target);
-            if target != "ferrocable" && r.is_none() {
-                continue;
-            }
-            match (not_run(r), r) {
-                (Some(why), _) => {
-                    not_run_row(md, &v, label, &why, columns);
-                }
-                (None, Some(r)) => {
-                    let reference = (target != "ferrocable").then_some(redis).flatten();
-                    let _ = writeln!(
-                        md,
-                        "| {v} | {label}{} | {} |",
-                        poll_note(r),
-                        row(r, reference)
-                    );
-                }
-                (None, None) => {}
-            }
+pub(super) fn tables(runs: &Runs, md: &mut String) {
+    let tables: [(&str, &str, &str, Row); 2] = [
+        (
+            "R1",
+            "Broadcast inputs: R1 fan-out latency through each input",
+            "subscribers | input | per-recipient p50 / p99 ms | last-recipient p50 / p99 ms | delivered / lost | added vs Redis, last-recipient p50 / p99 ms",
+            r1_row,
+        ),
+        (
+            "R2",
+            "Broadcast inputs: R2 throughput through each input",
+            "streams | input | highest sustained deliveries/s | at broadcasts/s | per / last p99 ms there | stopped because",
+            r2_row,
+        ),
+    ];
+    for (scenario, title, header, row) in tables {
+        // Only a run through another input than Redis makes the table.
+        let any = runs
+            .by
+            .keys()
+            .any(|k| k.0 == scenario && k.2.starts_with("ferrocable/"));
+        if any {
+            table(runs, md, scenario, title, header, |md, v, columns| {
+                rows(runs, md, scenario, v, columns, row);
+            });
         }
     }
-    let _ = writeln!(md);
+}
+
+/// A variant's rows: one per input that ran (Redis always, as the reference).
+fn rows(runs: &Runs, md: &mut String, scenario: &str, v: &str, columns: usize, row: Row) {
+    let redis = runs.get(scenario, v, "ferrocable");
+    for (target, label) in INPUTS {
+        let r = runs.get(scenario, v, target);
+        if target != "ferrocable" && r.is_none() {
+            continue;
+        }
+        match (not_run(r), r) {
+            (Some(why), _) => {
+                not_run_row(md, v, label, &why, columns);
+            }
+            (None, Some(r)) => {
+                let reference = (target != "ferrocable").then_some(redis).flatten();
+                let _ = writeln!(
+                    md,
+                    "| {v} | {label}{} | {} |",
+                    poll_note(r),
+                    row(r, reference)
+                );
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 fn r1_row(r: &Value, redis: Option<&Value>) -> String {

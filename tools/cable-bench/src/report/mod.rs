@@ -62,6 +62,29 @@ fn num(v: &Value, digits: usize) -> String {
     }
 }
 
+/// The quantiles of a latency table cell.
+const P50_P99: &[&str] = &["p50", "p99"];
+const P50_P99_MAX: &[&str] = &["p50", "p99", "max"];
+
+/// One cell of a latency distribution (`w["per_recipient"]`): its `quantiles` (`p50` reads
+/// `p50_ms`) in ms with one decimal, `1.2 / 3.4`.
+fn ms(d: &Value, quantiles: &[&str]) -> String {
+    quantiles
+        .iter()
+        .map(|q| num(&d[format!("{q}_ms").as_str()], 1))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// A window's `delivered / lost` cell.
+fn delivered_lost(w: &Value) -> String {
+    format!(
+        "{} / {}",
+        big(f(&w["delivered"]).unwrap_or(0.0)),
+        num(&w["lost"], 0)
+    )
+}
+
 fn big(x: f64) -> String {
     let s = format!("{x:.0}");
     let bytes = s.as_bytes();
@@ -75,11 +98,16 @@ fn big(x: f64) -> String {
     out
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+/// `a / b`, when both are there and `b` is above zero.
+fn quotient(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
-        _ => "–".into(),
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
     }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    quotient(a, b).map_or("–".into(), |x| format!("{x:.1}x"))
 }
 
 /// All runs, grouped by (scenario, variant, target); several repetitions keep the median.
@@ -107,6 +135,24 @@ impl Runs {
         sorted.get(sorted.len() / 2).copied()
     }
 
+    /// The run of a table's row, when there is one to show; a run that is not there (not run,
+    /// skipped or failed) gets its row written here instead.
+    fn shown(
+        &self,
+        md: &mut String,
+        scenario: &str,
+        variant: &str,
+        target: &str,
+        columns: usize,
+    ) -> Option<&Value> {
+        let r = self.get(scenario, variant, target);
+        if let Some(why) = not_run(r) {
+            not_run_row(md, variant, label(target), &why, columns);
+            return None;
+        }
+        r
+    }
+
     fn reps(&self, scenario: &str, variant: &str, target: &str) -> usize {
         self.by
             .get(&(
@@ -115,6 +161,11 @@ impl Runs {
                 target.to_string(),
             ))
             .map_or(0, |v| v.len())
+    }
+
+    /// The run of the scenario's last (largest) variant.
+    fn largest(&self, scenario: &str, target: &str) -> Option<&Value> {
+        self.get(scenario, self.variants(scenario).last()?, target)
     }
 
     fn variants(&self, scenario: &str) -> Vec<String> {
@@ -165,6 +216,28 @@ fn heading(md: &mut String, title: &str, header: &str) -> usize {
     let _ = writeln!(md, "### {title}\n\n| {header} |");
     let _ = writeln!(md, "|{}", "---|".repeat(columns));
     columns
+}
+
+/// A scenario's table: nothing when it has no runs; otherwise its heading, the rows `rows`
+/// writes for each variant (given the table's number of columns), and the blank line that
+/// ends it.
+fn table(
+    runs: &Runs,
+    md: &mut String,
+    scenario: &str,
+    title: &str,
+    header: &str,
+    mut rows: impl FnMut(&mut String, &str, usize),
+) {
+    let variants = runs.variants(scenario);
+    if variants.is_empty() {
+        return;
+    }
+    let columns = heading(md, title, header);
+    for v in &variants {
+        rows(md, v, columns);
+    }
+    let _ = writeln!(md);
 }
 
 /// The row of a run that is not there (not run, skipped or failed): its variant, its server,

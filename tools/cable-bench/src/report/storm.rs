@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Runs, big, f, heading, label, not_run, not_run_row, num};
+use super::{P50_P99_MAX, Runs, big, f, label, ms, num, table};
 
 pub(super) fn tables(runs: &Runs, md: &mut String) {
     r4(
@@ -22,59 +22,51 @@ pub(super) fn tables(runs: &Runs, md: &mut String) {
 
 /// R4 and R4C (the same storm, authenticated by cookies and a database lookup).
 fn r4(runs: &Runs, md: &mut String, scenario: &str, title: &str) {
-    let variants = runs.variants(scenario);
-    if variants.is_empty() {
-        return;
-    }
-    let columns = heading(
+    table(
+        runs,
         md,
+        scenario,
         title,
         "clients | server | concurrency | confirmed | confirmed per s | failures | to-confirm p50 / p99 / max ms | server CPU µs per connection | listen-queue overflows / SYN retransmits",
-    );
-    for v in &variants {
-        for t in ["ferrocable", "actioncable"] {
-            let r = runs.get(scenario, v, t);
-            if let Some(why) = not_run(r) {
-                not_run_row(md, v, label(t), &why, columns);
-                continue;
+        |md, v, columns| {
+            for t in ["ferrocable", "actioncable"] {
+                let Some(r) = runs.shown(md, scenario, v, t, columns) else {
+                    continue;
+                };
+                let c = &r["connect"];
+                let failures = c["failures"].as_object().map_or(String::new(), |m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                let _ = writeln!(
+                    md,
+                    "| {v} | {} | {} | {} | {} | {} {} | {} | {} | {} / {} |",
+                    label(t),
+                    num(&c["concurrency"], 0),
+                    num(&c["confirmed"], 0),
+                    big(f(&c["confirmed_per_s"]).unwrap_or(0.0)),
+                    num(&c["failed"], 0),
+                    failures,
+                    ms(&c["to_confirm"], P50_P99_MAX),
+                    num(&c["server_cpu_us_per_connection"], 0),
+                    num(&c["listen_overflows"], 0),
+                    num(&c["syn_retransmits"], 0),
+                );
             }
-            let Some(r) = r else { continue };
-            let c = &r["connect"];
-            let failures = c["failures"].as_object().map_or(String::new(), |m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            });
-            let _ = writeln!(
-                md,
-                "| {v} | {} | {} | {} | {} | {} {} | {} / {} / {} | {} | {} / {} |",
-                label(t),
-                num(&c["concurrency"], 0),
-                num(&c["confirmed"], 0),
-                big(f(&c["confirmed_per_s"]).unwrap_or(0.0)),
-                num(&c["failed"], 0),
-                failures,
-                num(&c["to_confirm"]["p50_ms"], 1),
-                num(&c["to_confirm"]["p99_ms"], 1),
-                num(&c["to_confirm"]["max_ms"], 1),
-                num(&c["server_cpu_us_per_connection"], 0),
-                num(&c["listen_overflows"], 0),
-                num(&c["syn_retransmits"], 0),
-            );
-        }
-        let rate = |t: &str| {
-            runs.get(scenario, v, t)
-                .and_then(|r| f(&r["connect"]["confirmed_per_s"]))
-                .filter(|x| *x > 0.0)
-        };
-        if let (Some(fc), Some(ac)) = (rate("ferrocable"), rate("actioncable")) {
-            let _ = writeln!(
-                md,
-                "| {v} | ferrocable ÷ Action Cable | | | {:.1}x | | | | |",
-                fc / ac
-            );
-        }
-    }
-    let _ = writeln!(md);
+            let rate = |t: &str| {
+                runs.get(scenario, v, t)
+                    .and_then(|r| f(&r["connect"]["confirmed_per_s"]))
+                    .filter(|x| *x > 0.0)
+            };
+            if let (Some(fc), Some(ac)) = (rate("ferrocable"), rate("actioncable")) {
+                let _ = writeln!(
+                    md,
+                    "| {v} | ferrocable ÷ Action Cable | | | {:.1}x | | | | |",
+                    fc / ac
+                );
+            }
+        },
+    );
 }

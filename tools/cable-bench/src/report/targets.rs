@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::{Runs, big, f, heading, named, window};
+use super::{Runs, big, f, heading, named, quotient, window};
 
 /// Issue 4's targets against what this run measured.
 pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
@@ -30,10 +30,7 @@ pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
     };
     let last99 = g(&fc10, "last_recipient", "p99_ms");
     let floor99 = g(&floor10, "last_recipient", "p99_ms");
-    let x_floor = match (last99, floor99) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
-    };
+    let x_floor = quotient(last99, floor99);
     row(
         "R1 last-recipient p99 at 10k",
         "≤ 100 ms and ≤ 1.5x the raw floor",
@@ -97,11 +94,7 @@ pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
             })
             .unwrap_or_else(|| "–".into()),
     );
-    let mem = |t: &str| -> Option<f64> {
-        let v = runs.variants("R3");
-        let r = runs.get("R3", v.last()?, t)?;
-        f(&named(r, "hold")?["server_rss_bytes_per_conn"])
-    };
+    let mem = |t: &str| f(&named(runs.largest("R3", t)?, "hold")?["server_rss_bytes_per_conn"]);
     let fm = mem("ferrocable");
     let am = mem("actioncable");
     row(
@@ -112,11 +105,7 @@ pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
         fm.map(|x| x <= 8000.0),
         am.map_or("–".into(), |x| format!("{:.1} KB", x / 1000.0)),
     );
-    let storm = |t: &str| -> Option<f64> {
-        let v = runs.variants("R4");
-        let r = runs.get("R4", v.last()?, t)?;
-        f(&r["connect"]["confirmed_per_s"])
-    };
+    let storm = |t: &str| f(&runs.largest("R4", t)?["connect"]["confirmed_per_s"]);
     let fs = storm("ferrocable");
     row(
         "R4 connects/s with JWT",
@@ -138,15 +127,13 @@ pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
         let lower = ac.as_ref().and_then(|w| f(&w["lost"])).unwrap_or(0.0) > 0.0;
         let a = ac.as_ref().and_then(|w| f(&w["last_recipient"]["p99_ms"]));
         let b = r1("ferrocable", &v).and_then(|w| f(&w["last_recipient"]["p99_ms"]));
-        if let (Some(a), Some(b)) = (a, b)
-            && b > 0.0
-        {
+        if let Some(x) = quotient(a, b) {
             let tag = if lower {
                 format!("{v} (a lower bound: Action Cable lost deliveries there)")
             } else {
                 v.clone()
             };
-            r1_ratio = Some((a / b, tag));
+            r1_ratio = Some((x, tag));
         }
     }
     row(
@@ -159,10 +146,7 @@ pub(super) fn targets(runs: &Runs, md: &mut String) -> Value {
         r1_ratio.as_ref().map(|x| x.0 >= 10.0),
         "1x".into(),
     );
-    let r3_ratio = match (am, fm) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
-    };
+    let r3_ratio = quotient(am, fm);
     row(
         "ratio vs Action Cable, R3 (memory per connection)",
         "≥ 10x",
