@@ -63,6 +63,43 @@ function freePort() {
   });
 }
 
+/** Whether `err` says a port was taken: Node's EADDRINUSE, or a child's log saying so. */
+function addressInUse(err) {
+  return Boolean(err) && (err.code === 'EADDRINUSE' || /EADDRINUSE|Address already in use/i.test(String(err.message)));
+}
+
+/**
+ * `start(port)` on a port that was free when picked. A free port is only a hint: another
+ * process (a parallel test, a benchmark) can bind it before `start` does. Then `start` runs
+ * again on another port, up to `attempts` times in all, and stderr says so; any other failure
+ * is thrown at once. `pick` chooses the ports (the spec of this helper hands it a taken one).
+ */
+async function onFreePort(what, start, { attempts = 5, pick = freePort } = {}) {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await pick();
+    try {
+      return await start(port);
+    } catch (err) {
+      if (attempt >= attempts || !addressInUse(err)) throw err;
+      process.stderr.write(`${what}: port ${port} was taken before it could be bound; trying another (${attempt + 1} of ${attempts})\n`);
+    }
+  }
+}
+
+/**
+ * `server.listen` on loopback as a promise that rejects on an error (EADDRINUSE above all)
+ * instead of never settling. Port 0, the default, lets the kernel pick a free port: no race.
+ */
+function listen(server, port = 0) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
 function tempDir(tag) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `ferrocable-js-${tag}-`));
 }
@@ -99,8 +136,11 @@ function badSignatureToken(claims) {
 
 /** A real redis-server on a free loopback port, no persistence. */
 class Redis {
-  static async start() {
-    const port = await freePort();
+  static start() {
+    return onFreePort('redis-server', (port) => Redis.startOn(port));
+  }
+
+  static async startOn(port) {
     const dir = tempDir('redis');
     const child = spawn('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
@@ -111,14 +151,22 @@ class Redis {
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
-      try {
-        return (await redis.cli('PING')).trim() === 'PONG';
-      } catch {
-        return false;
-      }
-    }, { timeout: 10000, interval: 50, message: 'redis-server', details: () => out });
+    try {
+      // Ready by its own log, not by a PONG alone: on a port someone else took, the PONG
+      // could come from their server while ours fails to bind.
+      await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+        if (!out.includes('Ready to accept connections')) return false;
+        try {
+          return (await redis.cli('PING')).trim() === 'PONG';
+        } catch {
+          return false;
+        }
+      }, { timeout: 10000, interval: 50, message: 'redis-server', details: () => out });
+    } catch (err) {
+      await redis.stop();
+      throw err;
+    }
     return redis;
   }
 
@@ -222,13 +270,20 @@ class Server {
     children.add(child);
     const server = new Server(child, dir);
     try {
-      await waitFor(() => {
-        if (child.exitCode !== null) throw new Error(`ferrocable exited with ${child.exitCode}:\n${server.logText()}`);
-        return server.address;
-      }, { timeout: 15000, interval: 20, message: 'ferrocable to listen', details: () => server.logText() });
+      await waitFor(() => child.exitCode !== null || server.address, {
+        timeout: 15000, interval: 20, message: 'ferrocable to listen', details: () => server.logText(),
+      });
     } catch (err) {
       child.kill('SIGKILL');
       throw err;
+    }
+    if (child.exitCode !== null) {
+      // Its last lines (why it exited: "Address already in use", say) may still be in the pipe.
+      await server.logsRead;
+      const error = new Error(`ferrocable exited with ${child.exitCode}:\n${server.logText()}`);
+      children.delete(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
     }
     return server;
   }
@@ -239,7 +294,9 @@ class Server {
     this.logs = [];
     this.address = null;
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    readline.createInterface({ input: child.stderr }).on('line', (line) => {
+    const lines = readline.createInterface({ input: child.stderr });
+    this.logsRead = new Promise((resolve) => lines.once('close', resolve));
+    lines.on('line', (line) => {
       let entry;
       try {
         entry = JSON.parse(line);
@@ -380,6 +437,6 @@ function tappedWebSocket(origin = ORIGIN, frames = []) {
 
 module.exports = {
   ROOT, BINARY, SECRET, ORIGIN,
-  sleep, waitFor, freePort, tempDir, run, mintToken, badSignatureToken,
+  sleep, waitFor, freePort, addressInUse, onFreePort, listen, tempDir, run, mintToken, badSignatureToken,
   Redis, Server, Recorder, tappedWebSocket,
 };

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { launchChromium } from './chromium.mjs';
 
 const require = createRequire(import.meta.url);
-const { ROOT, Redis, Server, freePort, mintToken, badSignatureToken, waitFor } = require('../../js/support.js');
+const { ROOT, Redis, Server, onFreePort, listen, mintToken, badSignatureToken, waitFor } = require('../../js/support.js');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.resolve(HERE, '..', 'dist');
@@ -40,7 +40,8 @@ function frameFor(identifier, payload) {
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml' };
 
-function startStatic(root, port) {
+/** The built page, on a port the kernel picks (no port to lose to another process). */
+function startStatic(root) {
   const server = http.createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     let file = path.join(root, urlPath === '/' ? 'index.html' : urlPath);
@@ -48,7 +49,7 @@ function startStatic(root, port) {
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
     fs.createReadStream(file).pipe(res);
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+  return listen(server);
 }
 
 describe('Hafaloha-like dashboard in Chromium against ferrocable (config/hafaloha.toml)', () => {
@@ -71,19 +72,24 @@ describe('Hafaloha-like dashboard in Chromium against ferrocable (config/hafaloh
   before(async () => {
     assert.ok(fs.existsSync(path.join(DIST, 'index.html')), 'build the page first (npx vite build)');
     redis = await Redis.start();
-    staticPort = await freePort();
-    statics = await startStatic(DIST, staticPort);
-    const cablePort = await freePort();
-    server = await Server.start({
-      configFile: path.join(ROOT, 'config', 'hafaloha.toml'),
-      port: null, // PORT from the environment, as in production
-      tag: 'hafaloha',
-      env: {
-        REDIS_URL: redis.url,
-        PORT: String(cablePort),
-        FERROCABLE_SERVER__HOST: '127.0.0.1',
-        FERROCABLE_ORIGINS__ALLOWED: JSON.stringify([`http://127.0.0.1:${staticPort}`]),
-      },
+    statics = await startStatic(DIST);
+    staticPort = statics.address().port;
+    // PORT must be chosen before the server starts: if another process takes it first, the
+    // server cannot bind and is started again on another.
+    let cablePort;
+    server = await onFreePort('ferrocable', (port) => {
+      cablePort = port;
+      return Server.start({
+        configFile: path.join(ROOT, 'config', 'hafaloha.toml'),
+        port: null, // PORT from the environment, as in production
+        tag: 'hafaloha',
+        env: {
+          REDIS_URL: redis.url,
+          PORT: String(port),
+          FERROCABLE_SERVER__HOST: '127.0.0.1',
+          FERROCABLE_ORIGINS__ALLOWED: JSON.stringify([`http://127.0.0.1:${staticPort}`]),
+        },
+      });
     });
     assert.equal(server.port, cablePort);
     browser = await launchChromium('chromium', { width: 1000, height: 760 });

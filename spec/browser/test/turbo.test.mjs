@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { launchChromium } from './chromium.mjs';
 
 const require = createRequire(import.meta.url);
-const { ROOT, Redis, Server, freePort, waitFor } = require('../../js/support.js');
+const { ROOT, Redis, Server, onFreePort, listen, waitFor } = require('../../js/support.js');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.resolve(HERE, '..', 'dist');
@@ -79,7 +79,7 @@ async function publisher(port) {
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css' };
 
 /** The "Rails app": renders the room page (signed names filled in) and proxies /cable. */
-function startApp(port, cablePort) {
+function startApp(cablePort) {
   const template = fs.readFileSync(path.join(DIST, 'turbo.html'), 'utf8');
   const app = { renders: 0, upgrades: 0 };
   const server = http.createServer((req, res) => {
@@ -122,7 +122,8 @@ function startApp(port, cablePort) {
     upstream.on('error', () => socket.destroy());
     socket.on('error', () => upstream.destroy());
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, app })));
+  // On a port the kernel picks: no port to lose to another process.
+  return listen(server).then(() => ({ server, app }));
 }
 
 function percentile(sorted, p) {
@@ -142,21 +143,26 @@ describe('Turbo Streams in Chromium against ferrocable (config/examples/turbo.to
   before(async () => {
     assert.ok(fs.existsSync(path.join(DIST, 'turbo.html')), 'build the pages first (npx vite build)');
     redis = await Redis.start();
-    const cablePort = await freePort();
-    server = await Server.start({
-      configFile: path.join(ROOT, 'config', 'examples', 'turbo.toml'),
-      port: null,
-      tag: 'turbo',
-      env: {
-        SECRET_KEY_BASE: TRANSCRIPT.secret_key_base,
-        REDIS_URL: redis.url,
-        PORT: String(cablePort),
-        FERROCABLE_REDIS__CHANNEL_PREFIX: PREFIX,
-      },
+    // PORT is chosen before the server starts: if another process takes it first, the server
+    // cannot bind and is started again on another.
+    let cablePort;
+    server = await onFreePort('ferrocable', (port) => {
+      cablePort = port;
+      return Server.start({
+        configFile: path.join(ROOT, 'config', 'examples', 'turbo.toml'),
+        port: null,
+        tag: 'turbo',
+        env: {
+          SECRET_KEY_BASE: TRANSCRIPT.secret_key_base,
+          REDIS_URL: redis.url,
+          PORT: String(port),
+          FERROCABLE_REDIS__CHANNEL_PREFIX: PREFIX,
+        },
+      });
     });
     assert.equal(server.port, cablePort);
-    appPort = await freePort();
-    ({ server: appServer, app } = await startApp(appPort, cablePort));
+    ({ server: appServer, app } = await startApp(cablePort));
+    appPort = appServer.address().port;
     pub = await publisher(redis.port);
     browser = await launchChromium('chromium-turbo', { width: 900, height: 760 });
     ({ context } = browser);
