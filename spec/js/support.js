@@ -51,12 +51,17 @@ async function waitFor(fn, { timeout = 5000, interval = 10, message = 'condition
   }
 }
 
+/**
+ * A port free on every address. Asked of 0.0.0.0, not 127.0.0.1: ferrocable binds 0.0.0.0,
+ * and a port free on 127.0.0.1 can still be held on 127.0.0.2-8 (a load test's client sockets
+ * held a third of them, and five picks in a row collided).
+ */
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, '0.0.0.0', () => {
       const { port } = srv.address();
       srv.close(() => resolve(port));
     });
