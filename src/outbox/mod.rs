@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -73,9 +73,6 @@ struct Queue {
     /// Bytes queued; 0 exactly when `frames` is empty (empty frames are never queued), so the
     /// direct-write check reads this rather than the deque in the next cache line.
     bytes: usize,
-    /// The last [`Beat`] epoch this connection got (or was owed nothing for); 0 until it is
-    /// welcomed, and a connection at 0 is never owed a ping.
-    pinged: u64,
     /// The connection's task owns the socket's write side right now.
     writing: bool,
     /// `close` is set: nothing but control bytes goes out any more.
@@ -130,8 +127,8 @@ pub struct Drained {
 ///
 /// Laid out for the fan-out, which writes to thousands of these one after another and finds
 /// each cold in the cache: everything a direct write reads or writes (the socket's descriptor
-/// and tokio's registration, the lock, and the queue's byte count, owed-ping epoch and flags)
-/// is in the first 64 bytes, and the handle starts a cache line, so a delivery touches one
+/// and tokio's registration, the owed-ping epoch, the lock, and the queue's byte count and
+/// flags) is in the first 64 bytes, and the handle starts a cache line, so a delivery touches one
 /// line of it (docs/BENCHMARKS.md, "Issue 8"). The socket lives here rather than behind an
 /// `Arc` of its own, and the handle is made when the socket is accepted, right after tokio
 /// registered it: one allocation less to reach per delivery, next to the one that is left.
@@ -140,6 +137,11 @@ pub struct Drained {
 pub struct ConnHandle {
     /// The socket, for writing straight from the producer; `None` in tests.
     socket: Option<TcpStream>,
+    /// The last [`Beat`] epoch this connection got (or was owed nothing for); 0 until it is
+    /// welcomed, and a connection at 0 is never owed a ping. Written only under the lock, so
+    /// it only grows; read without it by the ping sweep, which skips a connection already
+    /// paid without taking its lock (a stale read only sends it the locked way).
+    pinged: AtomicU64,
     queue: Mutex<Queue>,
     /// Process-unique connection number, in accept order.
     pub id: u64,
@@ -159,6 +161,7 @@ impl ConnHandle {
     pub fn new(id: u64, limit: usize, socket: Option<TcpStream>) -> ConnHandle {
         ConnHandle {
             socket,
+            pinged: AtomicU64::new(0),
             queue: Mutex::new(Queue::default()),
             id,
             limit,
@@ -277,22 +280,24 @@ impl ConnHandle {
         self.queue_locked(&mut q, frame)
     }
 
-    /// The beat whose ping this connection is owed, if any; the answer marks it paid.
-    fn owed_epoch(q: &mut Queue, beat: &Beat) -> Option<u64> {
-        if q.pinged == 0 {
+    /// The beat whose ping this connection is owed, if any; the answer marks it paid. Takes
+    /// the locked queue to be called only under the lock.
+    fn owed_epoch(&self, _locked: &Queue, beat: &Beat) -> Option<u64> {
+        let pinged = self.pinged.load(Ordering::Relaxed);
+        if pinged == 0 {
             return None;
         }
         let epoch = beat.epoch();
-        if q.pinged >= epoch {
+        if pinged >= epoch {
             return None;
         }
-        q.pinged = epoch;
+        self.pinged.store(epoch, Ordering::Relaxed);
         Some(epoch)
     }
 
     /// The ping this connection is owed for the current beat, if any; taking it marks it paid.
-    fn owed_ping(q: &mut Queue, beat: &Beat) -> Option<Frame> {
-        Self::owed_epoch(q, beat).map(|_| beat.frame())
+    fn owed_ping(&self, locked: &Queue, beat: &Beat) -> Option<Frame> {
+        self.owed_epoch(locked, beat).map(|_| beat.frame())
     }
 
     /// [`ConnHandle::push`] of a broadcast frame, carrying the ping of the current beat along
@@ -303,7 +308,7 @@ impl ConnHandle {
         if q.closing {
             return Pushed::Refused;
         }
-        match Self::owed_epoch(&mut q, carried.beat()) {
+        match self.owed_epoch(&q, carried.beat()) {
             Some(epoch) => {
                 let (ping, frame, joined) = carried.with_ping(epoch);
                 let pushed = self.send_all_locked(&mut q, &[ping, frame], joined);
@@ -326,7 +331,7 @@ impl ConnHandle {
             return Pushed::Refused;
         }
         let was_empty = q.is_empty();
-        if let Some(ping) = Self::owed_ping(&mut q, beat) {
+        if let Some(ping) = self.owed_ping(&q, beat) {
             self.count(|s| &s.pings_carried, 1);
             self.queue_locked(&mut q, &ping);
         }
@@ -340,17 +345,24 @@ impl ConnHandle {
     /// From now on this connection is owed one ping per beat, starting with the next one
     /// (Rails pings a connection only once it is registered, after its welcome).
     pub fn start_pings(&self, beat: &Beat) {
-        self.lock().pinged = beat.epoch();
+        let _locked = self.lock();
+        self.pinged.store(beat.epoch(), Ordering::Relaxed);
     }
 
     /// Sends the current beat's ping unless this connection already got it (or is not
-    /// welcomed, or is closing). The ping timer's sweep.
+    /// welcomed, or is closing). The ping timer's sweep: when broadcasts carried the ping to
+    /// every connection, it visits each without taking its lock (no write to the cache line,
+    /// and the reads of many connections overlap instead of waiting on one another).
     pub fn ping_if_due(&self, beat: &Beat) -> Pushed {
+        let pinged = self.pinged.load(Ordering::Relaxed);
+        if pinged == 0 || pinged >= beat.epoch() {
+            return Pushed::Written;
+        }
         let mut q = self.lock();
         if q.closing {
             return Pushed::Refused;
         }
-        match Self::owed_ping(&mut q, beat) {
+        match self.owed_ping(&q, beat) {
             Some(ping) => {
                 self.count(|s| &s.pings_sent_alone, 1);
                 let pushed = self.send_locked(&mut q, &ping);

@@ -160,11 +160,12 @@ async fn the_owed_ping_rides_along_once_per_beat() {
     let c = ConnHandle::new(1, 1 << 20, Some(server));
     let beat = Beat::default();
     beat.advance(f("P1"));
-    // Not welcomed yet: never owed a ping.
+    // Not welcomed yet: never owed a ping, by a broadcast or by the sweep.
     assert_eq!(
         FanOut::Immediate.push(&c, &f("a"), &beat, Stamp::now()),
         Pushed::Written
     );
+    c.ping_if_due(&beat);
     c.start_pings(&beat);
     assert_eq!(
         FanOut::Immediate.push(&c, &f("b"), &beat, Stamp::now()),
