@@ -10,11 +10,14 @@
 //! already waiting. The hub decides how frames are handed over ([`FanOut`]): a message alone,
 //! arriving after a pause longer than the last immediate fan-out took, is written at once
 //! ([`FanOut::Immediate`]: one `write` per socket from this thread, no task wake-up). When more
-//! are waiting, or the last immediate fan-out took longer than the pause since (the connections'
-//! tasks are probably still writing what came since), the server is behind: frames go to the
+//! are waiting, or twice in a row the last immediate fan-out took longer than the pause since
+//! (broadcasts keep coming faster than that), the server is behind: frames go to the
 //! connections' queues ([`FanOut::Queued`]) and each task writes its backlog in one vectored
-//! write, so the syscalls per frame shrink as the load grows. The signal costs two uncontended
-//! lock sections per burst, never anything per delivery.
+//! write, so the syscalls per frame shrink as the load grows. One short pause alone (two
+//! broadcasts close together, then quiet) is not load: queuing that broadcast would cost every
+//! recipient's task a wake-up and make its last recipient later, for nothing to coalesce
+//! (docs/BENCHMARKS.md, "Issue 8"). The signal costs two uncontended lock sections per burst,
+//! never anything per delivery.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +40,8 @@ pub(super) struct LoadSignal {
     last_end: Instant,
     /// How long the last burst fanned out at once took.
     immediate_cost: Duration,
+    /// The pause before the last burst was shorter than `immediate_cost`.
+    short_pause: bool,
 }
 
 impl Default for LoadSignal {
@@ -44,6 +49,7 @@ impl Default for LoadSignal {
         LoadSignal {
             last_end: Instant::now(),
             immediate_cost: Duration::ZERO,
+            short_pause: false,
         }
     }
 }
@@ -64,9 +70,10 @@ impl Hub {
     /// stream's order.
     pub fn burst(&self, more_waiting: bool) -> Burst<'_> {
         let started = Instant::now();
-        let signal = self.load.lock().unwrap_or_else(|e| e.into_inner());
-        let behind = more_waiting
-            || signal.immediate_cost > started.saturating_duration_since(signal.last_end);
+        let mut signal = self.load.lock().unwrap_or_else(|e| e.into_inner());
+        let short = signal.immediate_cost > started.saturating_duration_since(signal.last_end);
+        let behind = more_waiting || (short && signal.short_pause);
+        signal.short_pause = short;
         drop(signal);
         Burst {
             hub: self,
@@ -259,6 +266,17 @@ impl Burst<'_> {
         };
         self.dispatched += 1;
         self.hub.fan_out(mode, stream, payload, acknowledged)
+    }
+}
+
+impl Hub {
+    /// Makes the load signal believe the last immediate fan-out took `cost` (tests).
+    #[cfg(test)]
+    pub(super) fn assume_immediate_cost(&self, cost: Duration) {
+        self.load
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .immediate_cost = cost;
     }
 }
 

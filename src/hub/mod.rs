@@ -638,4 +638,29 @@ mod tests {
             "the confirm and three messages, in order"
         );
     }
+
+    #[test]
+    fn one_short_pause_is_not_load_but_two_in_a_row_are() {
+        let h = hub(false);
+        let a = conn(1);
+        sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        let payload = Bytes::from_static(b"1");
+        let coalesced = || h.stats.broadcasts_coalesced.load(Ordering::Relaxed);
+        // As if the last fan-out at once had taken a minute: every pause is shorter than that.
+        h.assume_immediate_cost(std::time::Duration::from_secs(60));
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 0, "one short pause: still written at once");
+        h.assume_immediate_cost(std::time::Duration::from_secs(60));
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 1, "the second in a row: behind, queued");
+        h.assume_immediate_cost(std::time::Duration::from_secs(60));
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 2, "still behind");
+        h.assume_immediate_cost(std::time::Duration::ZERO);
+        h.burst(false).dispatch("s", &payload, None);
+        h.assume_immediate_cost(std::time::Duration::from_secs(60));
+        h.burst(false).dispatch("s", &payload, None);
+        assert_eq!(coalesced(), 2, "a long pause resets it");
+        assert_eq!(texts(&a).len(), 6, "the confirm and five messages");
+    }
 }
