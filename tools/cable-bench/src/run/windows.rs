@@ -127,6 +127,11 @@ impl Bench {
                 maxes[j] = maxes[j].max(m);
             }
         }
+        if std::env::var_os("CABLE_BENCH_EACH").is_some() {
+            // Each broadcast's last-recipient latency in publish order (µs), to tell a periodic
+            // slow broadcast from a random one.
+            eprintln!("  each last-recipient us: {maxes:?}");
+        }
         let mut last = Hist::default();
         let mut lost = 0u64;
         let mut excess = 0u64;
