@@ -140,10 +140,7 @@ fn serve(settings: Settings) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_builder().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrocable: cannot start the runtime: {e}");
@@ -196,6 +193,18 @@ fn serve(settings: Settings) -> ExitCode {
         server::run(listener, settings, stop_signals()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// A multi-threaded runtime, or a current-thread one when the process may run on one CPU only
+/// (pinned, or a container's quota of one): a worker thread beside the main one buys nothing
+/// there, and a process that never started a second thread skips glibc's cancellation
+/// bookkeeping around every `send` (docs/BENCHMARKS.md, "Issue 8"). Everything else is the
+/// same: tasks, timers, signals and the blocking pool (sqlx's SQLite threads) work in both.
+fn runtime_builder() -> tokio::runtime::Builder {
+    match std::thread::available_parallelism() {
+        Ok(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
 }
 
 /// Forwards SIGTERM (drain first) and SIGINT (at once) to the server, for as long as it runs.

@@ -168,8 +168,15 @@ fn serve_http(
     let stop = stop.clone();
     let stats = shared.stats.clone();
     let handshake_timeout = shared.settings.limits.handshake_timeout;
+    // Before spawning, so the outbox is allocated next to tokio's registration of the socket
+    // (a delivery reads both: see `ConnHandle`).
+    let (io, socket) = CableIo::new(
+        tcp,
+        shared.next_id(),
+        shared.settings.limits.max_outbound_bytes,
+        stats.clone(),
+    );
     tasks.spawn(async move {
-        let (io, socket) = CableIo::new(tcp);
         let link = Peer { addr: peer, socket };
         let service = service_fn(move |req| http::handle(req, shared.clone(), link.clone()));
         let conn = http1::Builder::new()

@@ -43,7 +43,7 @@ pub fn spawn(
     slot: Slot,
     shared: &Arc<Shared>,
 ) -> Result<(), AlreadyUpgraded> {
-    let id = shared.next_id();
+    let id = socket.id();
     let identity = match &auth {
         Authentication::Done(Ok(i)) => i.connection_identifier.to_string(),
         Authentication::Pending(_) => String::new(),
@@ -56,13 +56,7 @@ pub fn spawn(
         }
         Authentication::Done(Err(_)) => String::new(),
     };
-    let (conn, out) = socket
-        .attach(
-            id,
-            shared.settings.limits.max_outbound_bytes,
-            shared.stats.clone(),
-        )
-        .ok_or(AlreadyUpgraded)?;
+    let (conn, out) = socket.attach().ok_or(AlreadyUpgraded)?;
     let span = tracing::info_span!("conn", id, identity = %identity);
     let shared_for_task = shared.clone();
     let remote = peer;

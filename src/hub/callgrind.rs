@@ -140,9 +140,7 @@ fn delivery_path_workload() {
                 .await
                 .unwrap();
             let (server, _) = listener.accept().await.unwrap();
-            let conn = Arc::new(
-                ConnHandle::new(id, 1 << 20, Some(Arc::new(server))).counted(stats.clone()),
-            );
+            let conn = Arc::new(ConnHandle::new(id, 1 << 20, Some(server)).counted(stats.clone()));
             let identifier = EscapedIdentifier::new(if id % 2 == 0 {
                 r#"{"channel":"ChatChannel","room":"1"}"#
             } else {

@@ -170,6 +170,10 @@ impl Hub {
                     for conn in members.iter() {
                         conn.push_beating(&mut carried);
                     }
+                    // Counted once per fan-out, not per delivery (any stripe will do).
+                    let stripe = members.first().map_or(0, |c| c.id);
+                    self.stats.frames_delivered.add(stripe, carried.written());
+                    self.stats.pings_carried.add(stripe, carried.pings());
                 }
                 FanOut::Queued => {
                     for conn in members.iter() {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::Frame;
+use super::{Frame, Pushed};
 
 /// The current beat: which epoch it is and the ping frame that goes with it.
 #[derive(Debug)]
@@ -81,12 +81,18 @@ impl Beat {
 /// ping joined in front of it for the connections still owed that ping: built at the first such
 /// connection and shared by the rest, so each gets one buffer (one plain `send`) instead of a
 /// two-part `writev`, and the beat's frame is read once per fan-out, not per connection.
+/// It also counts what the fan-out wrote and carried, for the stats to be added once per
+/// fan-out rather than with an atomic add per delivery.
 #[derive(Debug)]
 pub struct Carried<'a> {
     frame: &'a Frame,
     beat: &'a Beat,
     /// The epoch, its ping, and the ping and the frame back to back.
     joined: Option<(u64, Frame, Frame)>,
+    /// Frames written straight to sockets (a carried ping counts as one).
+    written: u64,
+    /// Pings that rode along (written or queued).
+    pings: u64,
 }
 
 impl<'a> Carried<'a> {
@@ -96,7 +102,27 @@ impl<'a> Carried<'a> {
             frame,
             beat,
             joined: None,
+            written: 0,
+            pings: 0,
         }
+    }
+
+    /// Counts one connection's push: the frame, with a ping if `with_ping`.
+    pub(super) fn count(&mut self, pushed: Pushed, with_ping: bool) {
+        if pushed == Pushed::Written {
+            self.written += 1 + u64::from(with_ping);
+        }
+        self.pings += u64::from(with_ping);
+    }
+
+    /// Frames written straight to sockets so far, pings included.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Pings carried so far.
+    pub fn pings(&self) -> u64 {
+        self.pings
     }
 
     /// The frame alone.

@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -64,23 +65,43 @@ pub enum Pushed {
     Refused,
 }
 
+/// A connection's queue and write-side state, under [`ConnHandle`]'s lock. `repr(C)` with the
+/// fields a direct write reads first: see [`ConnHandle`] for why.
 #[derive(Debug, Default)]
+#[repr(C)]
 struct Queue {
-    frames: VecDeque<Frame>,
+    /// Bytes queued; 0 exactly when `frames` is empty (empty frames are never queued), so the
+    /// direct-write check reads this rather than the deque in the next cache line.
     bytes: usize,
-    close: Option<CloseRequest>,
     /// The connection's task owns the socket's write side right now.
     writing: bool,
+    /// `close` is set: nothing but control bytes goes out any more.
+    closing: bool,
     /// The first queued chunk is the rest of a frame that is partly on the wire.
     partial_head: bool,
-    /// The last [`Beat`] epoch this connection got (or was owed nothing for); 0 until it is
-    /// welcomed, and a connection at 0 is never owed a ping.
-    pinged: u64,
     /// When the batch now queued started (for the delivery latency): the arrival at the hub
     /// of the broadcast that opened it when fanned out queued, else when its first frame had
     /// to be queued. Set only when the queue goes from empty to not, so it costs nothing per
-    /// frame; four bytes in the struct's padding, so it costs no memory.
+    /// frame; four bytes beside the flags, so it costs no memory.
     started: Option<Stamp>,
+    frames: VecDeque<Frame>,
+    /// Set once (see `closing`).
+    close: Option<CloseRequest>,
+}
+
+impl Queue {
+    /// Whether nothing is queued.
+    fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// Asks the task to end the connection, unless an earlier request stands.
+    fn request_close(&mut self, request: CloseRequest) {
+        if self.close.is_none() {
+            self.close = Some(request);
+            self.closing = true;
+        }
+    }
 }
 
 /// What the connection's task takes with a batch.
@@ -103,31 +124,50 @@ pub struct Drained {
 }
 
 /// The shared half of a connection.
+///
+/// Laid out for the fan-out, which writes to thousands of these one after another and finds
+/// each cold in the cache: everything a direct write reads or writes (the socket's descriptor
+/// and tokio's registration, the owed-ping epoch, the lock, and the queue's byte count and
+/// flags) is in the first 64 bytes, and the handle starts a cache line, so a delivery touches one
+/// line of it (docs/BENCHMARKS.md, "Issue 8"). The socket lives here rather than behind an
+/// `Arc` of its own, and the handle is made when the socket is accepted, right after tokio
+/// registered it: one allocation less to reach per delivery, next to the one that is left.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct ConnHandle {
-    /// Process-unique connection number.
+    /// The socket, for writing straight from the producer; `None` in tests.
+    socket: Option<TcpStream>,
+    /// The last [`Beat`] epoch this connection got (or was owed nothing for); 0 until it is
+    /// welcomed, and a connection at 0 is never owed a ping. Written only under the lock, so
+    /// it only grows; read without it by the ping sweep, which skips a connection already
+    /// paid without taking its lock (a stale read only sends it the locked way).
+    pinged: AtomicU64,
+    queue: Mutex<Queue>,
+    /// Process-unique connection number, in accept order.
     pub id: u64,
     limit: usize,
-    queue: Mutex<Queue>,
-    /// Wakes the connection's task; the only waiter is that task.
-    wake: Notify,
-    /// The socket, for writing straight from the producer; `None` in tests.
-    socket: Option<Arc<TcpStream>>,
     /// Where frames written straight to the socket are counted.
     stats: Option<Arc<Stats>>,
+    /// Wakes the connection's task; the only waiter is that task.
+    wake: Notify,
+    /// Set once the upgraded connection has taken over the socket's writes: from then on
+    /// hyper's and tungstenite's writes go through the queue ([`socket`]).
+    attached: AtomicBool,
 }
 
 impl ConnHandle {
     /// A handle whose queue holds at most `limit` bytes. With a socket, pushes write to it
     /// directly whenever they can.
-    pub fn new(id: u64, limit: usize, socket: Option<Arc<TcpStream>>) -> ConnHandle {
+    pub fn new(id: u64, limit: usize, socket: Option<TcpStream>) -> ConnHandle {
         ConnHandle {
+            socket,
+            pinged: AtomicU64::new(0),
+            queue: Mutex::new(Queue::default()),
             id,
             limit,
-            queue: Mutex::new(Queue::default()),
-            wake: Notify::new(),
-            socket,
             stats: None,
+            wake: Notify::new(),
+            attached: AtomicBool::new(false),
         }
     }
 
@@ -137,10 +177,18 @@ impl ConnHandle {
         self
     }
 
-    fn count(&self, counter: impl FnOnce(&Stats) -> &StripedCounter) {
+    fn count(&self, counter: impl FnOnce(&Stats) -> &StripedCounter, n: u64) {
         if let Some(stats) = &self.stats {
-            counter(stats).add(self.id, 1);
+            counter(stats).add(self.id, n);
         }
+    }
+
+    /// Counts `frames` written straight to the socket, if they were.
+    fn count_written(&self, pushed: Pushed, frames: u64) -> Pushed {
+        if pushed == Pushed::Written {
+            self.count(|s| &s.frames_delivered, frames);
+        }
+        pushed
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -153,17 +201,19 @@ impl ConnHandle {
     /// the connection is closing; an overflow marks it too slow.
     pub fn push(&self, frame: &Frame) -> Pushed {
         let mut q = self.lock();
-        if q.close.is_some() {
+        if q.closing {
             return Pushed::Refused;
         }
-        self.send_locked(&mut q, frame)
+        let pushed = self.send_locked(&mut q, frame);
+        self.count_written(pushed, 1)
     }
 
     /// Sends bytes that must go out even while closing (the closing frames themselves,
     /// tungstenite's pongs and close replies, the HTTP 101). Still bounded.
     pub fn push_control(&self, bytes: &Bytes) -> Pushed {
         let mut q = self.lock();
-        self.send_locked(&mut q, bytes)
+        let pushed = self.send_locked(&mut q, bytes);
+        self.count_written(pushed, 1)
     }
 
     fn send_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
@@ -174,19 +224,15 @@ impl ConnHandle {
     /// socket when nothing is queued and the task is not writing, from `joined`: their bytes
     /// back to back in one buffer, so one plain `send` (the kernel's vectored-write path cost
     /// more than the ping's bytes: docs/BENCHMARKS.md, "Issue 8"). What the socket does not
-    /// take is queued, in order, frame by frame.
+    /// take is queued, in order, frame by frame. Counts nothing: the callers count what was
+    /// written, the fan-out once per broadcast.
     fn send_all_locked(&self, q: &mut Queue, frames: &[&Frame], joined: &Frame) -> Pushed {
-        if q.frames.is_empty()
+        if q.is_empty()
             && !q.writing
             && let Some(socket) = &self.socket
         {
             match socket.try_write(joined) {
-                Ok(n) if n == joined.len() => {
-                    if let Some(stats) = &self.stats {
-                        stats.frames_delivered.add(self.id, frames.len() as u64);
-                    }
-                    return Pushed::Written;
-                }
+                Ok(n) if n == joined.len() => return Pushed::Written,
                 Ok(n) => {
                     // The rest must go out before anything else: the task finishes it.
                     queue_unwritten(q, frames, n);
@@ -206,6 +252,10 @@ impl ConnHandle {
     }
 
     fn queue_locked(&self, q: &mut Queue, frame: &Frame) -> Pushed {
+        if frame.is_empty() {
+            // Nothing to send; queuing it would break `Queue::is_empty`.
+            return Pushed::Queued;
+        }
         if q.bytes + frame.len() > self.limit {
             self.overflow(q, 1);
             return Pushed::Refused;
@@ -224,44 +274,52 @@ impl ConnHandle {
     /// write. Refused while closing; an overflow marks the connection too slow.
     pub fn push_queued(&self, frame: &Frame) -> Pushed {
         let mut q = self.lock();
-        if q.close.is_some() {
+        if q.closing {
             return Pushed::Refused;
         }
         self.queue_locked(&mut q, frame)
     }
 
-    /// The beat whose ping this connection is owed, if any; the answer marks it paid.
-    fn owed_epoch(q: &mut Queue, beat: &Beat) -> Option<u64> {
-        if q.pinged == 0 {
+    /// The beat whose ping this connection is owed, if any; the answer marks it paid. Takes
+    /// the locked queue to be called only under the lock.
+    fn owed_epoch(&self, _locked: &Queue, beat: &Beat) -> Option<u64> {
+        let pinged = self.pinged.load(Ordering::Relaxed);
+        if pinged == 0 {
             return None;
         }
         let epoch = beat.epoch();
-        if q.pinged >= epoch {
+        if pinged >= epoch {
             return None;
         }
-        q.pinged = epoch;
+        self.pinged.store(epoch, Ordering::Relaxed);
         Some(epoch)
     }
 
     /// The ping this connection is owed for the current beat, if any; taking it marks it paid.
-    fn owed_ping(q: &mut Queue, beat: &Beat) -> Option<Frame> {
-        Self::owed_epoch(q, beat).map(|_| beat.frame())
+    fn owed_ping(&self, locked: &Queue, beat: &Beat) -> Option<Frame> {
+        self.owed_epoch(locked, beat).map(|_| beat.frame())
     }
 
     /// [`ConnHandle::push`] of a broadcast frame, carrying the ping of the current beat along
-    /// if this connection is still owed it (one `send` for both: see [`beat`]).
+    /// if this connection is still owed it (one `send` for both: see [`beat`]). What was
+    /// written is counted in `carried`, for the fan-out to add up once.
     pub fn push_beating(&self, carried: &mut Carried<'_>) -> Pushed {
         let mut q = self.lock();
-        if q.close.is_some() {
+        if q.closing {
             return Pushed::Refused;
         }
-        match Self::owed_epoch(&mut q, carried.beat()) {
+        match self.owed_epoch(&q, carried.beat()) {
             Some(epoch) => {
-                self.count(|s| &s.pings_carried);
                 let (ping, frame, joined) = carried.with_ping(epoch);
-                self.send_all_locked(&mut q, &[ping, frame], joined)
+                let pushed = self.send_all_locked(&mut q, &[ping, frame], joined);
+                carried.count(pushed, true);
+                pushed
             }
-            None => self.send_locked(&mut q, carried.frame()),
+            None => {
+                let pushed = self.send_locked(&mut q, carried.frame());
+                carried.count(pushed, false);
+                pushed
+            }
         }
     }
 
@@ -269,12 +327,12 @@ impl ConnHandle {
     /// at `received`, with the owed ping queued first.
     pub fn push_queued_beating(&self, frame: &Frame, beat: &Beat, received: Stamp) -> Pushed {
         let mut q = self.lock();
-        if q.close.is_some() {
+        if q.closing {
             return Pushed::Refused;
         }
-        let was_empty = q.frames.is_empty();
-        if let Some(ping) = Self::owed_ping(&mut q, beat) {
-            self.count(|s| &s.pings_carried);
+        let was_empty = q.is_empty();
+        if let Some(ping) = self.owed_ping(&q, beat) {
+            self.count(|s| &s.pings_carried, 1);
             self.queue_locked(&mut q, &ping);
         }
         let pushed = self.queue_locked(&mut q, frame);
@@ -287,20 +345,28 @@ impl ConnHandle {
     /// From now on this connection is owed one ping per beat, starting with the next one
     /// (Rails pings a connection only once it is registered, after its welcome).
     pub fn start_pings(&self, beat: &Beat) {
-        self.lock().pinged = beat.epoch();
+        let _locked = self.lock();
+        self.pinged.store(beat.epoch(), Ordering::Relaxed);
     }
 
     /// Sends the current beat's ping unless this connection already got it (or is not
-    /// welcomed, or is closing). The ping timer's sweep.
+    /// welcomed, or is closing). The ping timer's sweep: when broadcasts carried the ping to
+    /// every connection, it visits each without taking its lock (no write to the cache line,
+    /// and the reads of many connections overlap instead of waiting on one another).
     pub fn ping_if_due(&self, beat: &Beat) -> Pushed {
+        let pinged = self.pinged.load(Ordering::Relaxed);
+        if pinged == 0 || pinged >= beat.epoch() {
+            return Pushed::Written;
+        }
         let mut q = self.lock();
-        if q.close.is_some() {
+        if q.closing {
             return Pushed::Refused;
         }
-        match Self::owed_ping(&mut q, beat) {
+        match self.owed_ping(&q, beat) {
             Some(ping) => {
-                self.count(|s| &s.pings_sent_alone);
-                self.send_locked(&mut q, &ping)
+                self.count(|s| &s.pings_sent_alone, 1);
+                let pushed = self.send_locked(&mut q, &ping);
+                self.count_written(pushed, 1)
             }
             None => Pushed::Written,
         }
@@ -322,7 +388,7 @@ impl ConnHandle {
             q.frames.clear();
             q.bytes = 0;
         }
-        q.close.get_or_insert(CloseRequest::TooSlow);
+        q.request_close(CloseRequest::TooSlow);
         self.wake.notify_one();
     }
 
@@ -333,7 +399,7 @@ impl ConnHandle {
             if request == CloseRequest::TooSlow {
                 self.overflow(&mut q, 0);
             } else {
-                q.close = Some(request);
+                q.request_close(request);
             }
         }
         drop(q);
@@ -467,224 +533,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn f(s: &'static str) -> Frame {
-        Bytes::from_static(s.as_bytes())
-    }
-
-    /// A connected loopback pair: (client, server).
-    async fn socket_pair() -> (TcpStream, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    }
-
-    #[test]
-    fn overflow_drops_the_queue_and_marks_too_slow() {
-        let c = ConnHandle::new(1, 10, None);
-        assert_eq!(c.push(&f("12345")), Pushed::Queued);
-        assert_eq!(c.push(&f("12345")), Pushed::Queued);
-        assert_eq!(c.push(&f("1")), Pushed::Refused);
-        let d = c.drain();
-        assert!(d.frames.is_empty());
-        assert_eq!(d.close, Some(CloseRequest::TooSlow));
-        assert_eq!(c.push(&f("1")), Pushed::Refused);
-        // Closing frames still go out.
-        assert_eq!(c.push_control(&f("bye")), Pushed::Queued);
-    }
-
-    #[test]
-    fn a_partly_written_frame_survives_an_overflow() {
-        let c = ConnHandle::new(1, 10, None);
-        c.push(&f("abcdef"));
-        c.lock().partial_head = true;
-        c.push(&f("1234"));
-        c.push(&f("x"));
-        let d = c.drain();
-        assert_eq!(d.frames, VecDeque::from([f("abcdef")]));
-        assert_eq!(d.close, Some(CloseRequest::TooSlow));
-    }
-
-    #[test]
-    fn taking_the_batch_resets_the_byte_count_and_marks_writing() {
-        let c = ConnHandle::new(1, 10, None);
-        assert_eq!(c.push(&f("1234567890")), Pushed::Queued);
-        let mut batch = VecDeque::new();
-        c.take_batch(&mut batch);
-        assert_eq!(batch.len(), 1);
-        assert!(c.lock().writing);
-        assert_eq!(c.push(&f("1234567890")), Pushed::Queued);
-        batch.clear();
-        c.take_batch(&mut batch);
-        batch.clear();
-        c.take_batch(&mut batch);
-        assert!(!c.lock().writing, "an empty take ends the task's turn");
-    }
-
-    #[test]
-    fn the_batch_stamp_lives_in_padding() {
-        // frames, bytes, close, pinged, two flags: 74 bytes rounded up to 80 on 64-bit, with
-        // room for the four bytes of `started`.
-        assert!(
-            std::mem::size_of::<Queue>() <= 80,
-            "{}",
-            std::mem::size_of::<Queue>()
-        );
-    }
-
-    #[test]
-    fn first_close_wins() {
-        let c = ConnHandle::new(1, 10, None);
-        c.close(CloseRequest::CloseOnly);
-        c.close(CloseRequest::TooSlow);
-        assert_eq!(c.drain().close, Some(CloseRequest::CloseOnly));
-    }
-
-    #[tokio::test]
-    async fn a_push_wakes_the_task_once() {
-        let c = ConnHandle::new(1, 100, None);
-        c.push(&f("a"));
-        c.push(&f("b"));
-        tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
-            .await
-            .unwrap();
-        assert_eq!(c.drain().frames.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn pushes_go_straight_to_an_idle_socket() {
-        let (client, server) = socket_pair().await;
-        let c = ConnHandle::new(1, 1 << 20, Some(Arc::new(server)));
-        assert_eq!(c.push(&f("hello")), Pushed::Written);
-        // While the task owns the write side, frames queue behind it.
-        c.lock().writing = true;
-        assert_eq!(c.push(&f("later")), Pushed::Queued);
-        let mut buf = [0u8; 5];
-        client.readable().await.unwrap();
-        assert_eq!(client.try_read(&mut buf).unwrap(), 5);
-        assert_eq!(&buf, b"hello");
-    }
-
-    #[tokio::test]
-    async fn a_queued_fan_out_leaves_the_writes_to_the_task_in_order() {
-        let (_client, server) = socket_pair().await;
-        let c = ConnHandle::new(1, 100, Some(Arc::new(server)));
-        let beat = Beat::default();
-        assert_eq!(
-            FanOut::Queued.push(&c, &f("one"), &beat, Stamp::now()),
-            Pushed::Queued
-        );
-        // Behind a queued frame even an immediate push waits its turn.
-        assert_eq!(
-            FanOut::Immediate.push(&c, &f("two"), &beat, Stamp::now()),
-            Pushed::Queued
-        );
-        tokio::time::timeout(std::time::Duration::from_millis(100), c.woken())
-            .await
-            .unwrap();
-        assert_eq!(c.drain().frames, VecDeque::from([f("one"), f("two")]));
-        assert_eq!(
-            FanOut::Immediate.push(&c, &f("three"), &beat, Stamp::now()),
-            Pushed::Written
-        );
-    }
-
-    #[test]
-    fn a_short_write_queues_the_rest_in_order() {
-        let (ping, frame) = (f("PING"), f("frame"));
-        let mut q = Queue::default();
-        queue_unwritten(&mut q, &[&ping, &frame], 2);
-        assert_eq!(q.frames, VecDeque::from([f("NG"), f("frame")]));
-        assert_eq!((q.bytes, q.partial_head), (7, true));
-        let mut q = Queue::default();
-        queue_unwritten(&mut q, &[&ping, &frame], 4);
-        assert_eq!(q.frames, VecDeque::from([f("frame")]));
-        assert_eq!((q.bytes, q.partial_head), (5, false));
-        let mut q = Queue::default();
-        queue_unwritten(&mut q, &[&ping, &frame], 6);
-        assert_eq!(q.frames, VecDeque::from([f("ame")]));
-        assert_eq!((q.bytes, q.partial_head), (3, true));
-    }
-
-    #[tokio::test]
-    async fn the_owed_ping_rides_along_once_per_beat() {
-        let (client, server) = socket_pair().await;
-        let c = ConnHandle::new(1, 1 << 20, Some(Arc::new(server)));
-        let beat = Beat::default();
-        beat.advance(f("P1"));
-        // Not welcomed yet: never owed a ping.
-        assert_eq!(
-            FanOut::Immediate.push(&c, &f("a"), &beat, Stamp::now()),
-            Pushed::Written
-        );
-        c.start_pings(&beat);
-        assert_eq!(
-            FanOut::Immediate.push(&c, &f("b"), &beat, Stamp::now()),
-            Pushed::Written
-        );
-        beat.advance(f("P2"));
-        assert_eq!(
-            FanOut::Immediate.push(&c, &f("c"), &beat, Stamp::now()),
-            Pushed::Written
-        );
-        assert_eq!(
-            FanOut::Immediate.push(&c, &f("d"), &beat, Stamp::now()),
-            Pushed::Written
-        );
-        // The sweep finds nothing owed in this beat; in the next it sends the ping alone.
-        c.ping_if_due(&beat);
-        beat.advance(f("P3"));
-        c.ping_if_due(&beat);
-        c.ping_if_due(&beat);
-        let mut got = Vec::new();
-        while got.len() < 8 {
-            client.readable().await.unwrap();
-            let mut buf = [0u8; 64];
-            if let Ok(n) = client.try_read(&mut buf) {
-                got.extend_from_slice(&buf[..n]);
-            }
-        }
-        assert_eq!(got, b"abP2cdP3");
-    }
-
-    #[test]
-    fn a_queued_fan_out_queues_the_owed_ping_first() {
-        let c = ConnHandle::new(1, 100, None);
-        let beat = Beat::default();
-        c.start_pings(&beat);
-        beat.advance(f("P"));
-        FanOut::Queued.push(&c, &f("one"), &beat, Stamp::now());
-        FanOut::Queued.push(&c, &f("two"), &beat, Stamp::now());
-        assert_eq!(
-            c.drain().frames,
-            VecDeque::from([f("P"), f("one"), f("two")])
-        );
-        // A closing connection is owed nothing.
-        beat.advance(f("Q"));
-        c.close(CloseRequest::CloseOnly);
-        assert_eq!(c.ping_if_due(&beat), Pushed::Refused);
-    }
-
-    #[tokio::test]
-    async fn write_frames_handles_many_frames_and_short_writes() {
-        let (mut a, mut b) = tokio::io::duplex(7);
-        let mut frames: VecDeque<Frame> = (0..100).map(|i| Bytes::from(format!("<{i}>"))).collect();
-        let expected: String = (0..100).map(|i| format!("<{i}>")).collect();
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got)
-                .await
-                .unwrap();
-            got
-        });
-        write_frames(&mut a, &mut frames).await.unwrap();
-        drop(a);
-        assert!(frames.is_empty());
-        assert_eq!(String::from_utf8(reader.await.unwrap()).unwrap(), expected);
-    }
-}
+mod tests;

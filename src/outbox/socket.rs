@@ -2,15 +2,17 @@
 //!
 //! hyper needs to own an IO object, and after the upgrade tungstenite owns it; yet the hub
 //! wants to write broadcast frames straight to the socket, without waking the connection's
-//! task. [`CableIo`] keeps the `TcpStream` in an `Arc` and uses tokio's `&self` socket calls,
-//! so the same socket can be written by [`ConnHandle::push`].
+//! task. So the socket lives in the connection's outbox, made at the accept and shared through
+//! an `Arc`, and [`CableIo`] uses tokio's `&self` socket calls on it, so the same socket can be
+//! written by [`ConnHandle::push`].
 //! Once a connection is attached (at the upgrade), everything hyper and tungstenite write
 //! (the 101, pongs, close frames) goes through the connection's outbox too, so all writes
 //! of a connection are ordered in one place. Reads are untouched.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -20,53 +22,59 @@ use tokio::net::TcpStream;
 use super::{ConnHandle, Pushed};
 use crate::stats::Stats;
 
-/// Where a connection attaches its outbox once upgraded.
-type Attachment = Arc<OnceLock<Arc<ConnHandle>>>;
-
 /// The IO object handed to hyper for one TCP connection.
 #[derive(Debug)]
 pub struct CableIo {
-    tcp: Arc<TcpStream>,
-    attached: Attachment,
+    conn: Arc<ConnHandle>,
 }
 
-/// The rest of an accepted socket, kept beside hyper for the upgrade: the socket itself and
-/// the place where [`CableIo`] looks for the connection's outbox.
+/// The rest of an accepted socket, kept beside hyper for the upgrade: the connection's
+/// outbox, which owns the socket and which [`CableIo`] routes writes through once attached.
 #[derive(Debug, Clone)]
 pub struct SharedSocket {
-    tcp: Arc<TcpStream>,
-    attached: Attachment,
+    conn: Arc<ConnHandle>,
 }
 
 impl CableIo {
-    /// Wraps an accepted socket; the [`SharedSocket`] is what the upgrade attaches to.
-    pub fn new(tcp: TcpStream) -> (CableIo, SharedSocket) {
-        let tcp = Arc::new(tcp);
-        let attached: Attachment = Arc::new(OnceLock::new());
-        let io = CableIo {
-            tcp: tcp.clone(),
-            attached: attached.clone(),
-        };
-        (io, SharedSocket { tcp, attached })
+    /// Wraps an accepted socket in the outbox of connection `id` (queue bound `limit` bytes,
+    /// direct writes counted in `stats`); the [`SharedSocket`] is what the upgrade attaches
+    /// to. Made at the accept, so the outbox lies next to tokio's registration of the socket
+    /// (see [`ConnHandle`]); until attached it only passes hyper's writes through.
+    pub fn new(
+        tcp: TcpStream,
+        id: u64,
+        limit: usize,
+        stats: Arc<Stats>,
+    ) -> (CableIo, SharedSocket) {
+        let conn = Arc::new(ConnHandle::new(id, limit, Some(tcp)).counted(stats));
+        let io = CableIo { conn: conn.clone() };
+        (io, SharedSocket { conn })
     }
 }
 
 impl SharedSocket {
-    /// Gives the upgraded connection its outbox on this socket (queue bound `limit` bytes,
-    /// direct writes counted in `stats`) and routes every later write of hyper and tungstenite
-    /// through it, so all of the connection's bytes are ordered in one place. Returns the
-    /// outbox and the write side for the connection's task; `None` if a connection is already
-    /// attached (a second upgrade on one socket).
-    pub fn attach(
-        &self,
-        id: u64,
-        limit: usize,
-        stats: Arc<Stats>,
-    ) -> Option<(Arc<ConnHandle>, SocketWriter)> {
-        let conn = Arc::new(ConnHandle::new(id, limit, Some(self.tcp.clone())).counted(stats));
-        self.attached.set(conn.clone()).ok()?;
-        Some((conn, SocketWriter(self.tcp.clone())))
+    /// Hands the upgraded connection its outbox and routes every later write of hyper and
+    /// tungstenite through it, so all of the connection's bytes are ordered in one place.
+    /// Returns the outbox and the write side for the connection's task; `None` if a
+    /// connection is already attached (a second upgrade on one socket).
+    pub fn attach(&self) -> Option<(Arc<ConnHandle>, SocketWriter)> {
+        if self.conn.attached.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some((self.conn.clone(), SocketWriter(self.conn.clone())))
     }
+
+    /// The connection's number.
+    pub fn id(&self) -> u64 {
+        self.conn.id
+    }
+}
+
+/// The socket of an outbox made by [`CableIo::new`] (which always has one).
+fn tcp(conn: &ConnHandle) -> io::Result<&TcpStream> {
+    conn.socket
+        .as_ref()
+        .ok_or_else(|| io::ErrorKind::NotConnected.into())
 }
 
 impl AsyncRead for CableIo {
@@ -75,9 +83,10 @@ impl AsyncRead for CableIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let tcp = tcp(&self.conn)?;
         loop {
-            ready!(self.tcp.poll_read_ready(cx))?;
-            match self.tcp.try_read(buf.initialize_unfilled()) {
+            ready!(tcp.poll_read_ready(cx))?;
+            match tcp.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -96,14 +105,14 @@ impl AsyncWrite for CableIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if let Some(conn) = self.attached.get() {
+        if self.conn.attached.load(Ordering::Acquire) {
             // Ordered with every other write of this connection; bounded by its outbox.
-            return match conn.push_control(&Bytes::copy_from_slice(buf)) {
+            return match self.conn.push_control(&Bytes::copy_from_slice(buf)) {
                 Pushed::Refused => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
                 _ => Poll::Ready(Ok(buf.len())),
             };
         }
-        SocketWriter::poll_write_on(&self.tcp, cx, buf)
+        SocketWriter::poll_write_on(tcp(&self.conn)?, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -119,7 +128,7 @@ impl AsyncWrite for CableIo {
 
 /// The write side of a shared socket, for the connection's task.
 #[derive(Debug, Clone)]
-pub struct SocketWriter(Arc<TcpStream>);
+pub struct SocketWriter(Arc<ConnHandle>);
 
 impl SocketWriter {
     fn poll_write_on(tcp: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -149,7 +158,7 @@ impl AsyncWrite for SocketWriter {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        SocketWriter::poll_write_on(&self.0, cx, buf)
+        SocketWriter::poll_write_on(tcp(&self.0)?, cx, buf)
     }
 
     fn poll_write_vectored(
@@ -157,7 +166,7 @@ impl AsyncWrite for SocketWriter {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        SocketWriter::poll_when_writable(&self.0, cx, |tcp| tcp.try_write_vectored(bufs))
+        SocketWriter::poll_when_writable(tcp(&self.0)?, cx, |tcp| tcp.try_write_vectored(bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
