@@ -417,3 +417,57 @@ async fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
     // 4,096 descriptors cannot hold the default 19,000 connections: said at startup.
     server.assert_logged("below limits.max_connections");
 }
+
+#[tokio::test]
+async fn on_one_cpu_a_current_thread_runtime_serves_pings_broadcasts_and_drains() {
+    // Pinned to one CPU (as the benchmarks pin it) the server runs without worker threads:
+    // everything (accept, pings, Redis, the fan-out, the drain) on the main thread.
+    let redis = Redis::start();
+    let dir = TempDir::new("one-cpu");
+    let path = dir.0.join("one-cpu.toml");
+    std::fs::write(&path, redis_config(&redis.url())).unwrap();
+    let mut server = Server::start_wrapped(
+        &["taskset", "-c", "0", binary()],
+        &["--config", path.to_str().unwrap()],
+        &[("FERROCABLE_PROTOCOL__PING_INTERVAL_SECS", "1")],
+    );
+    assert!(server.wait_for_log("ferrocable listening", Duration::from_secs(5)));
+    let listening = server
+        .logs()
+        .lines()
+        .find(|l| l.contains("ferrocable listening"))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .unwrap();
+    assert_eq!(listening["runtime"], "current-thread", "{listening}");
+    let mut clients = Vec::new();
+    for user in 0..3 {
+        let mut ws = server.welcomed(user, 1).await;
+        ws.send_text(&subscribe(ORDER)).await;
+        ws.expect(&confirm(ORDER)).await;
+        clients.push(ws);
+    }
+    let channel = "shimizu_order_suite_production:order_channel_1";
+    redis.wait_subscribed(channel);
+    redis.publish(channel, r#"{"n":1}"#);
+    for ws in &mut clients {
+        ws.expect(&data_frame(ORDER, r#"{"n":1}"#)).await;
+    }
+    let mut idle = server.welcomed(9, 2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let pinged = loop {
+        match idle.frame_before(deadline).await {
+            Ok(Frame::Text(t)) if crate::support::ws::is_ping(&t) => break true,
+            Ok(_) => {}
+            Err(_) => break false,
+        }
+    };
+    assert!(pinged, "an idle client got no ping within 3 s");
+    server.signal("TERM");
+    for ws in &mut clients {
+        ws.expect_server_restart().await;
+    }
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("did not exit");
+    assert_eq!(status.code(), Some(0), "{}", server.logs());
+}

@@ -140,7 +140,8 @@ fn serve(settings: Settings) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match runtime_builder().enable_all().build() {
+    let (mut builder, runtime_kind) = runtime_builder();
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrocable: cannot start the runtime: {e}");
@@ -178,6 +179,7 @@ fn serve(settings: Settings) -> ExitCode {
             channels = settings.channels.len(),
             auth = %settings.auth.describe(),
             version = env!("CARGO_PKG_VERSION"),
+            runtime = runtime_kind,
             "ferrocable listening"
         );
         if settings.console.enabled {
@@ -200,10 +202,13 @@ fn serve(settings: Settings) -> ExitCode {
 /// there, and a process that never started a second thread skips glibc's cancellation
 /// bookkeeping around every `send` (docs/BENCHMARKS.md, "Issue 8"). Everything else is the
 /// same: tasks, timers, signals and the blocking pool (sqlx's SQLite threads) work in both.
-fn runtime_builder() -> tokio::runtime::Builder {
+fn runtime_builder() -> (tokio::runtime::Builder, &'static str) {
     match std::thread::available_parallelism() {
-        Ok(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
+        Ok(n) if n.get() == 1 => (
+            tokio::runtime::Builder::new_current_thread(),
+            "current-thread",
+        ),
+        _ => (tokio::runtime::Builder::new_multi_thread(), "multi-thread"),
     }
 }
 
