@@ -140,8 +140,14 @@ fn serve(settings: Settings) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let (mut builder, runtime_kind) = runtime_builder();
-    let runtime = match builder.enable_all().build() {
+    // Multi-threaded even when pinned to one CPU: a current-thread runtime interleaves the
+    // Redis reader and the connections' tasks task by task, so queued frames never pile up
+    // into one vectored write (R2 on 100 streams fell from 1.28 M to 80 k deliveries/s;
+    // docs/BENCHMARKS.md, "Issue 8").
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrocable: cannot start the runtime: {e}");
@@ -179,7 +185,6 @@ fn serve(settings: Settings) -> ExitCode {
             channels = settings.channels.len(),
             auth = %settings.auth.describe(),
             version = env!("CARGO_PKG_VERSION"),
-            runtime = runtime_kind,
             "ferrocable listening"
         );
         if settings.console.enabled {
@@ -195,21 +200,6 @@ fn serve(settings: Settings) -> ExitCode {
         server::run(listener, settings, stop_signals()).await;
         ExitCode::SUCCESS
     })
-}
-
-/// A multi-threaded runtime, or a current-thread one when the process may run on one CPU only
-/// (pinned, or a container's quota of one): a worker thread beside the main one buys nothing
-/// there, and a process that never started a second thread skips glibc's cancellation
-/// bookkeeping around every `send` (docs/BENCHMARKS.md, "Issue 8"). Everything else is the
-/// same: tasks, timers, signals and the blocking pool (sqlx's SQLite threads) work in both.
-fn runtime_builder() -> (tokio::runtime::Builder, &'static str) {
-    match std::thread::available_parallelism() {
-        Ok(n) if n.get() == 1 => (
-            tokio::runtime::Builder::new_current_thread(),
-            "current-thread",
-        ),
-        _ => (tokio::runtime::Builder::new_multi_thread(), "multi-thread"),
-    }
 }
 
 /// Forwards SIGTERM (drain first) and SIGINT (at once) to the server, for as long as it runs.
