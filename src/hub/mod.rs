@@ -614,16 +614,25 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_burst_queues_what_was_waiting_and_an_idle_hub_writes_at_once() {
+    /// A hub with one connection subscribed to stream "s", and how many broadcasts it queued.
+    fn one_listener() -> (Hub, Arc<ConnHandle>) {
         let h = hub(false);
         let a = conn(1);
         sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        (h, a)
+    }
+
+    fn coalesced(h: &Hub) -> u64 {
+        h.stats.broadcasts_coalesced.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_burst_queues_what_was_waiting_and_an_idle_hub_writes_at_once() {
+        let (h, a) = one_listener();
         let payload = Bytes::from_static(b"1");
-        let coalesced = || h.stats.broadcasts_coalesced.load(Ordering::Relaxed);
         h.burst(false).dispatch("s", &payload, None);
         assert_eq!(
-            coalesced(),
+            coalesced(&h),
             0,
             "a lone message on an idle hub is written at once"
         );
@@ -631,7 +640,7 @@ mod tests {
         burst.dispatch("s", &payload, None);
         burst.dispatch("s", &payload, None);
         drop(burst);
-        assert_eq!(coalesced(), 2, "more waiting: the whole burst is queued");
+        assert_eq!(coalesced(&h), 2, "more waiting: the whole burst is queued");
         assert_eq!(
             texts(&a).len(),
             4,
@@ -641,28 +650,26 @@ mod tests {
 
     #[test]
     fn one_short_pause_is_written_at_once_and_a_second_in_a_row_is_queued() {
-        let h = hub(false);
-        let a = conn(1);
-        sub(&h, "s", r#"{"channel":"C"}"#, &a);
+        let (h, a) = one_listener();
         let payload = Bytes::from_static(b"1");
-        let coalesced = || h.stats.broadcasts_coalesced.load(Ordering::Relaxed);
+        // A lone message right after a fan-out that took `cost`.
+        let after_a_fan_out_of = |cost| {
+            h.pretend_a_fan_out_just_took(cost);
+            h.burst(false).dispatch("s", &payload, None);
+        };
         let slow = std::time::Duration::from_secs(3600);
-        h.pretend_a_fan_out_just_took(slow);
-        h.burst(false).dispatch("s", &payload, None);
-        assert_eq!(coalesced(), 0, "one message soon after a fan-out: at once");
-        h.pretend_a_fan_out_just_took(slow);
-        h.burst(false).dispatch("s", &payload, None);
+        after_a_fan_out_of(slow);
+        assert_eq!(coalesced(&h), 0, "one message soon after a fan-out: at once");
+        after_a_fan_out_of(slow);
         assert_eq!(
-            coalesced(),
+            coalesced(&h),
             1,
             "the second short pause in a row: behind, queued"
         );
-        h.pretend_a_fan_out_just_took(slow);
-        h.burst(false).dispatch("s", &payload, None);
-        assert_eq!(coalesced(), 2, "still behind while the pauses stay short");
-        h.pretend_a_fan_out_just_took(std::time::Duration::ZERO);
-        h.burst(false).dispatch("s", &payload, None);
-        assert_eq!(coalesced(), 2, "a pause longer than the fan-out: caught up");
+        after_a_fan_out_of(slow);
+        assert_eq!(coalesced(&h), 2, "still behind while the pauses stay short");
+        after_a_fan_out_of(std::time::Duration::ZERO);
+        assert_eq!(coalesced(&h), 2, "a pause longer than the fan-out: caught up");
         assert_eq!(
             texts(&a).len(),
             5,
