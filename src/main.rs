@@ -142,8 +142,10 @@ fn serve(settings: Settings) -> ExitCode {
     }
     // Multi-threaded even when pinned to one CPU: a current-thread runtime interleaves the
     // Redis reader and the connections' tasks task by task, so queued frames never pile up
-    // into one vectored write (R2 on 100 streams fell from 1.28 M to 80 k deliveries/s;
-    // docs/BENCHMARKS.md, "Issue 8").
+    // into one vectored write (R2 on 100 streams fell from 1.28 M to 80 k deliveries/s), and
+    // with one thread glibc serves every allocation from one arena, so what the accept loop
+    // makes on this (main) thread is no longer packed apart from the connections' buffers,
+    // made on the worker (R1: ~0.8 µs more per delivery; docs/BENCHMARKS.md, "Issue 8").
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

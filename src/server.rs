@@ -169,7 +169,11 @@ fn serve_http(
     let stats = shared.stats.clone();
     let handshake_timeout = shared.settings.limits.handshake_timeout;
     // Before spawning, so the outbox is allocated next to tokio's registration of the socket
-    // (a delivery reads both: see `ConnHandle`).
+    // (a delivery reads both: see `ConnHandle`). The accept loop runs on the main thread
+    // (`block_on`) and the connections' tasks on the runtime's worker, and glibc gives each
+    // thread its own arena: so every connection's registration and outbox are packed
+    // together here, apart from the buffers its task allocates, and the fan-out walks a few
+    // connections per page (docs/BENCHMARKS.md, "Issue 8"). Keep both on this thread.
     let (io, socket) = CableIo::new(
         tcp,
         shared.next_id(),
