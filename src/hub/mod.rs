@@ -659,7 +659,11 @@ mod tests {
         };
         let slow = std::time::Duration::from_secs(3600);
         after_a_fan_out_of(slow);
-        assert_eq!(coalesced(&h), 0, "one message soon after a fan-out: at once");
+        assert_eq!(
+            coalesced(&h),
+            0,
+            "one message soon after a fan-out: at once"
+        );
         after_a_fan_out_of(slow);
         assert_eq!(
             coalesced(&h),
@@ -669,7 +673,11 @@ mod tests {
         after_a_fan_out_of(slow);
         assert_eq!(coalesced(&h), 2, "still behind while the pauses stay short");
         after_a_fan_out_of(std::time::Duration::ZERO);
-        assert_eq!(coalesced(&h), 2, "a pause longer than the fan-out: caught up");
+        assert_eq!(
+            coalesced(&h),
+            2,
+            "a pause longer than the fan-out: caught up"
+        );
         assert_eq!(
             texts(&a).len(),
             5,
