@@ -283,16 +283,18 @@ impl ConnHandle {
     /// The beat whose ping this connection is owed, if any; the answer marks it paid. Takes
     /// the locked queue to be called only under the lock.
     fn owed_epoch(&self, _locked: &Queue, beat: &Beat) -> Option<u64> {
-        let pinged = self.pinged.load(Ordering::Relaxed);
-        if pinged == 0 {
-            return None;
-        }
-        let epoch = beat.epoch();
-        if pinged >= epoch {
-            return None;
-        }
+        let epoch = self.owes(beat)?;
         self.pinged.store(epoch, Ordering::Relaxed);
         Some(epoch)
+    }
+
+    /// The beat whose ping this connection is owed, if any, without marking it paid. Safe to
+    /// ask without the lock: `pinged` only grows, so a stale answer can only say "owed", which
+    /// the locked path then asks again.
+    fn owes(&self, beat: &Beat) -> Option<u64> {
+        let pinged = self.pinged.load(Ordering::Relaxed);
+        let epoch = beat.epoch();
+        (pinged != 0 && pinged < epoch).then_some(epoch)
     }
 
     /// The ping this connection is owed for the current beat, if any; taking it marks it paid.
@@ -354,8 +356,7 @@ impl ConnHandle {
     /// every connection, it visits each without taking its lock (no write to the cache line,
     /// and the reads of many connections overlap instead of waiting on one another).
     pub fn ping_if_due(&self, beat: &Beat) -> Pushed {
-        let pinged = self.pinged.load(Ordering::Relaxed);
-        if pinged == 0 || pinged >= beat.epoch() {
+        if self.owes(beat).is_none() {
             return Pushed::Written;
         }
         let mut q = self.lock();
